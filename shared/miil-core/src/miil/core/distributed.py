@@ -1,0 +1,111 @@
+"""torch.distributed helpers for runs launched by torchrun (DDP; gloo on CPU, nccl on CUDA).
+
+Everything here also works in a plain single process: the helpers fall back to identity operations when no
+process group is initialised, so library code calls them unconditionally.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "all_gather_cat",
+    "all_reduce_sum",
+    "barrier",
+    "get_rank",
+    "get_world_size",
+    "init_distributed",
+    "is_distributed",
+    "is_main_process",
+    "launched_by_torchrun",
+    "local_rank",
+]
+
+
+def launched_by_torchrun() -> bool:
+    """True when the environment variables that torchrun sets describe more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    return get_rank() == 0
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def init_distributed(device: str | torch.device | None = None) -> torch.device:
+    """Initialise the process group when launched by torchrun and return this process's device.
+
+    Args:
+        device: "auto"/None picks ``cuda:<LOCAL_RANK>`` when CUDA is available, else CPU; an explicit device is
+            respected (a plain "cuda" becomes this rank's GPU).
+    """
+    want = str(device) if device is not None else "auto"
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(want)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank() if launched_by_torchrun() else torch.cuda.current_device())
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if launched_by_torchrun() and not is_distributed():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, device_id=dev if dev.type == "cuda" else None)
+    return dev
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def _comm_device(t: torch.Tensor) -> torch.device:
+    # nccl only moves CUDA tensors; gloo only CPU tensors.
+    if is_distributed() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum a tensor over ranks (returns a new tensor on the input's device)."""
+    if not is_distributed():
+        return t.clone()
+    work = t.detach().to(_comm_device(t)).clone()
+    dist.all_reduce(work, op=dist.ReduceOp.SUM)
+    return work.to(t.device)
+
+
+def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate along dim 0 the tensors of every rank; first dimensions may differ between ranks."""
+    if not is_distributed():
+        return t
+    dev = _comm_device(t)
+    work = t.detach().to(dev)
+    n = torch.tensor([work.shape[0]], device=dev, dtype=torch.long)
+    sizes = [torch.zeros_like(n) for _ in range(get_world_size())]
+    dist.all_gather(sizes, n)
+    sizes_i = [int(s.item()) for s in sizes]
+    longest = max(sizes_i)
+    if work.shape[0] < longest:
+        pad = work.new_zeros((longest - work.shape[0], *work.shape[1:]))
+        work = torch.cat([work, pad])
+    parts = [torch.empty_like(work) for _ in sizes_i]
+    dist.all_gather(parts, work.contiguous())
+    return torch.cat([p[:s] for p, s in zip(parts, sizes_i)]).to(t.device)
