@@ -1,1 +1,51 @@
-"""miil core."""
+"""miil-core: what every miil package shares.
+
+- ``miil.core.backbones``: timm models by name and their features as ``[B, N, C]`` tokens.
+- ``miil.core.losses``: asymmetric loss (multi- and single-label), knowledge distillation, soft-target CE.
+- ``miil.core.metrics``: tie-aware AP/mAP with partial labels, top-k, precision/recall/F1, Spearman; DDP-aware meters.
+- ``miil.core.train``: the one training engine (timm optimizers/schedulers, AMP, EMA, DDP, exact resume).
+- ``miil.core.data``: MIIL transforms, multi-label CSV and image-folder datasets, unreadable-file policy, real
+  embedded data.
+- ``miil.core.io``: safe checkpoint loading and the strict key mapping that converters use.
+- ``miil.core.config``: recipes (frozen dataclasses) as command-line options.
+"""
+
+from .backbones import TokenBackbone, create_backbone, feature_dim, feature_format, forward_tokens, to_tokens
+from .config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
+from .io import KeyMappingError, UnsafeCheckpointError, load_checkpoint, remap_state_dict, save_safetensors
+from .losses import AsymmetricLoss, AsymmetricLossSingleLabel, DistillationLoss, SoftTargetCrossEntropy
+from .metrics import AccuracyMeter, MeanAPMeter, average_precision, mean_average_precision, topk_accuracy
+from .train import TrainConfig, Trainer, TrainResult, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccuracyMeter",
+    "AsymmetricLoss",
+    "AsymmetricLossSingleLabel",
+    "DistillationLoss",
+    "KeyMappingError",
+    "MeanAPMeter",
+    "SoftTargetCrossEntropy",
+    "TokenBackbone",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "UnsafeCheckpointError",
+    "add_dataclass_arguments",
+    "average_precision",
+    "create_backbone",
+    "dataclass_from_args",
+    "feature_dim",
+    "feature_format",
+    "forward_tokens",
+    "load_checkpoint",
+    "mean_average_precision",
+    "pick_recipe",
+    "recipe_to_dict",
+    "remap_state_dict",
+    "save_safetensors",
+    "seed_everything",
+    "to_tokens",
+    "topk_accuracy",
+]

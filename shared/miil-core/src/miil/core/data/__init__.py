@@ -1,0 +1,38 @@
+"""Data: image datasets, MIIL multi-label transforms, unreadable-file handling and embedded real data."""
+
+from .datasets import (
+    IMAGE_EXTENSIONS,
+    ImageFolderDataset,
+    MultiLabelCSVDataset,
+    resolve_under_root,
+    write_multilabel_csv,
+)
+from .embedded import DigitsDataset, digits_pil_images, load_digits_split
+from .transforms import (
+    CutoutPIL,
+    SquishResize,
+    multilabel_eval_transform,
+    multilabel_train_transform,
+    rand_augment,
+)
+from .unreadable import UnreadableFileError, UnreadableFileWarning, UnreadablePolicy, skip_unreadable_collate
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "CutoutPIL",
+    "DigitsDataset",
+    "ImageFolderDataset",
+    "MultiLabelCSVDataset",
+    "SquishResize",
+    "UnreadableFileError",
+    "UnreadableFileWarning",
+    "UnreadablePolicy",
+    "digits_pil_images",
+    "load_digits_split",
+    "multilabel_eval_transform",
+    "multilabel_train_transform",
+    "rand_augment",
+    "resolve_under_root",
+    "skip_unreadable_collate",
+    "write_multilabel_csv",
+]

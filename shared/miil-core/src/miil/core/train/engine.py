@@ -1,0 +1,553 @@
+"""The one training loop every miil package uses.
+
+A package supplies the model, the loss (or a ``step_fn`` for losses that need more than logits, e.g. a KD
+teacher), the datasets, a meter for validation, and a :class:`TrainConfig` (usually its paper recipe, a frozen
+subclass). The engine adds what the original MIIL scripts each re-implemented: timm optimizer and scheduler
+factories (plus the one-cycle policy), AMP (bf16 on CPU, fp16 with a grad scaler or bf16 on CUDA), timm EMA,
+gradient clipping, validation of raw and EMA weights every epoch with keep-best, tqdm progress, JSONL metrics,
+the resolved config in the run directory, crash-safe checkpoints every epoch with exact resume, and DDP when
+launched by torchrun.
+
+Exact resume: every epoch re-seeds all generators from ``(seed, epoch, rank)`` and the sampler shuffles with
+``seed + epoch``, so an epoch's randomness does not depend on what ran before it; with model, optimizer,
+scheduler, EMA and scaler restored, a resumed run follows the uninterrupted one step for step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from timm.optim import create_optimizer_v2
+from timm.utils import ModelEmaV3, dispatch_clip_grad
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data._utils.collate import default_collate
+from tqdm.auto import tqdm
+
+from .. import distributed as du
+from ..io import atomic_torch_save, atomic_write_text, load_checkpoint, save_safetensors
+from .schedule import create_schedule
+from .seed import seed_everything
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "load_run_weights"]
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the engine needs to know about a run. Paper recipes subclass it (frozen) and add fields."""
+
+    out_dir: str = field(default="runs/train", metadata={"help": "run directory (checkpoints, metrics, config)"})
+    epochs: int = field(default=10, metadata={"help": "number of epochs"})
+    batch_size: int = field(default=64, metadata={"help": "batch size per process"})
+    eval_batch_size: int | None = field(default=None, metadata={"help": "validation batch size (default: 2x)"})
+    num_workers: int = field(default=0, metadata={"help": "data-loader worker processes"})
+    opt: str = field(default="adamw", metadata={"help": "any timm optimizer name"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "weight decay (not on biases and norms)"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    opt_betas: tuple[float, float] | None = field(default=None, metadata={"help": "Adam betas"})
+    opt_eps: float | None = field(default=None, metadata={"help": "optimizer epsilon"})
+    sched: str = field(default="cosine", metadata={"help": "timm scheduler name, 'onecycle' or 'none'"})
+    sched_on_updates: bool = field(default=True, metadata={"help": "step the schedule per update, not per epoch"})
+    warmup_epochs: int = field(default=0, metadata={"help": "linear warm-up epochs"})
+    warmup_lr: float = field(default=1e-6, metadata={"help": "learning rate at the start of warm-up"})
+    min_lr: float = field(default=0.0, metadata={"help": "floor of the schedule"})
+    cooldown_epochs: int = field(default=0, metadata={"help": "epochs at min_lr after the schedule"})
+    pct_start: float = field(default=0.3, metadata={"help": "one-cycle: fraction of steps warming up"})
+    amp: bool = field(default=False, metadata={"help": "mixed precision (bf16 on CPU, fp16 on CUDA)"})
+    amp_dtype: str = field(default="auto", metadata={"help": "auto | bfloat16 | float16"})
+    clip_grad: float | None = field(default=None, metadata={"help": "gradient clipping value (off if None)"})
+    clip_mode: str = field(default="norm", metadata={"help": "norm | value | agc"})
+    ema: bool = field(default=False, metadata={"help": "keep an EMA of the weights (timm ModelEmaV3)"})
+    ema_decay: float = field(default=0.9998, metadata={"help": "EMA decay per update"})
+    ema_warmup: bool = field(default=False, metadata={"help": "EMA decay warm-up"})
+    eval_metric: str | None = field(default=None, metadata={"help": "metric for keep-best (default: first)"})
+    eval_mode: str = field(default="max", metadata={"help": "max | min: direction of the keep-best metric"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:N"})
+    resume: bool = field(default=False, metadata={"help": "continue the run found in out_dir"})
+    progress: bool = field(default=True, metadata={"help": "show tqdm progress bars"})
+    log_interval: int = field(default=20, metadata={"help": "updates between progress-bar loss refreshes"})
+    drop_last: bool = field(default=True, metadata={"help": "drop the last incomplete training batch"})
+    max_steps_per_epoch: int | None = field(default=None, metadata={"help": "cap updates per epoch (quick runs)"})
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    best_metric: float
+    best_epoch: int
+    best_source: str
+    history: list[dict[str, Any]]
+
+
+class _SkipUnreadable:
+    """Collate wrapper: drops samples a dataset returned as None (unreadable files) and counts them."""
+
+    def __init__(self, collate: Callable | None):
+        self.collate = collate or default_collate
+
+    def __call__(self, samples: list) -> tuple[Any, int]:
+        kept = [s for s in samples if s is not None]
+        return (self.collate(kept) if kept else None), len(samples) - len(kept)
+
+
+class _ShardSampler(Sampler[int]):
+    """Every ``world``-th index from ``rank``, no padding: each validation sample is seen exactly once."""
+
+    def __init__(self, n: int, rank: int, world: int):
+        self.indices = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _default_eval_fn(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return model(batch[0]), batch[1]
+
+
+class Trainer:
+    """Train a model with a recipe; see the module docstring for what the loop does.
+
+    Args:
+        model: The model (unwrapped). It is moved to the run's device.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``; used by the default step and for validation loss.
+        train_dataset: Map-style dataset of ``(inputs, targets, ...)`` samples; ``None`` samples are skipped.
+        cfg: The run's config or paper recipe.
+        val_dataset: Optional validation dataset, evaluated after every epoch.
+        meter: Validation meter (``reset/update/compute``, e.g. ``MeanAPMeter``); without one, validation
+            reports the loss and keep-best minimises it.
+        step_fn: ``step_fn(model, batch) -> loss`` replacing the default ``loss_fn(model(x), y)`` step.
+        eval_fn: ``eval_fn(model, batch) -> (outputs, targets)`` for validation.
+        batch_transform: Applied to each training batch on the device before the step (e.g. timm Mixup).
+        collate_fn: Collate for both loaders (unreadable samples are dropped before it).
+        train_sampler: ``f(dataset, rank, world_size, seed) -> sampler`` with ``set_epoch``; default shuffles
+            with ``DistributedSampler`` (also in a single process, so one and many processes see the same order).
+        param_groups: Parameters or groups for the optimizer instead of the whole model.
+        run_info: Extra JSON-ready facts stored with the config and every checkpoint (recipe name, classes...).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[..., torch.Tensor] | None,
+        train_dataset: Dataset,
+        cfg: TrainConfig,
+        *,
+        val_dataset: Dataset | None = None,
+        meter: Any | None = None,
+        step_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
+        eval_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        batch_transform: Callable[[Any], Any] | None = None,
+        collate_fn: Callable | None = None,
+        train_sampler: Callable[[Dataset, int, int, int], Sampler] | None = None,
+        param_groups: Sequence[Any] | None = None,
+        run_info: dict[str, Any] | None = None,
+    ):
+        if loss_fn is None and step_fn is None:
+            raise ValueError("Trainer needs a loss_fn or a step_fn")
+        if cfg.eval_mode not in ("max", "min"):
+            raise ValueError(f"eval_mode must be 'max' or 'min', got {cfg.eval_mode!r}")
+        self.cfg = cfg
+        self.device = du.init_distributed(cfg.device)
+        self.rank, self.world = du.get_rank(), du.get_world_size()
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn
+        self.step_fn = step_fn
+        self.eval_fn = eval_fn or _default_eval_fn
+        self.batch_transform = batch_transform
+        self.meter = meter
+        self.run_info = dict(run_info or {})
+        self.out_dir = Path(cfg.out_dir)
+
+        self.train_dataset, self.val_dataset = train_dataset, val_dataset
+        make_sampler = train_sampler or (
+            lambda ds, rank, world, seed: DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        )
+        self.sampler = make_sampler(train_dataset, self.rank, self.world, cfg.seed)
+        loader_kw = dict(
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+            collate_fn=_SkipUnreadable(collate_fn),
+            persistent_workers=cfg.num_workers > 0,
+        )
+        self.train_loader = DataLoader(
+            train_dataset, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=cfg.drop_last, **loader_kw
+        )
+        self.val_loader = None
+        if val_dataset is not None:
+            self.val_loader = DataLoader(
+                val_dataset,
+                batch_size=cfg.eval_batch_size or 2 * cfg.batch_size,
+                sampler=_ShardSampler(len(val_dataset), self.rank, self.world),
+                **loader_kw,
+            )
+        self.updates_per_epoch = len(self.train_loader)
+        if cfg.max_steps_per_epoch:
+            self.updates_per_epoch = min(self.updates_per_epoch, cfg.max_steps_per_epoch)
+        if self.updates_per_epoch == 0:
+            raise ValueError(
+                f"the training set ({len(train_dataset)} samples) is smaller than one batch of {cfg.batch_size} "
+                f"x {self.world} process(es) with drop_last; lower --batch-size"
+            )
+
+        opt_kw: dict[str, Any] = {}
+        if cfg.opt_betas is not None:
+            opt_kw["betas"] = tuple(cfg.opt_betas)
+        if cfg.opt_eps is not None:
+            opt_kw["eps"] = cfg.opt_eps
+        self.optimizer = create_optimizer_v2(
+            param_groups if param_groups is not None else self.model,
+            opt=cfg.opt,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.momentum,
+            **opt_kw,
+        )
+        self.schedule = create_schedule(
+            self.optimizer,
+            sched=cfg.sched,
+            epochs=cfg.epochs,
+            updates_per_epoch=self.updates_per_epoch,
+            lr=cfg.lr,
+            warmup_epochs=cfg.warmup_epochs,
+            warmup_lr=cfg.warmup_lr,
+            min_lr=cfg.min_lr,
+            cooldown_epochs=cfg.cooldown_epochs,
+            on_updates=cfg.sched_on_updates,
+            pct_start=cfg.pct_start,
+        )
+        self.amp_dtype = self._resolve_amp_dtype()
+        self.scaler = (
+            torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 and self.device.type == "cuda" else None
+        )
+        self.ema = ModelEmaV3(self.model, decay=cfg.ema_decay, use_warmup=cfg.ema_warmup) if cfg.ema else None
+        self.ddp_model: nn.Module = self.model
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+
+        self.start_epoch = 0
+        self.global_step = 0
+        self.best_metric = math.nan
+        self.best_epoch = -1
+        self.best_source = ""
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ setup helpers
+    def _resolve_amp_dtype(self) -> torch.dtype | None:
+        if not self.cfg.amp:
+            return None
+        name = self.cfg.amp_dtype
+        if name == "auto":
+            return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        dtypes = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+        if name not in dtypes:
+            raise ValueError(f"amp_dtype must be auto, bfloat16 or float16, got {name!r}")
+        return dtypes[name]
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _config_dict(self) -> dict[str, Any]:
+        return {
+            "config_class": type(self.cfg).__name__,
+            "config": dataclasses.asdict(self.cfg),
+            "run_info": self.run_info,
+            "world_size": self.world,
+        }
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state_paths(self, epoch: int) -> tuple[Path, Path]:
+        stem = self.out_dir / "checkpoints" / f"epoch-{epoch:04d}"
+        return stem.with_suffix(".safetensors"), stem.with_suffix(".state.pt")
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        if not du.is_main_process():
+            return
+        weights, state = self._state_paths(epoch)
+        save_safetensors(self.model.state_dict(), weights, metadata={"epoch": str(epoch)})
+        atomic_torch_save(
+            {
+                "epoch": epoch,
+                "global_step": self.global_step,
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+            },
+            state,
+        )
+        sidecar = {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "global_step": self.global_step,
+            "weights": str(weights.relative_to(self.out_dir)),
+            "state": str(state.relative_to(self.out_dir)),
+            "best_metric": None if math.isnan(self.best_metric) else self.best_metric,
+            "best_epoch": self.best_epoch,
+            "best_source": self.best_source,
+            **self._config_dict(),
+        }
+        # The sidecar is the commit point: it only ever names a complete set of files.
+        atomic_write_text(self.out_dir / "last.json", json.dumps(sidecar, indent=2))
+        for old in (self.out_dir / "checkpoints").glob("epoch-*"):
+            if not old.name.startswith(f"epoch-{epoch:04d}."):
+                old.unlink(missing_ok=True)
+
+    def _save_best(self, state_dict: dict[str, torch.Tensor], epoch: int, source: str, metrics: dict) -> None:
+        if not du.is_main_process():
+            return
+        meta = {"epoch": epoch, "source": source, "metrics": metrics, **self._config_dict()}
+        save_safetensors(state_dict, self.out_dir / "best.safetensors", metadata={"epoch": str(epoch)})
+        atomic_write_text(self.out_dir / "best.json", json.dumps(meta, indent=2))
+
+    def _maybe_resume(self) -> None:
+        last = self.out_dir / "last.json"
+        if not self.cfg.resume:
+            if last.exists():
+                raise FileExistsError(
+                    f"{self.out_dir} already holds a run ({last}); pass --resume to continue it or choose another "
+                    "--out-dir"
+                )
+            return
+        if not last.exists():
+            if du.is_main_process():
+                print(f"[miil] nothing to resume in {self.out_dir}: starting a new run")
+            return
+        meta = json.loads(last.read_text())
+        weights = load_checkpoint(self.out_dir / meta["weights"])
+        self.model.load_state_dict(weights, strict=True)
+        state = load_checkpoint(self.out_dir / meta["state"])
+        if int(state["epoch"]) != int(meta["epoch"]):
+            raise RuntimeError(f"checkpoint state {meta['state']} is for epoch {state['epoch']}, not {meta['epoch']}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            if state.get("ema") is None:
+                raise RuntimeError(f"{last} was written without EMA but this run has --ema on")
+            self.ema.load_state_dict(state["ema"])
+        self.start_epoch = int(meta["epoch"]) + 1
+        self.global_step = int(meta["global_step"])
+        self.best_metric = math.nan if meta.get("best_metric") is None else float(meta["best_metric"])
+        self.best_epoch = int(meta.get("best_epoch", -1))
+        self.best_source = meta.get("best_source", "")
+        history_file = self.out_dir / "metrics.jsonl"
+        if history_file.exists():
+            rows = [json.loads(x) for x in history_file.read_text().splitlines() if x.strip()]
+            self.history = [r for r in rows if r.get("epoch", -1) < self.start_epoch]
+        if du.is_main_process():
+            print(f"[miil] resumed {self.out_dir} after epoch {meta['epoch']} (step {self.global_step})")
+
+    # ------------------------------------------------------------------ loop
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg = self.cfg
+        seed_everything(cfg.seed + 1_000_003 * (epoch + 1) + 7919 * self.rank)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        self.ddp_model.train()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        steps, seen, skipped = 0, 0, 0
+        t0 = time.perf_counter()
+        bar = tqdm(
+            total=self.updates_per_epoch,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=not cfg.progress or not du.is_main_process(),
+            dynamic_ncols=True,
+        )
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        for batch, n_bad in self.train_loader:
+            if steps >= self.updates_per_epoch:
+                break
+            skipped += n_bad
+            if batch is None:
+                if self.world > 1:
+                    raise RuntimeError("a whole training batch was unreadable; under DDP every rank must step")
+                continue
+            batch = _to_device(batch, self.device)
+            if self.batch_transform is not None:
+                batch = self.batch_transform(batch)
+            with self.autocast():
+                if self.step_fn is not None:
+                    loss = self.step_fn(self.ddp_model, batch)
+                else:
+                    loss = self.loss_fn(self.ddp_model(batch[0]), batch[1])
+            if steps % cfg.log_interval == 0 and not torch.isfinite(loss.detach()).item():
+                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, step {steps}")
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                if cfg.clip_grad:
+                    self.scaler.unscale_(self.optimizer)
+                    dispatch_clip_grad(params, cfg.clip_grad, mode=cfg.clip_mode)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                if cfg.clip_grad:
+                    dispatch_clip_grad(params, cfg.clip_grad, mode=cfg.clip_mode)
+                self.optimizer.step()
+            self.global_step += 1
+            steps += 1
+            seen += len(batch[0]) if isinstance(batch, list | tuple) else 0
+            if self.ema is not None:
+                self.ema.update(self.model, step=self.global_step)
+            self.schedule.step_update(self.global_step)
+            loss_sum += loss.detach().double()
+            bar.update(1)
+            if steps % cfg.log_interval == 0:
+                bar.set_postfix(loss=f"{loss_sum.item() / steps:.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+        bar.close()
+        elapsed = time.perf_counter() - t0
+        totals = du.all_reduce_sum(torch.tensor([loss_sum.item(), steps, seen, skipped], dtype=torch.float64))
+        loss_mean = totals[0].item() / max(totals[1].item(), 1)
+        return {
+            "train_loss": loss_mean,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "updates": steps,
+            "samples_per_s": totals[2].item() / max(elapsed, 1e-9),
+            "skipped_unreadable": int(totals[3].item()),
+            "epoch_time_s": elapsed,
+        }
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        """Validate ``model`` (default: the raw model) on the validation set, over all ranks."""
+        if self.val_loader is None:
+            return {}
+        model = model or self.model
+        was_training = model.training
+        model.eval()
+        if self.meter is not None:
+            self.meter.reset()
+        loss_sum, count, skipped = 0.0, 0, 0
+        for batch, n_bad in self.val_loader:
+            skipped += n_bad
+            if batch is None:
+                continue
+            batch = _to_device(batch, self.device)
+            with self.autocast():
+                outputs, targets = self.eval_fn(model, batch)
+            outputs = outputs.float()
+            if self.meter is not None:
+                self.meter.update(outputs, targets)
+            if self.loss_fn is not None:
+                loss_sum += float(self.loss_fn(outputs, targets)) * len(outputs)
+                count += len(outputs)
+        model.train(was_training)
+        totals = du.all_reduce_sum(torch.tensor([loss_sum, count, skipped], dtype=torch.float64))
+        result: dict[str, float] = {}
+        if self.meter is not None:
+            result.update(self.meter.compute())
+        if totals[1] > 0:
+            result["loss"] = totals[0].item() / totals[1].item()
+        if totals[2] > 0:
+            result["skipped_unreadable"] = int(totals[2].item())
+        return result
+
+    def _metric_key(self, metrics: dict[str, float]) -> str:
+        if self.cfg.eval_metric:
+            if self.cfg.eval_metric not in metrics:
+                raise KeyError(f"eval_metric {self.cfg.eval_metric!r} not among validation metrics {list(metrics)}")
+            return self.cfg.eval_metric
+        return next(iter(metrics)) if self.meter is not None else "loss"
+
+    def _better(self, value: float, than: float) -> bool:
+        if math.isnan(than):
+            return not math.isnan(value)
+        return value > than if self.cfg.eval_mode == "max" else value < than
+
+    def fit(self) -> TrainResult:
+        """Run (or resume) training to ``cfg.epochs``; returns the best metric and the per-epoch history."""
+        cfg = self.cfg
+        self._maybe_resume()
+        if du.is_main_process():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out_dir / "config.json", json.dumps(self._config_dict(), indent=2))
+        du.barrier()
+        self.schedule.start(self.start_epoch, self.global_step)
+        metrics_file = self.out_dir / "metrics.jsonl"
+        if du.is_main_process() and self.cfg.resume:
+            # Drop rows of epochs after the checkpoint (a crash between the metrics line and the checkpoint).
+            atomic_write_text(metrics_file, "".join(json.dumps(r) + "\n" for r in self.history))
+        for epoch in range(self.start_epoch, cfg.epochs):
+            row: dict[str, Any] = {"epoch": epoch, **self._train_epoch(epoch)}
+            self.schedule.step_epoch(epoch + 1)
+            candidates: list[tuple[str, dict[str, float], nn.Module]] = []
+            if self.val_loader is not None:
+                raw = self.evaluate(self.model)
+                candidates.append(("raw", raw, self.model))
+                row["val"] = raw
+                if self.ema is not None:
+                    ema = self.evaluate(self.ema.module)
+                    candidates.append(("ema", ema, self.ema.module))
+                    row["val_ema"] = ema
+            for source, metrics, module in candidates:
+                key = self._metric_key(metrics)
+                if self._better(metrics[key], self.best_metric):
+                    self.best_metric, self.best_epoch, self.best_source = float(metrics[key]), epoch, source
+                    self._save_best(module.state_dict(), epoch, source, metrics)
+            if not candidates:  # no validation: the latest weights are the result
+                self.best_epoch, self.best_source = epoch, "ema" if self.ema is not None else "raw"
+                final = self.ema.module if self.ema is not None else self.model
+                self._save_best(final.state_dict(), epoch, self.best_source, {})
+            row["best"] = {"metric": self.best_metric, "epoch": self.best_epoch, "source": self.best_source}
+            self._save_checkpoint(epoch)
+            self.history.append(row)
+            if du.is_main_process():
+                with open(metrics_file, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                self._print_epoch(row)
+            du.barrier()
+        return TrainResult(self.out_dir, self.best_metric, self.best_epoch, self.best_source, self.history)
+
+    def _print_epoch(self, row: dict[str, Any]) -> None:
+        if not self.cfg.progress:
+            return
+        parts = [f"epoch {row['epoch'] + 1}/{self.cfg.epochs}", f"loss {row['train_loss']:.4f}"]
+        for name in ("val", "val_ema"):
+            if name in row:
+                parts.append(name + " " + " ".join(f"{k} {v:.4g}" for k, v in row[name].items()))
+        if row["skipped_unreadable"]:
+            parts.append(f"skipped {row['skipped_unreadable']} unreadable")
+        print(" | ".join(parts), flush=True)
+
+
+def load_run_weights(run_dir: str | os.PathLike, which: str = "best") -> tuple[dict[str, torch.Tensor], dict]:
+    """Weights and sidecar of a finished run: ``which`` is "best" or "last"."""
+    run = Path(run_dir)
+    if which == "best":
+        return load_checkpoint(run / "best.safetensors"), json.loads((run / "best.json").read_text())
+    if which == "last":
+        meta = json.loads((run / "last.json").read_text())
+        return load_checkpoint(run / meta["weights"]), meta
+    raise ValueError(f"which must be 'best' or 'last', got {which!r}")

@@ -1,0 +1,160 @@
+import json
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset, TensorDataset
+
+from miil.core.metrics import AccuracyMeter
+from miil.core.train import OneCycleSchedule, TrainConfig, Trainer, load_run_weights
+
+
+def _data(n=96, d=8, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    w = torch.randn(d, classes, generator=g)
+    return TensorDataset(x, (x @ w).argmax(1))
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    # BatchNorm and dropout: resume must restore buffers and replay the randomness.
+    return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+
+
+def _cfg(tmp_path, name, **kw):
+    base = dict(
+        out_dir=str(tmp_path / name),
+        epochs=3,
+        batch_size=16,
+        lr=0.05,
+        opt="sgd",
+        sched="cosine",
+        warmup_epochs=1,
+        ema=True,
+        ema_decay=0.9,
+        progress=False,
+        device="cpu",
+        seed=3,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _trainer(cfg, step_fn=None, model=None):
+    return Trainer(
+        model or _model(),
+        nn.CrossEntropyLoss(),
+        _data(),
+        cfg,
+        val_dataset=_data(48, seed=1),
+        meter=AccuracyMeter(topk=(1,)),
+        step_fn=step_fn,
+    )
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    full = _trainer(_cfg(tmp_path, "full"))
+    full.fit()
+    expected, _ = load_run_weights(tmp_path / "full", "last")
+
+    calls = {"n": 0}
+    loss_fn = nn.CrossEntropyLoss()
+
+    def crashing_step(model, batch):
+        calls["n"] += 1
+        if calls["n"] > 2 * 6 + 3:  # 6 updates per epoch: die in the middle of the third epoch
+            raise _Crash("simulated power cut")
+        return loss_fn(model(batch[0]), batch[1])
+
+    with pytest.raises(_Crash):
+        _trainer(_cfg(tmp_path, "cut"), step_fn=crashing_step).fit()
+    meta = json.loads((tmp_path / "cut" / "last.json").read_text())
+    assert meta["epoch"] == 1  # epochs 0 and 1 were checkpointed, the partial epoch 2 was not
+
+    resumed = _trainer(_cfg(tmp_path, "cut", resume=True), model=_model(seed=123))
+    assert resumed.start_epoch == 0  # nothing loaded until fit()
+    result = resumed.fit()
+    got, _ = load_run_weights(tmp_path / "cut", "last")
+    assert expected.keys() == got.keys()
+    for k in expected:
+        assert torch.equal(expected[k], got[k]), k
+    # EMA state and history continue too: same best, and one metrics row per epoch.
+    assert result.best_metric == full.best_metric
+    rows = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [0, 1, 2]
+
+
+def test_run_dir_files_keep_best_and_refusal_to_overwrite(tmp_path):
+    result = _trainer(_cfg(tmp_path, "run")).fit()
+    run = tmp_path / "run"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["config"]["lr"] == 0.05 and cfg["config_class"] == "TrainConfig"
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    scores = [(r["val"]["top1"], "raw") for r in rows] + [(r["val_ema"]["top1"], "ema") for r in rows]
+    assert result.best_metric == max(s for s, _ in scores)
+    best_w, best_meta = load_run_weights(run, "best")
+    assert best_meta["source"] in ("raw", "ema") and best_meta["metrics"]["top1"] == result.best_metric
+    # The saved best weights really score the best metric.
+    model = _model()
+    model.load_state_dict(best_w)
+    trainer = _trainer(_cfg(tmp_path, "other"), model=model)
+    assert trainer.evaluate(model)["top1"] == pytest.approx(result.best_metric)
+    assert len(list((run / "checkpoints").iterdir())) == 2  # only the last epoch's weights + state
+    with pytest.raises(FileExistsError, match="--resume"):
+        _trainer(_cfg(tmp_path, "run")).fit()
+
+
+class _SomeUnreadable(Dataset):
+    def __init__(self):
+        self.inner = _data()
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, i):
+        return None if i % 10 == 0 else self.inner[i]
+
+
+def test_unreadable_samples_are_skipped_and_counted(tmp_path):
+    cfg = _cfg(tmp_path, "bad", epochs=1, ema=False)
+    trainer = Trainer(_model(), nn.CrossEntropyLoss(), _SomeUnreadable(), cfg)
+    row = trainer.fit().history[0]
+    assert row["skipped_unreadable"] == 10  # indices 0, 10, ..., 90
+
+
+def test_amp_bf16_on_cpu_and_no_validation(tmp_path):
+    cfg = _cfg(tmp_path, "amp", epochs=2, amp=True, sched="onecycle", opt="adamw", lr=1e-2)
+    trainer = Trainer(_model(), nn.CrossEntropyLoss(), _data(), cfg)
+    assert trainer.amp_dtype == torch.bfloat16
+    result = trainer.fit()
+    assert all(math.isfinite(r["train_loss"]) for r in result.history)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert (tmp_path / "amp" / "best.safetensors").exists()
+
+
+def test_one_cycle_matches_torch():
+    p = nn.Parameter(torch.zeros(1))
+    ours = torch.optim.Adam([p], lr=1.0)
+    ref_opt = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=1.0)
+    total = 50
+    sched = OneCycleSchedule(ours, max_lr=2e-4, total_steps=total, pct_start=0.2)
+    ref = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=2e-4, total_steps=total, pct_start=0.2)
+    for step in range(total):
+        sched.step_update(step)
+        assert ours.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-9, abs=1e-15)
+        assert ours.param_groups[0]["betas"][0] == pytest.approx(ref_opt.param_groups[0]["betas"][0], rel=1e-9)
+        ref_opt.step()
+        ref.step()
+
+
+def test_bad_config_values_are_reported(tmp_path):
+    with pytest.raises(ValueError, match="eval_mode"):
+        _trainer(_cfg(tmp_path, "x", eval_mode="best"))
+    with pytest.raises(ValueError, match="batch"):
+        Trainer(_model(), nn.CrossEntropyLoss(), _data(n=8), _cfg(tmp_path, "y"))
