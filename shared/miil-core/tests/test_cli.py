@@ -1,0 +1,69 @@
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from miil.core.cli import HelpFormatter, main
+from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
+from miil.core.io import save_safetensors
+from miil.core.train import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recipe(TrainConfig):
+    model: str = dataclasses.field(default="tresnet_m", metadata={"help": "timm backbone"})
+    img_size: int = 224
+    scales: tuple[float, float] = (0.08, 1.0)
+    teacher: str | None = None
+
+
+def test_recipe_fields_become_options_with_defaults_in_help():
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    add_dataclass_arguments(parser, _Recipe(lr=2e-4), group="recipe")
+    text = parser.format_help()
+    assert "--img-size" in text and "--clip-grad" in text and "(default: 0.0002)" in text
+    args = parser.parse_args(["--img-size", "448", "--amp", "true", "--scales", "0.5", "1", "--teacher", "none"])
+    recipe = dataclass_from_args(_Recipe(lr=2e-4), args)
+    assert recipe.img_size == 448 and recipe.amp is True and recipe.scales == (0.5, 1.0) and recipe.teacher is None
+    assert recipe.lr == 2e-4 and recipe.model == "tresnet_m"
+    json.dumps(recipe_to_dict(recipe))  # the resolved recipe is JSON-ready for the run directory
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--amp", "maybe"])
+
+
+def test_pick_recipe_lists_known_names():
+    with pytest.raises(KeyError, match="coco-tresnet-l"):
+        pick_recipe({"coco-tresnet-l": _Recipe()}, "coco")
+
+
+def test_miil_list_and_help(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "core" in out and "miil-core" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--help"])
+    assert exc.value.code == 0
+    assert "--long" in capsys.readouterr().out
+
+
+def test_unknown_demo_is_an_error(capsys):
+    assert main(["demo", "no-such-package"]) == 2
+    assert "no-such-package" in capsys.readouterr().err
+
+
+def test_core_inspect_reads_safetensors_without_unpickling(tmp_path, capsys):
+    path = tmp_path / "w.safetensors"
+    save_safetensors({"a.weight": torch.zeros(3, 4), "b": torch.ones(2)}, path)
+    assert main(["core", "inspect", str(path), "--summary"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary == {"tensors": 2, "parameters": 14, "other_top_level_keys": []}
+
+
+def test_console_script_is_installed():
+    proc = subprocess.run([sys.executable, "-m", "miil.core.cli", "list"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "core" in proc.stdout

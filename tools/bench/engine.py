@@ -1,0 +1,101 @@
+"""Engine overhead: steps/s of ``miil.core.train.Trainer`` vs a bare hand-written loop, same everything.
+
+Both loops train the same CNN (the core demo's) on the same real digits with the same timm optimizer, sampler,
+batch size and collate; the engine additionally runs its schedule, progress bookkeeping, loss accounting and a
+crash-safe checkpoint per epoch. Runs are interleaved and repeated; the table reports median steps/s and the
+engine's overhead. Goal: overhead <= 5 %.
+
+    uv run python tools/bench/engine.py [--repeats 5] [--epochs 2] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn as nn
+from timm.optim import create_optimizer_v2
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+
+from miil.core.data import DigitsDataset
+from miil.core.demo import DigitsCNN
+from miil.core.train import TrainConfig, Trainer
+
+BATCH, LR, WD = 64, 1e-3, 1e-4
+
+
+def _dataset(copies: int):
+    return ConcatDataset([DigitsDataset("train")] * copies)
+
+
+def bare_loop(dataset, epochs: int) -> float:
+    torch.manual_seed(0)
+    model = DigitsCNN()
+    opt = create_optimizer_v2(model, opt="adamw", lr=LR, weight_decay=WD)
+    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=0)
+    loader = DataLoader(dataset, batch_size=BATCH, sampler=sampler, drop_last=True)
+    loss_fn = nn.CrossEntropyLoss()
+    steps = 0
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        model.train()
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+    return steps / (time.perf_counter() - t0)
+
+
+def engine_loop(dataset, epochs: int) -> float:
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(
+            out_dir=tmp,
+            epochs=epochs,
+            batch_size=BATCH,
+            opt="adamw",
+            lr=LR,
+            weight_decay=WD,
+            sched="cosine",
+            progress=False,
+            device="cpu",
+        )
+        trainer = Trainer(DigitsCNN(), nn.CrossEntropyLoss(), dataset, cfg)
+        t0 = time.perf_counter()
+        result = trainer.fit()
+        elapsed = time.perf_counter() - t0
+    return sum(r["updates"] for r in result.history) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=4, help="dataset repeats per epoch (longer epochs)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = _dataset(args.copies)
+    bare_loop(data, 1)  # warm-up: allocator, kernels, page cache
+    bare, engine = [], []
+    for _ in range(args.repeats):
+        bare.append(bare_loop(data, args.epochs))
+        engine.append(engine_loop(data, args.epochs))
+    b, e = statistics.median(bare), statistics.median(engine)
+    steps = args.epochs * (len(data) // BATCH)
+    print(f"torch {torch.__version__}, {args.threads} threads, {steps} steps per run, {args.repeats} interleaved runs")
+    print("| loop | steps/s (median) | min | max | ratio to bare |")
+    print("|---|---|---|---|---|")
+    print(f"| bare hand-written loop | {b:.1f} | {min(bare):.1f} | {max(bare):.1f} | 1.000 |")
+    print(f"| miil Trainer | {e:.1f} | {min(engine):.1f} | {max(engine):.1f} | {e / b:.3f} |")
+    print(f"engine overhead: {100 * (1 - e / b):+.1f}% (goal <= 5%)")
+
+
+if __name__ == "__main__":
+    main()
