@@ -158,3 +158,18 @@ def test_bad_config_values_are_reported(tmp_path):
         _trainer(_cfg(tmp_path, "x", eval_mode="best"))
     with pytest.raises(ValueError, match="batch"):
         Trainer(_model(), nn.CrossEntropyLoss(), _data(n=8), _cfg(tmp_path, "y"))
+
+
+def test_one_cycle_paper_variant_without_momentum_cycling():
+    ours = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=1.0, betas=(0.9, 0.999))
+    ref_opt = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=1.0, betas=(0.9, 0.999))
+    sched = OneCycleSchedule(ours, max_lr=1e-4, total_steps=30, pct_start=0.2, div_factor=20, cycle_momentum=False)
+    ref = torch.optim.lr_scheduler.OneCycleLR(
+        ref_opt, max_lr=1e-4, total_steps=30, pct_start=0.2, div_factor=20, cycle_momentum=False
+    )
+    for step in range(30):
+        sched.step_update(step)
+        assert ours.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-9, abs=1e-15)
+        assert ours.param_groups[0]["betas"] == (0.9, 0.999)
+        ref_opt.step()
+        ref.step()

@@ -67,6 +67,8 @@ class TrainConfig:
     min_lr: float = field(default=0.0, metadata={"help": "floor of the schedule"})
     cooldown_epochs: int = field(default=0, metadata={"help": "epochs at min_lr after the schedule"})
     pct_start: float = field(default=0.3, metadata={"help": "one-cycle: fraction of steps warming up"})
+    div_factor: float = field(default=25.0, metadata={"help": "one-cycle: initial lr = lr / div_factor"})
+    cycle_momentum: bool = field(default=True, metadata={"help": "one-cycle: cycle momentum / Adam beta1"})
     amp: bool = field(default=False, metadata={"help": "mixed precision (bf16 on CPU, fp16 on CUDA)"})
     amp_dtype: str = field(default="auto", metadata={"help": "auto | bfloat16 | float16"})
     clip_grad: float | None = field(default=None, metadata={"help": "gradient clipping value (off if None)"})
@@ -242,6 +244,8 @@ class Trainer:
             cooldown_epochs=cfg.cooldown_epochs,
             on_updates=cfg.sched_on_updates,
             pct_start=cfg.pct_start,
+            div_factor=cfg.div_factor,
+            cycle_momentum=cfg.cycle_momentum,
         )
         self.amp_dtype = self._resolve_amp_dtype()
         self.scaler = (

@@ -129,13 +129,20 @@ def create_schedule(
     cooldown_epochs: int = 0,
     on_updates: bool = True,
     pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    cycle_momentum: bool = True,
 ) -> LRSchedule:
     """Build the schedule named ``sched``: "none", "onecycle", or any timm scheduler ("cosine", "step", ...)."""
     if sched in ("none", "constant", ""):
         return LRSchedule(None, on_updates=on_updates)
     if sched == "onecycle":
         impl = OneCycleSchedule(
-            optimizer, max_lr=lr, total_steps=max(1, epochs * updates_per_epoch), pct_start=pct_start
+            optimizer,
+            max_lr=lr,
+            total_steps=max(1, epochs * updates_per_epoch),
+            pct_start=pct_start,
+            div_factor=div_factor,
+            cycle_momentum=cycle_momentum,
         )
         return LRSchedule(impl, on_updates=True)
     impl, _ = create_scheduler_v2(
