@@ -1,0 +1,145 @@
+"""ImageNet-21K-P data: image folders labelled by a semantic tree, and the training / evaluation transforms.
+
+Paper: "ImageNet-21K Pretraining for the Masses", Ridnik et al. (arXiv 2104.10972), training setup of the original
+``train_semantic_softmax.py`` / ``data_loader.py``: ``Resize((224, 224))`` (squish), ``CutoutPIL(0.5)``,
+RandAugment, ``ToTensor`` (inputs in [0, 1], no mean/std normalisation) for training; squish and ``ToTensor`` for
+validation.
+
+The original used the PyPI ``randaugment`` package (UDA-style: 2 random ops of its list, each applied with
+probability 0.5 at a random magnitude). We use timm's RandAugment, which draws 2 ops, applies each with probability
+0.5, and with ``mstd101`` samples the magnitude uniformly in [0, m] (``"rand-m9-n2-mstd101"``); the op list differs
+slightly from UDA's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+from miil.core.data import CutoutPIL, ImageFolderDataset, SquishResize, rand_augment
+
+from .tree import SemanticTree
+
+__all__ = ["TreeImageFolder", "find_split_folder", "in21k_eval_transform", "in21k_train_transform"]
+
+RANDAUG_IN21K = "rand-m9-n2-mstd101"
+_TRAIN_NAMES = ("imagenet21k_train", "train")
+_VAL_NAMES = ("imagenet21k_val", "val")
+
+
+def _normalize_step(mean: Sequence[float], std: Sequence[float]) -> list[Callable]:
+    if all(m == 0 for m in mean) and all(s == 1 for s in std):
+        return []
+    return [T.Normalize(mean=tuple(mean), std=tuple(std))]
+
+
+def in21k_train_transform(
+    img_size: int,
+    *,
+    cutout_factor: float | None = 0.5,
+    randaug: str | None = RANDAUG_IN21K,
+    mean: Sequence[float] = (0.0, 0.0, 0.0),
+    std: Sequence[float] = (1.0, 1.0, 1.0),
+) -> T.Compose:
+    """Squish resize, CutoutPIL, RandAugment, ToTensor (then Normalize only when ``mean``/``std`` are not 0/1).
+
+    Args:
+        img_size: Square output size (224).
+        cutout_factor: CutoutPIL size factor (0.5); ``None`` or 0 disables it.
+        randaug: timm RandAugment config; ``None`` disables it.
+        mean: Channel means to subtract (the original: none).
+        std: Channel stds to divide by (the original: none).
+    """
+    steps: list[Callable] = [SquishResize(img_size)]
+    if cutout_factor:
+        steps.append(CutoutPIL(cutout_factor=cutout_factor))
+    if randaug:
+        steps.append(rand_augment(randaug, img_size=img_size))
+    steps.append(T.ToTensor())
+    return T.Compose(steps + _normalize_step(mean, std))
+
+
+def in21k_eval_transform(
+    img_size: int, *, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)
+) -> T.Compose:
+    """Squish resize and ToTensor (then Normalize only when ``mean``/``std`` are not 0/1).
+
+    Args:
+        img_size: Square output size.
+        mean: Channel means to subtract.
+        std: Channel stds to divide by.
+    """
+    return T.Compose([SquishResize(img_size), T.ToTensor(), *_normalize_step(mean, std)])
+
+
+def find_split_folder(data_dir: str | os.PathLike, split: str) -> Path:
+    """``data_dir/imagenet21k_train`` (our preprocessing) or ``data_dir/train`` (image-net.org's winter21 release).
+
+    Args:
+        data_dir: Dataset root.
+        split: ``"train"`` or ``"val"``.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    root = Path(data_dir)
+    names = _TRAIN_NAMES if split == "train" else _VAL_NAMES
+    for name in names:
+        if (root / name).is_dir():
+            return root / name
+    raise FileNotFoundError(f"no {split} folder in {root}: expected one of {', '.join(str(root / n) for n in names)}")
+
+
+class TreeImageFolder(Dataset):
+    """``root/<class id>/<image>`` images labelled with the class's index in a semantic tree.
+
+    Every class folder must be a class of the tree; tree classes without a folder are allowed (``missing_classes``).
+
+    Args:
+        root: Folder of class folders.
+        tree: The semantic tree that defines the label indices.
+        transform: PIL -> tensor transform.
+        strict: Raise on unreadable images instead of skipping them.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        tree: SemanticTree,
+        *,
+        transform: Callable | None = None,
+        strict: bool = False,
+    ):
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder {root} does not exist or is not a folder")
+        folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        unknown = [f for f in folders if f not in tree.index_of]
+        if unknown:
+            raise ValueError(
+                f"{len(unknown)} class folders of {root} are not classes of the tree ({len(tree)} classes), e.g. "
+                f"{unknown[:5]}; pick the tree of this dataset (--tree fall11 | winter21 | FILE)"
+            )
+        if not folders:
+            raise FileNotFoundError(f"no class folders in {root}; expected {root}/<class id>/<image>")
+        self.inner = ImageFolderDataset(root, classes=folders, transform=transform, strict=strict)
+        self.tree = tree
+        self._to_tree = [tree.index_of[f] for f in folders]
+        self.targets = [self._to_tree[t] for t in self.inner.targets]
+        self.missing_classes = len(tree) - len(folders)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int) -> tuple[Any, int] | None:
+        sample = self.inner[index]
+        if sample is None:
+            return None
+        return sample[0], self._to_tree[sample[1]]
+
+    def __repr__(self) -> str:
+        return f"TreeImageFolder({self.inner.root}, samples={len(self)}, classes={len(self.tree)})"

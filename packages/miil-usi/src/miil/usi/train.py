@@ -1,0 +1,233 @@
+"""USI training of any timm backbone on the core engine (``miil.core.train.Trainer``).
+
+Paper: USI (arXiv 2204.03475) and the authors' ``train.py``. Wires the pieces of this package into one run: the student
+(any timm model), the frozen BN-fused teacher or stored teacher logits, timm's Mixup/CutMix and RandAugment, the
+repeated-augmentation sampler, the KD loss, and the engine's AdamW + cosine schedule, AMP, EMA with keep-best of EMA
+vs raw, checkpoints and DDP. Validation reports top-1 / top-5 at crop 0.95.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from miil.core import distributed as du
+from miil.core.backbones import create_backbone
+from miil.core.metrics import AccuracyMeter
+from miil.core.train import Trainer, TrainResult
+
+from .data import IndexedDataset, image_folder, usi_eval_transform, usi_train_transform
+from .distill import KDBatchTransform, KDStep
+from .loss import USIDistillationLoss
+from .mixup import KDMixup
+from .recipes import USIRecipe
+from .renormalize import model_mean_std
+from .sampler import RepeatedAugSampler
+from .teacher import FrozenTeacher, create_teacher
+from .teacher_logits import TeacherLogits
+
+__all__ = ["build_usi_trainer", "create_student", "train_usi", "usi_transforms"]
+
+
+def create_student(cfg: USIRecipe) -> nn.Module:
+    """The student network named by ``cfg.model`` with ``cfg.num_classes`` outputs (random init, as in the paper).
+
+    Args:
+        cfg: The recipe.
+    """
+    kwargs: dict[str, Any] = {"num_classes": cfg.num_classes}
+    if cfg.drop_path_rate is not None:
+        kwargs["drop_path_rate"] = cfg.drop_path_rate
+    return create_backbone(cfg.model, **kwargs)
+
+
+def usi_transforms(cfg: USIRecipe, mean, std) -> tuple[Any, Any]:
+    """``(train transform, eval transform)`` of the recipe for a student normalized with ``mean`` / ``std``.
+
+    Args:
+        cfg: The recipe.
+        mean: Student normalization mean.
+        std: Student normalization std.
+    """
+    train = usi_train_transform(
+        cfg.img_size,
+        mean=mean,
+        std=std,
+        randaug=cfg.randaug or None,
+        scale=cfg.scale,
+        ratio=cfg.ratio,
+        hflip=cfg.hflip,
+        interpolation=cfg.interpolation,
+        reprob=cfg.reprob,
+    )
+    evaluate = usi_eval_transform(
+        cfg.img_size, mean=mean, std=std, crop_pct=cfg.crop_pct, interpolation=cfg.interpolation
+    )
+    return train, evaluate
+
+
+def _train_sampler(cfg: USIRecipe):
+    if cfg.aug_repeats <= 1:
+        return None
+
+    def make(dataset: Dataset, rank: int, world: int, seed: int) -> RepeatedAugSampler:
+        return RepeatedAugSampler(
+            len(dataset),
+            num_repeats=cfg.aug_repeats,
+            rank=rank,
+            world_size=world,
+            seed=seed,
+            epoch_mode=cfg.aug_repeats_epoch,
+        )
+
+    return make
+
+
+def build_usi_trainer(
+    cfg: USIRecipe,
+    train_dataset: Dataset,
+    *,
+    val_dataset: Dataset | None = None,
+    model: nn.Module | None = None,
+    teacher: nn.Module | None = None,
+    run_info: dict[str, Any] | None = None,
+) -> Trainer:
+    """A ready :class:`miil.core.train.Trainer` for one USI run; ``.fit()`` trains it.
+
+    The datasets must yield images normalized with the student's mean/std (see :func:`usi_transforms`).
+
+    Args:
+        cfg: The recipe (with any overrides).
+        train_dataset: ``(image, label)`` training samples with the training transform.
+        val_dataset: ``(image, label)`` validation samples with the evaluation transform.
+        model: The student (default: :func:`create_student`).
+        teacher: A teacher module (frozen and BN-fused here unless it is already a :class:`FrozenTeacher`); default:
+            built from ``cfg.teacher`` / ``cfg.teacher_checkpoint``, or none when ``cfg.teacher`` is "none" or
+            ``cfg.teacher_logits`` is set.
+        run_info: Extra facts stored with the run (classes, data folders, ...).
+    """
+    if cfg.kd_only and not (cfg.kd or teacher is not None):
+        raise ValueError("kd_only needs a teacher (--teacher) or stored teacher logits (--teacher-logits)")
+    device = du.init_distributed(cfg.device)
+    model = model if model is not None else create_student(cfg)
+    mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
+    if cfg.lr_base_batch:
+        global_batch = cfg.batch_size * du.get_world_size()
+        cfg = dataclasses.replace(cfg, lr=cfg.lr * global_batch / cfg.lr_base_batch)
+    stored = None
+    if cfg.teacher_logits:
+        stored = TeacherLogits(cfg.teacher_logits, dataset=train_dataset, num_classes=cfg.num_classes)
+        train_dataset = IndexedDataset(train_dataset)
+        teacher = None
+    elif teacher is not None and not isinstance(teacher, FrozenTeacher):
+        teacher = FrozenTeacher(
+            teacher.to(device),
+            student_mean=mean,
+            student_std=std,
+            mean=cfg.teacher_mean,
+            std=cfg.teacher_std,
+            fuse_bn=cfg.teacher_fuse_bn,
+            input_size=(3, cfg.img_size, cfg.img_size),
+            channels_last=cfg.teacher_channels_last,
+            compile=cfg.teacher_compile,
+        )
+    elif teacher is None and cfg.kd:
+        teacher = create_teacher(
+            cfg.teacher,
+            num_classes=cfg.num_classes,
+            student_mean=mean,
+            student_std=std,
+            checkpoint=cfg.teacher_checkpoint,
+            pretrained=cfg.teacher_pretrained,
+            mean=cfg.teacher_mean,
+            std=cfg.teacher_std,
+            img_size=cfg.img_size,
+            fuse_bn=cfg.teacher_fuse_bn,
+            channels_last=cfg.teacher_channels_last,
+            compile=cfg.teacher_compile,
+            device=device,
+        )
+    if teacher is not None:
+        teacher.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    mixup = KDMixup(
+        mixup_alpha=cfg.mixup,
+        cutmix_alpha=cfg.cutmix,
+        prob=cfg.mixup_prob,
+        switch_prob=cfg.mixup_switch_prob,
+        mode=cfg.mixup_mode,
+        label_smoothing=cfg.smoothing,
+        num_classes=cfg.num_classes,
+    )
+    loss = USIDistillationLoss(
+        alpha_kd=cfg.alpha_kd, temperature=cfg.kd_temperature, gt_weight=cfg.gt_weight, kd_only=cfg.kd_only
+    )
+    info = {
+        "paper": "USI, arXiv 2204.03475",
+        "student_mean": list(mean),
+        "student_std": list(std),
+        "kd": "stored logits" if stored is not None else ("online teacher" if teacher is not None else "none"),
+        "teacher_mean": list(teacher.mean) if isinstance(teacher, FrozenTeacher) else None,
+        "teacher_std": list(teacher.std) if isinstance(teacher, FrozenTeacher) else None,
+        **(run_info or {}),
+    }
+    trainer = Trainer(
+        model,
+        nn.CrossEntropyLoss(),
+        train_dataset,
+        cfg,
+        val_dataset=val_dataset,
+        meter=AccuracyMeter(topk=(1, 5)),
+        step_fn=KDStep(loss, teacher),
+        batch_transform=KDBatchTransform(mixup, teacher_logits=stored, channels_last=cfg.channels_last),
+        train_sampler=_train_sampler(cfg),
+        run_info=info,
+    )
+    trainer.teacher = teacher
+    return trainer
+
+
+def train_usi(
+    cfg: USIRecipe,
+    *,
+    train_dir: str | os.PathLike,
+    val_dir: str | os.PathLike | None = None,
+    model: nn.Module | None = None,
+    teacher: nn.Module | None = None,
+    recipe_name: str | None = None,
+) -> TrainResult:
+    """Train on ImageNet-style folders (``train_dir/<class>/<image>``) with the USI recipe.
+
+    Args:
+        cfg: The recipe.
+        train_dir: Training folder.
+        val_dir: Validation folder (same class folders), evaluated every epoch at crop ``cfg.crop_pct``.
+        model: The student (default: ``cfg.model`` from timm).
+        teacher: A teacher module instead of the one ``cfg`` names.
+        recipe_name: Name of the recipe, stored with the run.
+    """
+    model = model if model is not None else create_student(cfg)
+    mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
+    train_tf, eval_tf = usi_transforms(cfg, mean, std)
+    train_ds = image_folder(train_dir, transform=train_tf, strict=cfg.strict_images)
+    if len(train_ds.classes) != cfg.num_classes:
+        raise ValueError(
+            f"{train_dir} has {len(train_ds.classes)} class folders but --num-classes is {cfg.num_classes}"
+        )
+    val_ds = None
+    if val_dir is not None:
+        val_ds = image_folder(val_dir, transform=eval_tf, classes=train_ds.classes, strict=cfg.strict_images)
+    info = {
+        "recipe": recipe_name,
+        "classes": train_ds.classes,
+        "train_dir": os.fspath(train_dir),
+        "val_dir": os.fspath(val_dir) if val_dir is not None else None,
+    }
+    trainer = build_usi_trainer(cfg, train_ds, val_dataset=val_ds, model=model, teacher=teacher, run_info=info)
+    return trainer.fit()
