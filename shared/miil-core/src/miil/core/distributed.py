@@ -93,9 +93,18 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 
 
 def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
-    """Concatenate along dim 0 the tensors of every rank; first dimensions may differ between ranks."""
+    """Concatenate along dim 0 the tensors of every rank; first dimensions may differ between ranks.
+
+    A rank with nothing to contribute may pass an empty tensor of any shape and dtype (e.g. ``torch.zeros(0)``): it
+    takes the trailing shape and dtype of the first rank that has rows.
+    """
     if not is_distributed():
         return t
+    metas: list = [None] * get_world_size()
+    dist.all_gather_object(metas, (tuple(t.shape), t.dtype))
+    filled = [m for m in metas if m[0] and m[0][0] > 0]
+    if t.numel() == 0 and filled:
+        t = t.new_zeros((0, *filled[0][0][1:]), dtype=filled[0][1])
     dev = _comm_device(t)
     work = t.detach().to(dev)
     n = torch.tensor([work.shape[0]], device=dev, dtype=torch.long)

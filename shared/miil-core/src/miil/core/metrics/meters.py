@@ -67,10 +67,11 @@ class _StoringMeter:
         self._targets.append(_cpu_copy(targets))
 
     def _gathered(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self._outputs:
-            raise RuntimeError(f"{type(self).__name__}.compute() called before any update()")
-        outputs = all_gather_cat(torch.cat(self._outputs))
-        targets = all_gather_cat(torch.cat(self._targets))
+        # Under DDP a rank may hold no samples (validation sets smaller than the world size): it sends an empty block.
+        outputs = all_gather_cat(torch.cat(self._outputs) if self._outputs else torch.zeros(0))
+        targets = all_gather_cat(torch.cat(self._targets) if self._targets else torch.zeros(0))
+        if outputs.shape[0] == 0:
+            raise RuntimeError(f"{type(self).__name__}.compute() called before any update() on any rank")
         return outputs, targets
 
 
