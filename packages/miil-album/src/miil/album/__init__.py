@@ -1,0 +1,51 @@
+"""miil-album: PETA, photo-album event recognition with a transformer over the album's images, and image importance.
+
+Paper: "PETA: Photo Albums Event Recognition using Transformers Attention", Glaser, Ben-Baruch, Sharir, Zamir, Noy,
+Zelnik-Manor, 2021 (arXiv 2109.12499). Original code: github.com/Alibaba-MIIL/PETA.
+
+- :class:`PETA`: any timm backbone per photo -> :class:`AlbumTransformer` (CLS token, 6 post-norm layers, 8 heads,
+  optional position embedding, key-padding masks for albums of any size) -> multi-label head.
+- :class:`MeanOfPredictions`: the baseline, the mean of the per-photo predictions.
+- Image importance: :func:`cls_attention`, :func:`image_importance`, :func:`attention_rollout`,
+  :func:`importance_spearman`; per-album JSON reports with :func:`album_report`.
+- Data: ``miil.album.data`` (ML-CUFED / CUFED / PEC layouts, K = 32 sampling, dataset, collate).
+- Training with the core engine (ASL, mAP, top-1): :func:`build_model`, :func:`make_trainer`, recipes in
+  ``miil.album.recipes``; :func:`load_peta_checkpoint` converts the original weights strictly.
+"""
+
+from .aggregator import AlbumEncoderLayer, AlbumTransformer
+from .convert import convert_peta_state_dict, load_peta_checkpoint, peta_classes
+from .export import album_report, write_album_reports
+from .image_encoder import ImageEncoder
+from .importance import attention_rollout, cls_attention, image_importance, importance_spearman
+from .metrics import EventMeter, top1_hit_rate
+from .models import PETA, MeanOfPredictions, embed_album_images
+from .recipes import RECIPES, PETARecipe
+from .train import build_model, make_loss, make_trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PETA",
+    "RECIPES",
+    "AlbumEncoderLayer",
+    "AlbumTransformer",
+    "EventMeter",
+    "ImageEncoder",
+    "MeanOfPredictions",
+    "PETARecipe",
+    "album_report",
+    "attention_rollout",
+    "build_model",
+    "cls_attention",
+    "convert_peta_state_dict",
+    "embed_album_images",
+    "image_importance",
+    "importance_spearman",
+    "load_peta_checkpoint",
+    "make_loss",
+    "make_trainer",
+    "peta_classes",
+    "top1_hit_rate",
+    "write_album_reports",
+]

@@ -1,0 +1,132 @@
+"""Album data: K-image sampling, the ML-CUFED / PETA layouts, the dataset, its collate, the digit albums."""
+
+import json
+
+import pytest
+import torch
+
+from miil.album.data import (
+    ML_CUFED_EVENTS,
+    AlbumDataset,
+    album_classes,
+    collate_albums,
+    eval_album_indices,
+    load_event_labels,
+    load_importance_scores,
+    read_album_list,
+    read_cufed,
+    read_event_folders,
+    train_album_indices,
+)
+from miil.album.digit_albums import DigitAlbums
+
+from .conftest import EVENTS
+
+
+def test_eval_sampling_is_sorted_uniform_and_deterministic():
+    assert eval_album_indices(32, 32) == list(range(32))
+    idx = eval_album_indices(100, 32)
+    assert len(idx) == 32 and len(set(idx)) == 32 and idx == sorted(idx) and idx[0] == 0 and idx[-1] == 99
+    assert eval_album_indices(100, 32) == idx
+    gaps = [b - a for a, b in zip(idx, idx[1:])]
+    assert min(gaps) >= 3 and max(gaps) <= 4  # uniform: 99 / 31 = 3.19
+    assert eval_album_indices(5, 32) == [0, 1, 2, 3, 4]  # short albums are masked, not repeated
+    dup = eval_album_indices(5, 32, pad="duplicate")
+    assert len(dup) == 32 and set(dup) == set(range(5)) and dup == sorted(dup)
+    with pytest.raises(ValueError, match="pad"):
+        eval_album_indices(5, 4, pad="zeros")
+
+
+def test_train_sampling_is_a_random_subset():
+    g = torch.Generator().manual_seed(0)
+    draws = [tuple(train_album_indices(50, 8, generator=g)) for _ in range(20)]
+    assert all(len(set(d)) == 8 and list(d) == sorted(d) and max(d) < 50 for d in draws)
+    assert len(set(draws)) > 15
+    assert train_album_indices(3, 8, generator=g) == [0, 1, 2]
+    dup = train_album_indices(3, 8, pad="duplicate", generator=g)
+    assert len(dup) == 8 and set(dup) == {0, 1, 2}  # every photo kept, then repeats
+
+
+def test_event_folder_layout(folder_albums, tmp_path):
+    records = read_event_folders(folder_albums)
+    assert len(records) == 6 and album_classes(records) == list(EVENTS)
+    r = records[1]
+    assert r.labels == ("Birthday",) and len(r.images) == 6 and list(r.images) == sorted(r.images)
+    split = tmp_path / "split.txt"
+    split.write_text("Show/20_album@N00\n# comment\n\n01_album@N01\n")
+    kept = read_event_folders(folder_albums, albums=read_album_list(split))
+    assert sorted(x.album_id for x in kept) == ["01_album@N01", "20_album@N00"]
+    labels = {r.album_id: [r.labels[0], "Party"] for r in records}
+    multi = read_event_folders(folder_albums, labels=labels)
+    assert all(len(x.labels) == 2 for x in multi) and "Party" in album_classes(multi)
+    split.write_text("missing_album\n")
+    with pytest.raises(FileNotFoundError, match="missing_album"):
+        read_event_folders(folder_albums, albums=read_album_list(split))
+    with pytest.raises(KeyError, match="no entry in the labels file"):
+        read_event_folders(folder_albums, labels={})
+
+
+def test_cufed_layout_and_importance_file(cufed_root):
+    records = read_cufed(cufed_root, albums=read_album_list(cufed_root / "train_split.txt"))
+    assert [r.album_id for r in records] == sorted(json.loads((cufed_root / "event_type.json").read_text()))[:3]
+    everything = read_cufed(cufed_root)
+    assert everything[3].labels == ("Birthday", "Graduation")  # multi-label album
+    scores = load_importance_scores(cufed_root / "image_importance.json")
+    album = records[0].album_id
+    assert scores[album] == {"000_photo": 0.0, "001_photo": 0.5, "002_photo": 1.0, "003_photo": 0.0, "004_photo": 0.5}
+    labels = load_event_labels(cufed_root / "event_type.json")
+    assert all(isinstance(v, tuple) for v in labels.values())
+    assert len(ML_CUFED_EVENTS) == 23 and list(ML_CUFED_EVENTS) == sorted(ML_CUFED_EVENTS)
+
+
+def test_layout_errors_name_the_file(cufed_root):
+    bad = cufed_root / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        load_event_labels(bad)
+    bad.write_text(json.dumps({"a": [[0, "a/x", "high"]]}))
+    with pytest.raises(ValueError, match="not a number"):
+        load_importance_scores(bad)
+    bad.write_text(json.dumps({"../escape": ["Show"]}))
+    with pytest.raises(ValueError, match="plain"):
+        read_cufed(cufed_root, labels_file=bad)
+
+
+def test_dataset_and_collate(folder_albums):
+    records = read_event_folders(folder_albums)
+    ds = AlbumDataset(records, album_classes(records), album_size=4, img_size=16)
+    images, target, index = ds[1]
+    assert images.shape == (4, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
+    assert target.tolist() == [1.0, 0.0, 0.0] and index == 1
+    assert ds.sampled_images(1) == [records[1].images[i] for i in (0, 2, 3, 5)]
+    imgs, targets, mask, indices = collate_albums([ds[0], ds[1]])
+    assert imgs.shape == (2, 4, 3, 16, 16) and targets.shape == (2, 3)
+    assert mask.tolist() == [[True, True, True, False], [True, True, True, True]]
+    assert torch.all(imgs[0, 3] == 0) and indices.tolist() == [0, 1]
+    with pytest.raises(KeyError, match="not among the classes"):
+        AlbumDataset(records, ["Birthday"])
+
+
+def test_unreadable_photos_are_dropped_or_raise(folder_albums):
+    records = read_event_folders(folder_albums)
+    broken = records[0].folder / records[0].images[0]
+    broken.write_bytes(b"not an image")
+    ds = AlbumDataset(records, album_classes(records), album_size=8, img_size=8)
+    with pytest.warns(UserWarning, match="unreadable"):
+        images, _, _ = ds[0]
+    assert images.shape[0] == len(records[0].images) - 1
+    strict = AlbumDataset(records, album_classes(records), album_size=8, img_size=8, strict=True)
+    with pytest.raises(OSError, match=broken.name):
+        strict[0]
+
+
+def test_digit_albums_follow_their_rule():
+    albums = DigitAlbums("test", 50, seed=3)
+    for i in range(len(albums)):
+        photos, target, _ = albums[i]
+        relevance = torch.from_numpy(albums.relevance[i])
+        digits = torch.from_numpy(albums.digit_labels[albums.albums[i]])
+        assert 8 <= len(photos) <= 12 and relevance.sum() == 2
+        assert torch.all(digits[relevance == 1] <= 2) and torch.all(digits[relevance == 0] > 2)
+        assert int(target.argmax()) == int(digits[relevance == 1].sum()) % 3
+    assert len(set(albums.events.tolist())) == 3
