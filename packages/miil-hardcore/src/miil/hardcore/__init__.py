@@ -1,0 +1,107 @@
+"""miil-hardcore: HardCoRe-NAS, hard-constrained differentiable NAS with latency tables measured on your device.
+
+Paper: "HardCoRe-NAS: Hard Constrained diffeRentiable Neural Architecture Search", Nayman, Aflalo, Noy and
+Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
+
+- Search space as data (:class:`SearchSpace`, :class:`Architecture`), rendered as timm ``arch_def`` strings and
+  built as timm ``MobileNetV3`` (:func:`build_child`; timm's ``hardcorenas_a`` ... ``_f`` are reproduced exactly).
+- Latency tables measured on the user's device (:func:`measure_latency_table`, :class:`LatencyTable`, ms per sample,
+  saved as JSON with the device) and the bilinear expected latency (:func:`latency_form`, :func:`bilinear_form`).
+- The one-shot supernet (:class:`HardCoReSupernet`, :class:`ElasticInvertedResidual`) with per-sample hard Gumbel
+  paths, Taylor channel ordering, and child extraction (:func:`extract_child`).
+- The search: block-coordinate stochastic Frank-Wolfe with a hard latency constraint (:func:`hardcore_search`,
+  :class:`BlockFrankWolfe`) and the soft-penalty baseline (:func:`soft_penalty_search`).
+"""
+
+from .bilinear import BilinearForm, bilinear_form, latency_form
+from .builder import build_block, build_child, hardcore_se_layer, resolve_architecture
+from .calibrate import CalibrationReport, calibrate_latency, relative_errors
+from .channel_ordering import reorder_channels, taylor_channel_importance
+from .checkpoints import load_child, load_search_result, load_supernet, save_child
+from .elastic_block import ElasticInvertedResidual
+from .extract import child_state_dict, extract_child
+from .frank_wolfe import BlockFrankWolfe, InfeasibleConstraintError, fractional_simplices
+from .latency import TimingConfig, measure_latency_table, measure_network_latency, time_module
+from .latency_table import LatencyTable, LatencyTableError
+from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
+from .search import SearchResult, architecture_gradients, hardcore_search, soft_penalty_search
+from .search_space import (
+    HARDCORENAS_ARCH_DEFS,
+    SPACES,
+    Architecture,
+    BlockChoice,
+    SearchSpace,
+    StageSpec,
+    hardcorenas_space,
+    resolve_space,
+)
+from .supernet import HardCoReSupernet, PathWeights, fixed_paths, sample_paths
+from .training import (
+    ChildDistillationStep,
+    MultipathDistillationStep,
+    SupervisedStep,
+    frozen_heaviest_teacher,
+    make_trainer,
+    order_channels,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CHILD_RECIPES",
+    "HARDCORENAS_ARCH_DEFS",
+    "SEARCH_RECIPES",
+    "SPACES",
+    "SUPERNET_RECIPES",
+    "Architecture",
+    "BilinearForm",
+    "BlockChoice",
+    "BlockFrankWolfe",
+    "CalibrationReport",
+    "ChildDistillationStep",
+    "ChildRecipe",
+    "ElasticInvertedResidual",
+    "HardCoReSupernet",
+    "InfeasibleConstraintError",
+    "LatencyTable",
+    "LatencyTableError",
+    "MultipathDistillationStep",
+    "PathWeights",
+    "SearchRecipe",
+    "SearchResult",
+    "SearchSpace",
+    "StageSpec",
+    "SupernetRecipe",
+    "SupervisedStep",
+    "TimingConfig",
+    "architecture_gradients",
+    "bilinear_form",
+    "build_block",
+    "build_child",
+    "calibrate_latency",
+    "child_state_dict",
+    "extract_child",
+    "fixed_paths",
+    "fractional_simplices",
+    "frozen_heaviest_teacher",
+    "hardcore_search",
+    "hardcore_se_layer",
+    "hardcorenas_space",
+    "latency_form",
+    "load_child",
+    "load_search_result",
+    "load_supernet",
+    "make_trainer",
+    "measure_latency_table",
+    "measure_network_latency",
+    "order_channels",
+    "relative_errors",
+    "reorder_channels",
+    "resolve_architecture",
+    "resolve_space",
+    "sample_paths",
+    "save_child",
+    "soft_penalty_search",
+    "taylor_channel_importance",
+    "time_module",
+]

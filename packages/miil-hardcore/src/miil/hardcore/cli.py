@@ -1,0 +1,473 @@
+"""``miil hardcore ...``: the HardCoRe-NAS pipeline from the command line.
+
+Paper: HardCoRe-NAS (arXiv 2102.11646). The steps, in order::
+
+    miil hardcore lut --out lut.json                       # latency table on this device (ms per sample)
+    miil hardcore calibrate --lut lut.json                 # predicted vs measured random networks
+    miil hardcore train-supernet --recipe heaviest_path_imagenet --data-dir train/ --val-dir val/
+    miil hardcore train-supernet --recipe multipath_imagenet --init runs/hardcore/heaviest --data-dir train/
+    miil hardcore search --supernet runs/hardcore/multipath --lut lut.json --data-dir train/ --latency-ms 40
+    miil hardcore extract --supernet runs/hardcore/multipath --arch arch.json --out child.safetensors
+    miil hardcore finetune --supernet runs/hardcore/multipath --arch arch.json --data-dir train/ --val-dir val/
+    miil hardcore train --arch hardcorenas_a --data-dir train/ --val-dir val/       # from scratch
+    miil hardcore validate --checkpoint runs/hardcore/finetune --data-dir val/
+    miil hardcore infer --checkpoint runs/hardcore/finetune image.jpg
+
+Training runs through the core engine, so every training command also runs under ``torchrun``; ``search`` averages
+the architecture gradients over the processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, DistributedSampler
+
+from miil.core import distributed as du
+from miil.core.cli import HelpFormatter
+from miil.core.config import add_dataclass_arguments, pick_recipe, recipe_to_dict
+from miil.core.data import skip_unreadable_collate
+from miil.core.metrics import AccuracyMeter
+
+from .builder import build_child, resolve_architecture
+from .calibrate import calibrate_latency
+from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
+from .data import eval_transform, held_out_split, image_folder, train_transform
+from .extract import extract_child
+from .latency import BACKENDS, STATISTICS, TimingConfig, measure_latency_table
+from .latency_table import LatencyTable
+from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
+from .search import hardcore_search, soft_penalty_search
+from .search_space import SPACES, Architecture, SearchSpace, resolve_space
+from .supernet import HardCoReSupernet
+from .training import (
+    ChildDistillationStep,
+    MultipathDistillationStep,
+    SupervisedStep,
+    frozen_heaviest_teacher,
+    make_trainer,
+    order_channels,
+)
+
+__all__ = ["register"]
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _add_recipe(parser: argparse.ArgumentParser, recipes: dict, default: str, cls: type) -> None:
+    parser.add_argument("--recipe", default=default, choices=sorted(recipes), help="paper setting (recipes.py)")
+    before = {id(a) for a in parser._actions}
+    add_dataclass_arguments(parser, cls, group="recipe overrides (default: the value of --recipe)")
+    for action in parser._actions:
+        if id(action) not in before:
+            action.default = argparse.SUPPRESS
+
+
+def _recipe(args: argparse.Namespace, recipes: dict, cls: type):
+    recipe = pick_recipe(recipes, args.recipe)
+    changes = {}
+    for f in dataclasses.fields(cls):
+        if f.init and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            changes[f.name] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(recipe, **changes)
+
+
+def _space_arg(parser: argparse.ArgumentParser, default: str | None = "hardcorenas") -> None:
+    parser.add_argument(
+        "--space", default=default, help=f"search space: {', '.join(sorted(SPACES))} or a JSON file of one"
+    )
+
+
+def _loader(dataset, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:
+    if du.get_world_size() > 1:
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=skip_unreadable_collate)
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, collate_fn=skip_unreadable_collate
+    )
+
+
+def _arch(spec: str, space: SearchSpace) -> Architecture:
+    """An architecture from a search/extract JSON file, a published name, or arch_def text."""
+    path = Path(spec)
+    if path.suffix == ".json" and path.is_file():
+        return load_search_result(path, space)
+    return resolve_architecture(space, spec)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------------- lut
+def _lut(args: argparse.Namespace) -> int:
+    space = resolve_space(args.space, image_size=args.image_size)
+    timing = TimingConfig(
+        backend=args.backend,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        device=args.device,
+        statistic=args.statistic,
+        clock=args.clock,
+    )
+    table = measure_latency_table(space, timing, num_classes=args.num_classes, progress=not args.no_progress)
+    path = table.save(args.out)
+    lightest, heaviest = table.latency(table.lightest()), table.latency(table.heaviest())
+    print(f"wrote {path}: {table.block_ms.size} block entries + stem/head, ms per sample on {table.device['cpu']}")
+    print(f"fixed frame {table.t_fixed:.4f} ms; lightest network {lightest:.4f} ms; heaviest {heaviest:.4f} ms")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    table = LatencyTable.load(args.lut)
+    report = calibrate_latency(table, num_archs=args.num_archs, seed=args.seed, progress=not args.no_progress)
+    print(f"{'predicted ms':>12} {'measured ms':>12} {'rel. error':>10}")
+    for p, m in zip(report.predicted, report.measured):
+        print(f"{p:12.4f} {m:12.4f} {abs(m - p) / m:10.3%}")
+    print(
+        f"mean |measured - predicted| / measured: {report.mean_relative_error:.3%}; fit measured = "
+        f"{report.slope:.4f} * raw + {report.intercept:.4f} ms -> {report.calibrated_mean_relative_error:.3%}"
+    )
+    if args.update:
+        table.with_calibration(report.slope, report.intercept).save(args.lut)
+        print(f"stored the calibration in {args.lut}")
+    if args.out:
+        Path(args.out).write_text(
+            json.dumps({"slope": report.slope, "intercept": report.intercept, "rows": report.rows})
+        )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- supernet
+def _image_sets(args: argparse.Namespace, recipe, *, train_percent: float | None, seed: int):
+    train = image_folder(
+        args.data_dir, train_transform(recipe.img_size, auto_augment=recipe.auto_augment, re_prob=recipe.re_prob)
+    )
+    classes = train.classes
+    if train_percent is not None:
+        train, _ = held_out_split(train, train_percent=train_percent, seed=seed)
+    val = image_folder(args.val_dir, eval_transform(recipe.img_size)) if args.val_dir else None
+    if val is not None and val.classes != classes:
+        raise ValueError(f"class folders of {args.val_dir} differ from those of {args.data_dir}")
+    return train, val, classes
+
+
+def _train_supernet(args: argparse.Namespace) -> int:
+    recipe: SupernetRecipe = _recipe(args, SUPERNET_RECIPES, SupernetRecipe)
+    if recipe.stage not in ("heaviest", "multipath"):
+        raise ValueError(f"supernet stage must be 'heaviest' or 'multipath', got {recipe.stage!r}")
+    train, val, classes = _image_sets(args, recipe, train_percent=args.train_percent, seed=args.split_seed)
+    if recipe.stage == "heaviest":
+        space = resolve_space(recipe.space, image_size=recipe.img_size)
+        supernet = HardCoReSupernet(
+            space, num_classes=len(classes), drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate
+        )
+        supernet.set_sampling(space.heaviest())
+        step = SupervisedStep(label_smoothing=recipe.label_smoothing)
+    else:
+        if not args.init:
+            raise ValueError("the multipath stage needs --init RUN_DIR: the heaviest-path supernet run")
+        supernet = load_supernet(args.init)
+        space = supernet.space
+        if supernet.num_classes != len(classes):
+            raise ValueError(f"{args.init} has {supernet.num_classes} classes, {args.data_dir} has {len(classes)}")
+        teacher = frozen_heaviest_teacher(supernet)
+        plain = image_folder(args.data_dir, eval_transform(recipe.img_size))
+        part, _ = held_out_split(plain, train_percent=args.train_percent, seed=args.split_seed)
+        order_channels(supernet, part, fraction=recipe.taylor_fraction, batch_size=recipe.batch_size, seed=recipe.seed)
+        supernet.set_sampling(None)
+        step = MultipathDistillationStep(
+            teacher,
+            kd_weight=recipe.kd_weight,
+            feature_kd_divisor=recipe.feature_kd_divisor,
+            temperature=recipe.kd_temperature,
+            label_smoothing=recipe.label_smoothing,
+        )
+    run_info = {
+        "kind": "supernet",
+        "recipe": args.recipe,
+        "stage": recipe.stage,
+        "space": space.to_dict(),
+        "num_classes": len(classes),
+        "classes": classes,
+        "img_size": recipe.img_size,
+        "train_percent": args.train_percent,
+        "split_seed": args.split_seed,
+    }
+    result = make_trainer(supernet, train, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
+    if du.is_main_process():
+        print(
+            f"supernet ({recipe.stage}) saved in {result.out_dir}; best {result.best_metric} "
+            f"at epoch {result.best_epoch}"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- search
+def _search(args: argparse.Namespace) -> int:
+    recipe: SearchRecipe = _recipe(args, SEARCH_RECIPES, SearchRecipe)
+    device = du.init_distributed(args.device)
+    supernet = load_supernet(args.supernet).to(device)
+    table = LatencyTable.load(args.lut)
+    _, info = read_sidecar(args.supernet)
+    plain = image_folder(args.data_dir, eval_transform(recipe.img_size))
+    _, search_part = held_out_split(
+        plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)
+    )
+    loader = _loader(search_part, recipe.batch_size, shuffle=True, seed=recipe.seed)
+    progress = not args.no_progress
+    if recipe.method == "hardcore":
+        result = hardcore_search(
+            supernet,
+            table,
+            loader,
+            target_ms=recipe.latency_ms,
+            steps=recipe.steps,
+            momentum=recipe.momentum,
+            gamma=recipe.gamma,
+            gamma_schedule=recipe.gamma_schedule,
+            tau=recipe.tau,
+            seed=recipe.seed,
+            progress=progress,
+        )
+    elif recipe.method == "soft_penalty":
+        result = soft_penalty_search(
+            supernet,
+            table,
+            loader,
+            target_ms=recipe.latency_ms,
+            steps=recipe.steps,
+            lr=recipe.lr,
+            penalty=recipe.penalty,
+            tau=recipe.tau,
+            seed=recipe.seed,
+            progress=progress,
+        )
+    else:
+        raise ValueError(f"search method must be 'hardcore' or 'soft_penalty', got {recipe.method!r}")
+    if du.is_main_process():
+        data = {**result.to_dict(supernet.space), "recipe": recipe_to_dict(recipe), "latency_table": str(args.lut)}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(data, indent=1))
+        status = "meets" if result.feasible else "EXCEEDS"
+        print(f"{result.method}: predicted {result.predicted_ms:.4f} ms {status} the target {recipe.latency_ms} ms")
+        print(json.dumps(data["arch_def"]))
+        print(f"wrote {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- children
+def _extract(args: argparse.Namespace) -> int:
+    supernet = load_supernet(args.supernet)
+    _, info = read_sidecar(args.supernet)
+    arch = _arch(args.arch, supernet.space)
+    child = extract_child(supernet, arch)
+    path = save_child(
+        child, supernet.space, arch, args.out, classes=info.get("classes"), img_size=info.get("img_size", 224)
+    )
+    n = sum(p.numel() for p in child.parameters())
+    print(f"wrote {path} and {path.with_suffix('.json')}: timm MobileNetV3, {n / 1e6:.3f}M parameters")
+    return 0
+
+
+def _child_run_info(space: SearchSpace, arch: Architecture, classes: list[str], recipe, name: str) -> dict:
+    return {
+        "kind": "child",
+        "recipe": name,
+        "space": space.to_dict(),
+        "arch_def": space.arch_def(arch),
+        "num_classes": len(classes),
+        "classes": classes,
+        "img_size": recipe.img_size,
+    }
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    recipe: ChildRecipe = _recipe(args, CHILD_RECIPES, ChildRecipe)
+    supernet = load_supernet(args.supernet)
+    arch = _arch(args.arch, supernet.space)
+    train, val, classes = _image_sets(args, recipe, train_percent=None, seed=0)
+    if len(classes) != supernet.num_classes:
+        raise ValueError(f"{args.supernet} has {supernet.num_classes} classes, {args.data_dir} has {len(classes)}")
+    teacher_net = load_supernet(args.teacher) if args.teacher else supernet
+    teacher = frozen_heaviest_teacher(teacher_net) if recipe.kd_weight > 0 else None
+    child = extract_child(supernet, arch, drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate)
+    step = ChildDistillationStep(
+        teacher, kd_weight=recipe.kd_weight, temperature=recipe.kd_temperature, label_smoothing=recipe.label_smoothing
+    )
+    info = _child_run_info(supernet.space, arch, classes, recipe, args.recipe)
+    result = make_trainer(child, train, recipe, step_fn=step, val_dataset=val, run_info=info).fit()
+    if du.is_main_process():
+        print(f"fine-tuned child saved in {result.out_dir}; best {result.best_metric} at epoch {result.best_epoch}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    recipe: ChildRecipe = _recipe(args, CHILD_RECIPES, ChildRecipe)
+    space = resolve_space(recipe.space, image_size=recipe.img_size)
+    arch = _arch(args.arch, space)
+    train, val, classes = _image_sets(args, recipe, train_percent=None, seed=0)
+    model = build_child(
+        space, arch, num_classes=len(classes), drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate
+    )
+    info = _child_run_info(space, arch, classes, recipe, args.recipe)
+    step = SupervisedStep(label_smoothing=recipe.label_smoothing)
+    result = make_trainer(model, train, recipe, step_fn=step, val_dataset=val, run_info=info).fit()
+    if du.is_main_process():
+        print(f"child trained from scratch in {result.out_dir}; best {result.best_metric} at epoch {result.best_epoch}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    device = du.init_distributed(args.device)
+    model, info = load_child(args.checkpoint)
+    model = model.to(device).eval()
+    img_size = args.img_size or int(info.get("img_size", 224))
+    dataset = image_folder(args.data_dir, eval_transform(img_size))
+    if info.get("classes") and dataset.classes != list(info["classes"]):
+        raise ValueError(f"class folders of {args.data_dir} differ from the classes stored with {args.checkpoint}")
+    meter = AccuracyMeter(topk=(1, 5))
+    meter.reset()
+    with torch.no_grad():
+        for batch in _loader(dataset, args.batch_size, shuffle=False):
+            if batch is None:
+                continue
+            meter.update(model(batch[0].to(device)).float(), batch[1].to(device))
+    metrics = meter.compute()
+    if du.is_main_process():
+        _print_json({"checkpoint": str(args.checkpoint), "images": len(dataset), **metrics})
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    model, info = load_child(args.checkpoint)
+    model.eval()
+    img_size = args.img_size or int(info.get("img_size", 224))
+    transform = eval_transform(img_size)
+    classes = info.get("classes") or [str(i) for i in range(model.num_classes)]
+    k = min(args.top_k, len(classes))
+    for name in args.images:
+        path = Path(name)
+        try:
+            with Image.open(path) as im:
+                x = transform(im.convert("RGB"))[None]
+        except (OSError, ValueError) as err:
+            print(f"cannot read image {path}: {err}", file=sys.stderr)
+            return 1
+        with torch.no_grad():
+            prob = model(x).softmax(-1)[0]
+        top = prob.topk(k)
+        pairs = [[classes[i], round(float(p), 6)] for p, i in zip(top.values, top.indices)]
+        print(json.dumps({"image": str(path), "top": pairs}))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- register
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the ``miil hardcore`` subcommands to ``parser``."""
+    parser.description = "HardCoRe-NAS (arXiv 2102.11646): latency tables, supernet, hard-constrained search."
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+
+    p = sub.add_parser(
+        "lut",
+        aliases=["measure-latency"],
+        help="measure the latency table on this device",
+        formatter_class=HelpFormatter,
+    )
+    _space_arg(p)
+    p.add_argument("--image-size", type=int, default=None, help="input resolution (default: the space's)")
+    p.add_argument("--backend", default="cpu", choices=BACKENDS, help="cpu threads, CUDA events, or ONNX Runtime")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (cpu / onnx backends)")
+    p.add_argument("--batch-size", type=int, default=1, help="samples per timed forward (results are per sample)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed forward passes")
+    p.add_argument("--repeats", type=int, default=50, help="timed forward passes")
+    p.add_argument("--statistic", default="median", choices=sorted(STATISTICS), help="statistic over the repeats")
+    p.add_argument(
+        "--clock", default="wall", choices=("wall", "thread_cpu"), help="thread_cpu ignores preemption (1 CPU thread)"
+    )
+    p.add_argument("--device", default="cuda", help="CUDA device for --backend cuda")
+    p.add_argument("--num-classes", type=int, default=1000, help="classifier outputs of the timed head")
+    p.add_argument("--out", default="latency_table.json", help="output JSON file")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_lut)
+
+    p = sub.add_parser(
+        "calibrate", help="predicted vs measured latency of random networks", formatter_class=HelpFormatter
+    )
+    p.add_argument("--lut", required=True, help="latency table JSON")
+    p.add_argument("--num-archs", type=int, default=20, help="networks to measure (incl. lightest and heaviest)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random networks")
+    p.add_argument("--update", action="store_true", help="store the fitted slope/intercept in the table")
+    p.add_argument("--out", default=None, help="also write the measurements as JSON")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_calibrate)
+
+    p = sub.add_parser(
+        "train-supernet", help="train the supernet (heaviest path / multipath)", formatter_class=HelpFormatter
+    )
+    p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
+    p.add_argument("--val-dir", default=None, help="validation images: DIR/<class>/<image>")
+    p.add_argument("--init", default=None, help="multipath: the heaviest-path run directory")
+    p.add_argument("--train-percent", type=float, default=80.0, help="percent of --data-dir for the weights")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the weights / search split")
+    _add_recipe(p, SUPERNET_RECIPES, "heaviest_path_imagenet", SupernetRecipe)
+    p.set_defaults(func=_train_supernet)
+
+    p = sub.add_parser("search", help="HardCoRe search under a latency target", formatter_class=HelpFormatter)
+    p.add_argument("--supernet", required=True, help="multipath supernet run directory")
+    p.add_argument("--lut", required=True, help="latency table JSON of the target device")
+    p.add_argument("--data-dir", required=True, help="the supernet's training images (the held-out part is used)")
+    p.add_argument("--out", default="arch.json", help="output JSON (arch_def, predicted latency, history)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_recipe(p, SEARCH_RECIPES, "hardcorenas_b", SearchRecipe)
+    p.set_defaults(func=_search)
+
+    p = sub.add_parser(
+        "extract", help="slice a child out of the supernet (timm MobileNetV3)", formatter_class=HelpFormatter
+    )
+    p.add_argument("--supernet", required=True, help="supernet run directory")
+    p.add_argument("--arch", required=True, help="search output JSON, a published name, or arch_def text")
+    p.add_argument("--out", default="child.safetensors", help="output weights (+ .json sidecar)")
+    p.set_defaults(func=_extract)
+
+    p = sub.add_parser("finetune", help="fine-tune an extracted child with KD", formatter_class=HelpFormatter)
+    p.add_argument("--supernet", required=True, help="supernet run directory (weights to inherit)")
+    p.add_argument("--teacher", default=None, help="supernet run whose heaviest path teaches (default: --supernet)")
+    p.add_argument("--arch", required=True, help="search output JSON, a published name, or arch_def text")
+    p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
+    p.add_argument("--val-dir", default=None, help="validation images")
+    _add_recipe(p, CHILD_RECIPES, "finetune_imagenet", ChildRecipe)
+    p.set_defaults(func=_finetune)
+
+    p = sub.add_parser("train", help="train a chosen child from scratch", formatter_class=HelpFormatter)
+    p.add_argument("--arch", required=True, help="search output JSON, a published name (hardcorenas_a), or arch_def")
+    p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
+    p.add_argument("--val-dir", default=None, help="validation images")
+    _add_recipe(p, CHILD_RECIPES, "scratch_imagenet", ChildRecipe)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("validate", help="top-1 / top-5 of a child on an image folder", formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="child .safetensors (with .json) or a finetune/train run")
+    p.add_argument("--data-dir", required=True, help="validation images: DIR/<class>/<image>")
+    p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("infer", help="classify images with a child", formatter_class=HelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="child .safetensors (with .json) or a finetune/train run")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
+    p.add_argument("--top-k", type=int, default=5, help="classes to print per image")
+    p.set_defaults(func=_infer)

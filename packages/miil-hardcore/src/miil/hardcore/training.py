@@ -1,0 +1,210 @@
+"""Training the supernet (heaviest path, then multipath with distillation) and fine-tuning children, on the core engine.
+
+Paper: HardCoRe-NAS (arXiv 2102.11646), section 3.2 and appendix (training details):
+
+1. Heaviest path: the supernet follows the heaviest architecture (largest expansion, kernel, SE, depth) and trains
+   as a plain network.
+2. Channels are ordered by Taylor importance (:mod:`miil.hardcore.channel_ordering`).
+3. Multipath: every sample follows its own uniformly sampled path; loss ``CE + kd_weight * (KL(teacher || student)
+   + sum_stages MSE(features) / feature_kd_divisor)``, the teacher being the heaviest path of the stage-1 supernet.
+4. Fine-tune of an extracted child: ``CE + kd_weight * KL`` with the heaviest path as the teacher.
+
+All loops are :class:`miil.core.train.Trainer`; these are its ``step_fn``\\s and small orchestration helpers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.scheduler import create_scheduler_v2
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from miil.core.data import skip_unreadable_collate
+from miil.core.losses import distillation_loss
+from miil.core.metrics import AccuracyMeter
+from miil.core.train import Trainer
+from miil.core.train.schedule import LRSchedule
+
+from .channel_ordering import reorder_channels, taylor_channel_importance
+from .supernet import HardCoReSupernet
+
+__all__ = [
+    "ChildDistillationStep",
+    "MultipathDistillationStep",
+    "SupervisedStep",
+    "frozen_heaviest_teacher",
+    "make_trainer",
+    "order_channels",
+]
+
+
+def _touch_all(model: nn.Module) -> torch.Tensor:
+    """A zero that depends on every trainable parameter.
+
+    Per-sample routing leaves some options unused in a batch; DDP without ``find_unused_parameters`` would then
+    wait forever for their gradients. Adding this zero gives every parameter a (zero) gradient.
+    """
+    return sum(p.reshape(-1)[:1].sum() for p in model.parameters() if p.requires_grad) * 0.0
+
+
+class SupervisedStep:
+    """``CE`` (with label smoothing) of the model's logits; used for heaviest-path and from-scratch training.
+
+    Args:
+        label_smoothing: Label smoothing of the cross-entropy.
+    """
+
+    def __init__(self, *, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        loss = F.cross_entropy(model(batch[0]), batch[1], label_smoothing=self.label_smoothing)
+        return loss + _touch_all(model)
+
+
+def frozen_heaviest_teacher(supernet: HardCoReSupernet) -> HardCoReSupernet:
+    """A frozen copy of the supernet that follows its heaviest path (the distillation teacher)."""
+    teacher = copy.deepcopy(supernet)
+    teacher.set_sampling(supernet.space.heaviest())
+    teacher.requires_grad_(False)
+    return teacher.eval()
+
+
+class MultipathDistillationStep:
+    """Multipath step: ``CE + kd_weight * (KL(teacher || student) + sum_s MSE(f_s) / feature_kd_divisor)``.
+
+    Args:
+        teacher: The frozen heaviest-path supernet.
+        kd_weight: Weight of the distillation terms (the original: 1).
+        feature_kd_divisor: Divisor of the stage-feature MSE (the original: 50).
+        temperature: KL temperature.
+        label_smoothing: Label smoothing of the cross-entropy.
+    """
+
+    def __init__(
+        self,
+        teacher: HardCoReSupernet,
+        *,
+        kd_weight: float = 1.0,
+        feature_kd_divisor: float = 50.0,
+        temperature: float = 1.0,
+        label_smoothing: float = 0.0,
+    ):
+        self.teacher = teacher
+        self.kd_weight = kd_weight
+        self.feature_kd_divisor = feature_kd_divisor
+        self.temperature = temperature
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits, feats = model(x, return_features=True)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        if self.kd_weight > 0:
+            self.teacher.to(x.device)
+            with torch.no_grad():
+                t_logits, t_feats = self.teacher(x, return_features=True)
+            kd = distillation_loss(logits, t_logits, temperature=self.temperature)
+            kd = kd + sum(F.mse_loss(s, t) for s, t in zip(feats, t_feats)) / self.feature_kd_divisor
+            loss = loss + self.kd_weight * kd
+        return loss + _touch_all(model)
+
+
+class ChildDistillationStep:
+    """Fine-tune step: ``CE + kd_weight * KL(teacher || child)`` (the original: weight 2, temperature 1).
+
+    Args:
+        teacher: A frozen module returning logits (the heaviest path), or ``None`` for plain CE.
+        kd_weight: Weight of the KL term.
+        temperature: KL temperature.
+        label_smoothing: Label smoothing of the cross-entropy.
+    """
+
+    def __init__(
+        self,
+        teacher: nn.Module | None,
+        *,
+        kd_weight: float = 2.0,
+        temperature: float = 1.0,
+        label_smoothing: float = 0.0,
+    ):
+        self.teacher = teacher
+        self.kd_weight = kd_weight
+        self.temperature = temperature
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        if self.teacher is not None and self.kd_weight > 0:
+            self.teacher.to(x.device)
+            with torch.no_grad():
+                t_logits = self.teacher(x)
+            loss = loss + self.kd_weight * distillation_loss(logits, t_logits, temperature=self.temperature)
+        return loss
+
+
+def _apply_step_decay(trainer: Trainer, cfg: Any) -> None:
+    """Install timm's step schedule with the recipe's ``decay_epochs`` / ``decay_rate``.
+
+    The core engine builds timm schedulers without decay arguments (timm's defaults: every 90 epochs by 0.1), which
+    is not the paper's 0.97 every 2.4 epochs; this replaces the engine's schedule before ``fit``.
+    """
+    impl, _ = create_scheduler_v2(
+        trainer.optimizer,
+        sched="step",
+        num_epochs=cfg.epochs,
+        decay_epochs=cfg.decay_epochs,
+        decay_rate=cfg.decay_rate,
+        warmup_epochs=cfg.warmup_epochs,
+        warmup_lr=cfg.warmup_lr,
+        min_lr=cfg.min_lr,
+        cooldown_epochs=cfg.cooldown_epochs,
+        step_on_epochs=not cfg.sched_on_updates,
+        updates_per_epoch=trainer.updates_per_epoch,
+    )
+    trainer.schedule = LRSchedule(impl, on_updates=cfg.sched_on_updates)
+
+
+def make_trainer(
+    model: nn.Module,
+    train_dataset: Dataset,
+    cfg: Any,
+    *,
+    step_fn: Callable[[nn.Module, Any], torch.Tensor],
+    val_dataset: Dataset | None = None,
+    run_info: dict[str, Any] | None = None,
+) -> Trainer:
+    """A core :class:`Trainer` with top-1/top-5 validation and the recipe's step schedule."""
+    trainer = Trainer(
+        model,
+        nn.CrossEntropyLoss(),
+        train_dataset,
+        cfg,
+        val_dataset=val_dataset,
+        meter=AccuracyMeter(topk=(1, 5)),
+        step_fn=step_fn,
+        run_info=run_info,
+    )
+    if cfg.sched == "step":
+        _apply_step_decay(trainer, cfg)
+    return trainer
+
+
+def order_channels(
+    supernet: HardCoReSupernet, dataset: Dataset, *, fraction: float = 0.1, batch_size: int = 64, seed: int = 0
+) -> None:
+    """Taylor-order every block's expansion channels on ``fraction`` of ``dataset`` (in place)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"taylor fraction must be in (0, 1], got {fraction}")
+    n = max(1, int(round(fraction * len(dataset))))
+    gen = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(dataset), generator=gen)[:n].tolist()
+    loader = DataLoader(Subset(dataset, index), batch_size=batch_size, collate_fn=skip_unreadable_collate)
+    reorder_channels(supernet, taylor_channel_importance(supernet, loader))

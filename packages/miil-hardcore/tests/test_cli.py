@@ -1,0 +1,196 @@
+"""`miil hardcore ...` end to end on a few real digit images written to disk, with a tiny search space."""
+
+import json
+
+import pytest
+
+from miil.core.cli import main
+from miil.core.data import digits_pil_images
+from miil.hardcore import LatencyTable, load_child, load_supernet
+
+TRAIN = ["--epochs", "1", "--batch-size", "4", "--max-steps-per-epoch", "2", "--device", "cpu", "--progress", "false"]
+
+
+@pytest.fixture
+def image_folders(tmp_path):
+    images = digits_pil_images("train", image_size=16, channels=3)
+    for split, part in (("train", images[:120]), ("val", images[120:200])):
+        count = {}
+        for img, label in part:
+            if label >= 3 or count.get(label, 0) >= (8 if split == "train" else 4):
+                continue
+            count[label] = count.get(label, 0) + 1
+            folder = tmp_path / split / f"digit{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            img.save(folder / f"{count[label]}.png")
+    return tmp_path / "train", tmp_path / "val"
+
+
+@pytest.mark.slow
+def test_cli_pipeline(tmp_path, tiny_space, image_folders, capsys):
+    train, val = image_folders
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps(tiny_space.to_dict()))
+    lut = tmp_path / "lut.json"
+    quick = ["--warmup", "0", "--repeats", "1", "--no-progress"]
+    assert main(["hardcore", "lut", "--space", str(space_file), "--num-classes", "3", "--out", str(lut), *quick]) == 0
+    table = LatencyTable.load(lut)
+    assert table.space == tiny_space and table.timing["num_classes"] == 3
+    assert main(["hardcore", "calibrate", "--lut", str(lut), "--num-archs", "2", "--update", "--no-progress"]) == 0
+    assert "predicted ms" in capsys.readouterr().out
+    assert (LatencyTable.load(lut).slope, LatencyTable.load(lut).intercept) != (1.0, 0.0)
+
+    heavy, multi = tmp_path / "heavy", tmp_path / "multi"
+    common = ["--space", str(space_file), "--img-size", "16", "--data-dir", str(train)]
+    assert (
+        main(
+            [
+                "hardcore",
+                "train-supernet",
+                "--recipe",
+                "heaviest_path_digits",
+                *common,
+                "--val-dir",
+                str(val),
+                "--out-dir",
+                str(heavy),
+                *TRAIN,
+            ]
+        )
+        == 0
+    )
+    assert (heavy / "best.safetensors").is_file() and json.loads((heavy / "best.json").read_text())["run_info"][
+        "stage"
+    ] == "heaviest"
+    assert (
+        main(
+            [
+                "hardcore",
+                "train-supernet",
+                "--recipe",
+                "multipath_digits",
+                *common,
+                "--init",
+                str(heavy),
+                "--out-dir",
+                str(multi),
+                *TRAIN,
+            ]
+        )
+        == 0
+    )
+    supernet = load_supernet(multi)
+    assert supernet.space == tiny_space and supernet.num_classes == 3
+
+    table = LatencyTable.load(lut)
+    target = 0.5 * (table.latency(table.lightest()) + table.latency(table.heaviest()))
+    arch_file = tmp_path / "arch.json"
+    assert (
+        main(
+            [
+                "hardcore",
+                "search",
+                "--supernet",
+                str(multi),
+                "--lut",
+                str(lut),
+                "--data-dir",
+                str(train),
+                "--latency-ms",
+                str(target),
+                "--steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--img-size",
+                "16",
+                "--gamma",
+                "0.5",
+                "--out",
+                str(arch_file),
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    found = json.loads(arch_file.read_text())
+    assert found["predicted_ms"] <= target and found["feasible"] and len(found["history"]) == 3
+    arch = tiny_space.parse_arch_def(found["arch_def"])
+    assert table.latency(arch) == pytest.approx(found["predicted_ms"])
+
+    child_file = tmp_path / "child.safetensors"
+    assert (
+        main(["hardcore", "extract", "--supernet", str(multi), "--arch", str(arch_file), "--out", str(child_file)]) == 0
+    )
+    child, info = load_child(child_file)
+    assert info["arch_def"] == found["arch_def"] and info["classes"] == ["digit0", "digit1", "digit2"]
+
+    ft = tmp_path / "ft"
+    assert (
+        main(
+            [
+                "hardcore",
+                "finetune",
+                "--supernet",
+                str(multi),
+                "--arch",
+                str(arch_file),
+                "--recipe",
+                "finetune_digits",
+                "--data-dir",
+                str(train),
+                "--val-dir",
+                str(val),
+                "--out-dir",
+                str(ft),
+                *TRAIN,
+            ]
+        )
+        == 0
+    )
+    scratch = tmp_path / "scratch"
+    assert (
+        main(
+            [
+                "hardcore",
+                "train",
+                "--arch",
+                str(arch_file),
+                "--recipe",
+                "finetune_digits",
+                "--space",
+                str(space_file),
+                "--img-size",
+                "16",
+                "--data-dir",
+                str(train),
+                "--out-dir",
+                str(scratch),
+                *TRAIN,
+            ]
+        )
+        == 0
+    )
+    assert (scratch / "best.safetensors").is_file()
+    capsys.readouterr()
+
+    assert main(["hardcore", "validate", "--checkpoint", str(ft), "--data-dir", str(val), "--device", "cpu"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["images"] == 12 and 0.0 <= metrics["top1"] <= 100.0
+    image = next((val / "digit1").iterdir())
+    assert main(["hardcore", "infer", "--checkpoint", str(child_file), str(image), "--top-k", "2"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(line["top"]) == 2 and line["top"][0][0] in info["classes"]
+    probs = [p for _, p in line["top"]]
+    assert probs == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="miil hardcore lut"):
+        main(["hardcore", "calibrate", "--lut", str(tmp_path / "none.json")])
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        main(["hardcore", "extract", "--supernet", str(tmp_path), "--arch", "hardcorenas_a"])
+    with pytest.raises(SystemExit):
+        main(["hardcore", "search", "--recipe", "hardcorenas_z"])

@@ -1,0 +1,92 @@
+"""Training pieces: the paper's step schedule on the core engine, the distillation steps, recipes."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from miil.hardcore import (
+    CHILD_RECIPES,
+    SEARCH_RECIPES,
+    SUPERNET_RECIPES,
+    ChildDistillationStep,
+    HardCoReSupernet,
+    MultipathDistillationStep,
+    SupervisedStep,
+    extract_child,
+    frozen_heaviest_teacher,
+    make_trainer,
+)
+
+
+def test_step_schedule_decays_by_rate_every_decay_epochs(tiny_space, tmp_path):
+    data = TensorDataset(torch.randn(40, 3, 16, 16), torch.randint(0, 5, (40,)))
+    cfg = dataclasses.replace(
+        SUPERNET_RECIPES["heaviest_path_imagenet"],
+        out_dir=str(tmp_path),
+        batch_size=4,
+        warmup_epochs=0,
+        ema=False,
+        device="cpu",
+        progress=False,
+        epochs=10,
+    )
+    trainer = make_trainer(HardCoReSupernet(tiny_space, num_classes=5), data, cfg, step_fn=SupervisedStep())
+    per_epoch = trainer.updates_per_epoch
+    lrs = []
+    for step in (0, int(2.4 * per_epoch) - 1, int(2.4 * per_epoch) + 1, int(4.8 * per_epoch) + 1):
+        trainer.schedule.step_update(step)
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(0.128) and lrs[1] == pytest.approx(0.128)
+    assert lrs[2] == pytest.approx(0.128 * 0.97) and lrs[3] == pytest.approx(0.128 * 0.97**2)
+
+
+def test_distillation_steps_add_the_teacher_terms(tiny_space):
+    torch.manual_seed(0)
+    net = HardCoReSupernet(tiny_space, num_classes=5)
+    teacher = frozen_heaviest_teacher(net)
+    assert teacher.sampling == tiny_space.heaviest() and not any(p.requires_grad for p in teacher.parameters())
+    batch = (torch.randn(6, 3, 16, 16), torch.randint(0, 5, (6,)))
+    net.eval()
+    arch = tiny_space.heaviest()
+    net.set_sampling(arch)
+    # the heaviest path distilled from itself: KL and feature terms vanish, only CE is left
+    same = MultipathDistillationStep(teacher, kd_weight=1.0)(net, batch)
+    assert same.item() == pytest.approx(F.cross_entropy(net(batch[0]), batch[1]).item(), rel=1e-5)
+    net.set_sampling(None)
+    torch.manual_seed(1)
+    kd = MultipathDistillationStep(teacher, kd_weight=1.0)(net, batch)
+    torch.manual_seed(1)
+    plain = MultipathDistillationStep(teacher, kd_weight=0.0)(net, batch)
+    assert kd.item() > plain.item()
+    child = extract_child(net, tiny_space.random_architecture(np.random.default_rng(0))).eval()
+    with_kd = ChildDistillationStep(teacher, kd_weight=2.0)(child, batch)
+    without = ChildDistillationStep(None)(child, batch)
+    assert with_kd.item() > without.item()
+
+
+def test_recipes_match_the_paper_settings():
+    heavy = SUPERNET_RECIPES["heaviest_path_imagenet"]
+    assert (heavy.lr, heavy.batch_size, heavy.epochs, heavy.decay_epochs, heavy.decay_rate) == (
+        0.128,
+        256,
+        300,
+        2.4,
+        0.97,
+    )
+    multi = SUPERNET_RECIPES["multipath_imagenet"]
+    assert (multi.lr, multi.batch_size, multi.epochs, multi.kd_weight, multi.feature_kd_divisor) == (
+        0.0128,
+        200,
+        100,
+        1,
+        50,
+    )
+    ft = CHILD_RECIPES["finetune_imagenet"]
+    assert (ft.lr, ft.batch_size, ft.epochs, ft.kd_weight) == (0.00128, 128, 50, 2.0)
+    assert [SEARCH_RECIPES[f"hardcorenas_{n}"].latency_ms for n in "abcdef"] == [38, 40, 44, 50, 55, 60]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        heavy.lr = 1.0
