@@ -1,0 +1,87 @@
+"""miil-csl: multi-label classification with partial annotations, the class-aware selective loss (CSL).
+
+Paper: "Multi-label Classification with Partial Annotations using Class-aware Selective Loss", Ben-Baruch et al.,
+CVPR 2022 (arXiv 2110.10955). Reference code: https://github.com/Alibaba-MIIL/PartialLabelingCSL.
+
+- :class:`PartialSelectiveLoss`: the Negative / Ignore / Ignore-normalised / Selective modes with the partial
+  asymmetric loss (labels 1 / 0 / -1).
+- :class:`ClassPrior`, :class:`ClassPriorEstimator`, :func:`estimate_prior`: the class prior from a temporary
+  ``ignore`` model, saved and loaded by class name.
+- :func:`simulate_fpc`, :func:`simulate_rps`: seeded partial-annotation simulations.
+- Datasets: COCO-2014, OpenImages V6, LVIS (federated), the embedded digit mosaics; the core's CSV format.
+- :func:`partial_average_precision`, :class:`PartialMAPMeter`: partial-label mAP.
+- :data:`RECIPES`, :func:`train_csl`: the paper's settings and the two-stage training pipeline (``miil csl train``).
+"""
+
+from .convert import convert_original_checkpoint, load_original_checkpoint
+from .data import (
+    CocoMultiLabelDataset,
+    DigitMosaicDataset,
+    LVISFederatedDataset,
+    MultiLabelImageDataset,
+    OpenImagesDataset,
+    SparseLabels,
+    make_digit_mosaics,
+    read_coco_labels,
+    read_lvis_labels,
+    read_openimages_classes,
+    read_openimages_labels,
+)
+from .loss import PARTIAL_LOSS_MODES, PartialSelectiveLoss, partial_label_weights
+from .metrics import PartialAP, PartialMAPMeter, partial_average_precision, partial_mean_average_precision
+from .model import BottleneckHead, MosaicCNN, MultiLabelClassifier, create_csl_model
+from .pipeline import CSLRunResult, DataSpec, load_run_model, train_csl
+from .prior import ClassPrior, ClassPriorEstimator, estimate_prior, load_prior
+from .recipes import RECIPES, CSLConfig, get_recipe
+from .simulation import (
+    SimulationSummary,
+    apply_partial_simulation,
+    simulate_fpc,
+    simulate_partial_labels,
+    simulate_rps,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PARTIAL_LOSS_MODES",
+    "RECIPES",
+    "BottleneckHead",
+    "CSLConfig",
+    "CSLRunResult",
+    "ClassPrior",
+    "ClassPriorEstimator",
+    "CocoMultiLabelDataset",
+    "DataSpec",
+    "DigitMosaicDataset",
+    "LVISFederatedDataset",
+    "MosaicCNN",
+    "MultiLabelClassifier",
+    "MultiLabelImageDataset",
+    "OpenImagesDataset",
+    "PartialAP",
+    "PartialMAPMeter",
+    "PartialSelectiveLoss",
+    "SimulationSummary",
+    "SparseLabels",
+    "apply_partial_simulation",
+    "convert_original_checkpoint",
+    "create_csl_model",
+    "estimate_prior",
+    "get_recipe",
+    "load_original_checkpoint",
+    "load_prior",
+    "load_run_model",
+    "make_digit_mosaics",
+    "partial_average_precision",
+    "partial_label_weights",
+    "partial_mean_average_precision",
+    "read_coco_labels",
+    "read_lvis_labels",
+    "read_openimages_classes",
+    "read_openimages_labels",
+    "simulate_fpc",
+    "simulate_partial_labels",
+    "simulate_rps",
+    "train_csl",
+]
