@@ -1,0 +1,126 @@
+"""miil-audio: EAT, end-to-end audio classification from raw waveforms, with its augmentations.
+
+Paper: "End-to-End Audio Strikes Back: Boosting Augmentations Towards An Efficient Audio Classification Network",
+Gazneli, Zimerman, Ridnik, Sharir, Noy, 2022 (arXiv 2204.11479).
+
+- Model: :class:`EAT` (``eat_s``, ``eat_m``, ``create_eat``), built from :mod:`miil.audio.layers`.
+- Augmentations (:mod:`miil.audio.augment`): seeded, batched torch transforms, and :class:`BatchAugment`, the
+  whole pipeline as a training-batch transform.
+- Losses: :class:`LabelSmoothingCrossEntropy`, :func:`mixed_label_bce`.
+- Data (:mod:`miil.audio.data`): ESC-50, UrbanSound8K, SpeechCommands, AudioSet, class folders; audio I/O with
+  resample-once caching (:class:`AudioReader`); espeak-ng keywords for offline demos.
+- Recipes (:data:`RECIPES`), training through the core engine (:func:`train`), evaluation, original-checkpoint
+  conversion (:func:`load_original_checkpoint`), the ``miil audio`` CLI and the demo.
+"""
+
+from .augment import (
+    MIX_KINDS,
+    NOISE_KINDS,
+    SIGNAL_KINDS,
+    AugmentConfig,
+    BatchAugment,
+    MixTargets,
+    RandomCyclicShift,
+    RandomGain,
+    RandomNoise,
+    RandomPolarity,
+    RandomResample,
+    RandomSegmentGain,
+    RandomTimeMask,
+    RandomTimeShift,
+    SincResampler,
+    WaveformAugment,
+    bc_mixup,
+    freq_mix,
+    phase_mix,
+    time_mix,
+)
+from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint
+from .data import (
+    AudioClipDataset,
+    AudioFolderDataset,
+    AudioSetDataset,
+    ESC50Dataset,
+    InMemoryAudioDataset,
+    SpeechCommandsDataset,
+    UrbanSound8KDataset,
+    fit_length,
+    peak_normalize,
+)
+from .eat import EAT, EAT_CONFIGS, EATConfig, create_eat, eat_m, eat_s
+from .io import AudioReader, UnreadableAudioError, load_audio, resample_audio
+from .layers import AADownsample1d, DilatedResBlock1d, DownBlock1d, TransformerAggregator
+from .losses import LabelSmoothingCrossEntropy, MixedLabelBCE, mixed_label_bce
+from .recipes import RECIPES, EATRecipe
+from .training import (
+    build_datasets,
+    build_model,
+    evaluate,
+    load_pretrained,
+    load_run,
+    recalibrate_batchnorm,
+    train,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AADownsample1d",
+    "AudioClipDataset",
+    "AudioFolderDataset",
+    "AudioReader",
+    "AudioSetDataset",
+    "AugmentConfig",
+    "BatchAugment",
+    "DilatedResBlock1d",
+    "DownBlock1d",
+    "EAT",
+    "EATConfig",
+    "EATRecipe",
+    "EAT_CONFIGS",
+    "ESC50Dataset",
+    "InMemoryAudioDataset",
+    "LabelSmoothingCrossEntropy",
+    "MIX_KINDS",
+    "MixTargets",
+    "MixedLabelBCE",
+    "NOISE_KINDS",
+    "RECIPES",
+    "RandomCyclicShift",
+    "RandomGain",
+    "RandomNoise",
+    "RandomPolarity",
+    "RandomResample",
+    "RandomSegmentGain",
+    "RandomTimeMask",
+    "RandomTimeShift",
+    "SIGNAL_KINDS",
+    "SincResampler",
+    "SpeechCommandsDataset",
+    "TransformerAggregator",
+    "UnreadableAudioError",
+    "UrbanSound8KDataset",
+    "WaveformAugment",
+    "bc_mixup",
+    "build_datasets",
+    "build_model",
+    "config_from_original",
+    "convert_original_state_dict",
+    "create_eat",
+    "eat_m",
+    "eat_s",
+    "evaluate",
+    "fit_length",
+    "freq_mix",
+    "load_audio",
+    "load_original_checkpoint",
+    "load_pretrained",
+    "load_run",
+    "mixed_label_bce",
+    "peak_normalize",
+    "phase_mix",
+    "recalibrate_batchnorm",
+    "resample_audio",
+    "time_mix",
+    "train",
+]
