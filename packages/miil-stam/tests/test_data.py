@@ -1,0 +1,123 @@
+"""Dataset formats: Kinetics (folders and the official CSV), UCF-101 split files, generic folder and CSV."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pytest
+
+from miil.stam import ClipSampling, KineticsDataset, UCF101Dataset, VideoCSVDataset, VideoFolderDataset, VideoTransform
+
+KW = dict(sampling=ClipSampling(num_frames=4, mode="segment"), transform=VideoTransform(size=32, crop="squish"))
+
+
+def _clips(motion_root, n):
+    return sorted(motion_root.rglob("*.mp4"))[:n]
+
+
+def test_folder_dataset(motion_root, motion_classes):
+    ds = VideoFolderDataset(motion_root, **KW)
+    assert ds.classes == sorted(motion_classes) and len(ds) == 12
+    clip, label = ds[0]
+    assert clip.shape == (4, 3, 32, 32) and ds.classes[label] == ds.samples[0][0].parent.name
+    fixed = VideoFolderDataset(motion_root, classes=motion_classes, **KW)
+    assert fixed.classes == motion_classes and fixed.targets[:3] == [0, 0, 0]
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        VideoFolderDataset(motion_root / "nowhere")
+
+
+def test_kinetics_csv_counts_missing_videos(tmp_path, motion_root):
+    videos = tmp_path / "val"
+    (videos / "abseiling").mkdir(parents=True)
+    (videos / "air drumming").mkdir(parents=True)
+    src = _clips(motion_root, 2)
+    shutil.copy(src[0], videos / "abseiling" / "0wR5jVB-WPk_000417_000427.mp4")
+    shutil.copy(src[1], videos / "air drumming" / "--nQbRBEz2s_000104_000114.mkv")
+    csv = tmp_path / "validate.csv"
+    csv.write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "abseiling,0wR5jVB-WPk,417,427,val\n"
+        "air drumming,--nQbRBEz2s,104,114,val\n"
+        "abseiling,gone_video_1,10,20,val\n"
+    )
+    with pytest.warns(UserWarning, match="1 of 3 videos"):
+        ds = KineticsDataset(videos, csv_file=csv, **KW)
+    assert ds.classes == ["abseiling", "air drumming"] and ds.targets == [0, 1, 0]
+    assert ds.samples[1][0].suffix == ".mkv"  # found whatever the extension (the original only took avi/mp4)
+    assert len(ds) == 3 and len(ds.missing) == 1 and "gone_video_1" in ds.missing[0].name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert ds[2] is None  # counted as unreadable, not silently dropped
+    assert ds[0][0].shape == (4, 3, 32, 32)
+
+
+def test_kinetics_folders_and_bad_csv(tmp_path, motion_root):
+    ds = KineticsDataset(motion_root, **KW)
+    assert len(ds) == 12 and len(ds.classes) == 4
+    bad = tmp_path / "bad.csv"
+    bad.write_text("youtube_id,time_start,time_end\nabc,1,11\n")
+    with pytest.raises(ValueError, match="label"):
+        KineticsDataset(motion_root, csv_file=bad, **KW)
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("label,youtube_id,time_start,time_end\nknitting,abc,1,11\n")
+    with pytest.raises(ValueError, match="knitting"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        KineticsDataset(motion_root, csv_file=unknown, classes=["abseiling"], **KW)
+
+
+def test_ucf101_splits(tmp_path, motion_root):
+    root, splits = tmp_path / "UCF-101", tmp_path / "ucfTrainTestlist"
+    (root / "ApplyEyeMakeup").mkdir(parents=True)
+    (root / "HandstandPushups").mkdir(parents=True)
+    splits.mkdir()
+    src = _clips(motion_root, 3)
+    shutil.copy(src[0], root / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g08_c01.avi")
+    shutil.copy(src[1], root / "HandstandPushups" / "v_HandStandPushups_g01_c01.avi")
+    shutil.copy(src[2], root / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi")
+    (splits / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 HandstandPushups\n")
+    (splits / "trainlist01.txt").write_text(
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nHandstandPushups/v_HandStandPushups_g01_c01.avi 2\n"
+    )
+    (splits / "testlist01.txt").write_text("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\n")
+    train = UCF101Dataset(root, splits, fold=1, subset="train", **KW)
+    test = UCF101Dataset(root, splits, fold=1, subset="test", **KW)
+    assert train.classes == ["ApplyEyeMakeup", "HandstandPushups"] and train.targets == [0, 1]
+    assert test.targets == [0] and test[0][0].shape == (4, 3, 32, 32)
+    with pytest.raises(FileNotFoundError, match="testlist02"):
+        UCF101Dataset(root, splits, fold=2, subset="test", **KW)
+    with pytest.raises(ValueError, match="fold"):
+        UCF101Dataset(root, splits, fold=4, **KW)
+
+
+def test_csv_dataset(tmp_path, motion_root):
+    src = _clips(motion_root, 2)
+    table = tmp_path / "videos.csv"
+    rel = [p.relative_to(motion_root).as_posix() for p in src]
+    table.write_text(f"path,label\n{rel[0]},walking\n{rel[1]},running\n")
+    ds = VideoCSVDataset(table, motion_root, **KW)
+    assert ds.classes == ["running", "walking"] and ds.targets == [1, 0]
+    outside = tmp_path / "outside.csv"
+    outside.write_text("path,label\n../../etc/passwd,x\n")
+    with pytest.raises(ValueError, match="outside the data root"):
+        VideoCSVDataset(outside, motion_root, **KW)
+    no_header = tmp_path / "no_header.csv"
+    no_header.write_text("a.mp4,x\n")
+    with pytest.raises(ValueError, match="header"):
+        VideoCSVDataset(no_header, motion_root, **KW)
+
+
+def test_motion_clips_need_temporal_order():
+    import numpy as np
+
+    from miil.core.data import load_digits_split
+    from miil.stam.data import motion_frames
+
+    digit = load_digits_split("train")[0][0]
+    for forward, backward in (("right", "left"), ("down", "up")):
+        a = motion_frames(digit, forward, np.random.default_rng(3))
+        b = motion_frames(digit, backward, np.random.default_rng(3))
+        assert a.shape == (16, 32, 32, 3) and not np.array_equal(a, b)
+        np.testing.assert_array_equal(a, b[::-1])  # the same frames, only their order differs
+    with pytest.raises(ValueError, match="direction"):
+        motion_frames(digit, "sideways", np.random.default_rng(0))
