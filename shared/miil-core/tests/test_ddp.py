@@ -46,3 +46,36 @@ def test_torchrun_two_cpu_processes_match_one_process(tmp_path):
     best_two = json.loads((two / "best.json").read_text())["metrics"]["top1"]
     assert best_one == pytest.approx(best_two, abs=0.2)
     assert best_one > 50.0  # chance is 10
+
+
+_SHUTDOWN_WORKER = """
+import sys
+import torch
+from miil.core import distributed as du
+from miil.core.cli import main
+
+def command(args):
+    du.init_distributed("cpu")
+    return int(du.all_reduce_sum(torch.ones(1)).item())
+
+def register(parser):
+    parser.set_defaults(func=command)
+
+import miil.core.cli as cli
+cli._entry_points = lambda group: {"probe": type("EP", (), {"load": lambda self: register})()}
+code = main(["probe"])
+print("initialised-then-destroyed", du.is_distributed(), code)
+"""
+
+
+@pytest.mark.ddp
+def test_cli_tears_down_the_process_group(tmp_path):
+    # Every `miil <pkg>` command leaves no process group behind: gloo groups alive at exit abort ranks at random.
+    script = tmp_path / "probe.py"
+    script.write_text(_SHUTDOWN_WORKER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # all_reduce of ones over two ranks returned 2.0 from the command; the group was gone afterwards on both.
+    assert proc.stdout.count("initialised-then-destroyed False 2") == 2, proc.stdout

@@ -103,7 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             parser.print_help()
             return 2
-        result = func(args)
+        from miil.core import distributed as du
+
+        try:
+            result = func(args)
+        except BaseException:
+            du.shutdown_distributed(wait=False)
+            raise
+        du.shutdown_distributed()
         return int(result) if isinstance(result, int) else 0
     parser = _top_parser(commands)
     args = parser.parse_args(argv)

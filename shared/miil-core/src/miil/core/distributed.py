@@ -6,6 +6,7 @@ process group is initialised, so library code calls them unconditionally.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "is_main_process",
     "launched_by_torchrun",
     "local_rank",
+    "shutdown_distributed",
 ]
 
 
@@ -68,7 +70,24 @@ def init_distributed(device: str | torch.device | None = None) -> torch.device:
     if launched_by_torchrun() and not is_distributed():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, device_id=dev if dev.type == "cuda" else None)
+        # A process group still alive at interpreter exit can abort the process ("terminate called without an
+        # active exception" from gloo's threads) after all the work is done; tear it down first.
+        atexit.register(shutdown_distributed, wait=False)
     return dev
+
+
+def shutdown_distributed(wait: bool = True) -> None:
+    """Destroy the process group (no-op without one).
+
+    Args:
+        wait: meet the other ranks at a barrier first, so that no rank tears down its connections while another
+            still talks to it. Pass False from error paths, where the other ranks may never arrive.
+    """
+    if not is_distributed():
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def barrier() -> None:
