@@ -107,6 +107,18 @@ def test_policy_strict_error_names_path(tmp_path):
         UnreadablePolicy(strict=True).load_image(bad)
     assert isinstance(info.value, OSError) and info.value.path == bad
     assert bad in str(pickle.loads(pickle.dumps(info.value)))
+    assert str(info.value).startswith("cannot read image file")
+
+
+class UnreadableClipError(UnreadableFileError):
+    kind = "video"
+
+
+def test_unreadable_error_subclass_names_its_media_kind():
+    err = UnreadableClipError("clip.mp4", ValueError("moov atom not found"))
+    assert str(err).startswith("cannot read video file clip.mp4: ValueError: moov atom not found")
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is UnreadableClipError and copy.path == "clip.mp4" and str(copy) == str(err)
 
 
 def test_image_folder_skips_corrupt_files(folder_tree):

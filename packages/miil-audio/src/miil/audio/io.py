@@ -44,16 +44,7 @@ class UnreadableAudioError(UnreadableFileError):
         error: The underlying exception.
     """
 
-    def __init__(self, path: str | os.PathLike, error: BaseException | None = None):
-        super().__init__(path, error)
-        if error is not None:
-            self.args = (
-                f"cannot read audio file {self.path}: {type(error).__name__}: {error}. Fix or remove the file, or "
-                "use strict=False (--strict false) to skip unreadable files with a warning.",
-            )
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else self.path
+    kind = "audio"
 
 
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:

@@ -45,17 +45,7 @@ class UnreadableVideoError(UnreadableFileError):
         error: The underlying exception.
     """
 
-    def __init__(self, path: str | os.PathLike, error: BaseException | None = None):
-        self.path = str(path)
-        self.error = error
-        if error is None:  # re-raised from a DataLoader worker with the formatted message as the only argument
-            OSError.__init__(self, self.path)
-            return
-        OSError.__init__(
-            self,
-            f"cannot read video file {self.path}: {type(error).__name__}: {error}. "
-            "Fix or remove the file, or use strict=False to skip unreadable videos with a warning.",
-        )
+    kind = "video"
 
 
 def list_videos(root: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:

@@ -27,10 +27,15 @@ __all__ = [
 class UnreadableFileError(OSError):
     """An image file is missing or could not be decoded.
 
+    Packages reading other media subclass it and set ``kind`` ("audio", "video") so that the message names the
+    right kind of file; ``except UnreadableFileError`` catches all of them.
+
     Args:
         path: The file that could not be read.
         error: The underlying exception.
     """
+
+    kind = "image"
 
     def __init__(self, path: str | os.PathLike, error: BaseException | None = None):
         self.path = str(path)
@@ -40,7 +45,7 @@ class UnreadableFileError(OSError):
             super().__init__(self.path)
             return
         super().__init__(
-            f"cannot read image file {self.path}: {type(error).__name__}: {error}. "
+            f"cannot read {self.kind} file {self.path}: {type(error).__name__}: {error}. "
             "Fix or remove the file, or use strict=False to skip unreadable files with a warning."
         )
 
