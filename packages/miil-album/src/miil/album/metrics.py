@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from miil.core.distributed import all_gather_cat
-from miil.core.metrics import mean_average_precision
+from miil.core.metrics import StoringMeter, mean_average_precision
 
 __all__ = ["EventMeter", "top1_hit_rate"]
 
@@ -31,41 +30,26 @@ def top1_hit_rate(scores: torch.Tensor, targets: torch.Tensor) -> float:
     return 100.0 * float((targets.gather(1, top) == 1).float().mean())
 
 
-class EventMeter:
+class EventMeter(StoringMeter):
     """Accumulates album scores and targets; ``compute()`` -> ``{"mAP": %, "top1": %}`` over all ranks.
 
+    A rank that saw no album (a validation set smaller than the number of processes: the engine shards it without
+    padding) joins the gather with an empty block.
+
     Args:
-        num_classes: Number of events. When given, a rank that saw no album (a validation set smaller than the
-            number of processes: the engine shards it without padding) still joins the gather with an empty block
-            instead of failing.
         skip_empty: Skip events without positives in the mAP (see the core's ``mean_average_precision``).
     """
 
-    def __init__(self, *, num_classes: int | None = None, skip_empty: bool = True):
-        self.num_classes = num_classes
+    def __init__(self, *, skip_empty: bool = True):
+        super().__init__()
         self.skip_empty = skip_empty
-        self._scores: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
-
-    def reset(self) -> None:
-        self._scores.clear()
-        self._targets.clear()
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         if outputs.shape != targets.shape:
             raise ValueError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} differ")
-        self._scores.append(outputs.detach().float().cpu())
-        self._targets.append(targets.detach().float().cpu())
+        super().update(outputs, targets)
 
     def compute(self) -> dict[str, float]:
-        if self._scores:
-            local_scores, local_targets = torch.cat(self._scores), torch.cat(self._targets)
-        elif self.num_classes is not None:
-            local_scores = local_targets = torch.zeros(0, self.num_classes)
-        else:
-            raise RuntimeError("EventMeter.compute() called before any update() (pass num_classes under DDP)")
-        scores, targets = all_gather_cat(local_scores), all_gather_cat(local_targets)
-        if scores.shape[0] == 0:
-            raise RuntimeError("EventMeter.compute(): no album was evaluated on any rank")
+        scores, targets = self.gathered()
         m_ap = mean_average_precision(scores.double(), targets, skip_empty=self.skip_empty)
         return {"mAP": 100.0 * m_ap, "top1": top1_hit_rate(scores, targets)}

@@ -112,7 +112,7 @@ def make_trainer(
         train_dataset,
         recipe,
         val_dataset=val_dataset,
-        meter=EventMeter(num_classes=getattr(model, "num_classes", None)),
+        meter=EventMeter(),
         step_fn=album_step_fn(loss_fn),
         eval_fn=album_eval_fn,
         collate_fn=collate_albums,

@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 
-from miil.core.distributed import all_gather_cat
-from miil.core.metrics import average_precision
+from miil.core.metrics import StoringMeter, average_precision
 
 __all__ = ["PartialAP", "PartialMAPMeter", "partial_average_precision", "partial_mean_average_precision"]
 
@@ -88,32 +87,20 @@ def partial_mean_average_precision(scores: Any, targets: Any) -> float:
     return partial_average_precision(scores, targets).mean_ap
 
 
-class PartialMAPMeter:
+class PartialMAPMeter(StoringMeter):
     """Dataset-level partial-label mAP for the training engine (percent), gathered over DDP ranks.
 
     ``compute()`` returns ``mAP`` (partial), ``mAP_macro`` and the number of scored classes.
     """
 
-    def __init__(self) -> None:
-        self._outputs: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
-
-    def reset(self) -> None:
-        self._outputs.clear()
-        self._targets.clear()
-
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         """Store one batch of ``[B, C]`` outputs and labels."""
         if outputs.shape != targets.shape:
             raise ValueError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} differ in shape")
-        self._outputs.append(outputs.detach().float().cpu())
-        self._targets.append(targets.detach().float().cpu())
+        super().update(outputs, targets)
 
     def compute(self) -> dict[str, float]:
-        if not self._outputs:
-            raise RuntimeError("PartialMAPMeter.compute() called before any update()")
-        outputs = all_gather_cat(torch.cat(self._outputs))
-        targets = all_gather_cat(torch.cat(self._targets))
+        outputs, targets = self.gathered()
         result = partial_average_precision(outputs, targets)
         return {
             "mAP": 100.0 * result.mean_ap,

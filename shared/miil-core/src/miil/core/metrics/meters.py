@@ -22,7 +22,7 @@ from .average_precision import mean_average_precision
 from .classification import topk_accuracy
 from .multilabel import multilabel_prf
 
-__all__ = ["AccuracyMeter", "MeanAPMeter", "Meter"]
+__all__ = ["AccuracyMeter", "MeanAPMeter", "Meter", "StoringMeter"]
 
 
 @runtime_checkable
@@ -43,8 +43,12 @@ def _cpu_copy(t: torch.Tensor) -> torch.Tensor:
     return t.to("cpu", copy=True)
 
 
-class _StoringMeter:
-    """Accumulates ``(outputs, targets)`` batches and gathers them over ranks."""
+class StoringMeter:
+    """Accumulates ``(outputs, targets)`` batches and gathers them over ranks: the base of dataset-level meters.
+
+    A subclass implements ``compute()`` from ``self.gathered()``, which returns every rank's outputs and targets
+    concatenated (identical on all ranks). Ranks that saw no batch contribute an empty block.
+    """
 
     def __init__(self) -> None:
         self._outputs: list[torch.Tensor] = []
@@ -66,7 +70,7 @@ class _StoringMeter:
         self._outputs.append(_cpu_copy(outputs))
         self._targets.append(_cpu_copy(targets))
 
-    def _gathered(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def gathered(self) -> tuple[torch.Tensor, torch.Tensor]:
         # Under DDP a rank may hold no samples (validation sets smaller than the world size): it sends an empty block.
         outputs = all_gather_cat(torch.cat(self._outputs) if self._outputs else torch.zeros(0))
         targets = all_gather_cat(torch.cat(self._targets) if self._targets else torch.zeros(0))
@@ -75,7 +79,7 @@ class _StoringMeter:
         return outputs, targets
 
 
-class MeanAPMeter(_StoringMeter):
+class MeanAPMeter(StoringMeter):
     """Multi-label mAP (in percent), optionally with the thresholded CP, CR, CF1, OP, OR, OF1.
 
     Args:
@@ -101,7 +105,7 @@ class MeanAPMeter(_StoringMeter):
         self.prf_threshold = prf_threshold
 
     def compute(self) -> dict[str, float]:
-        outputs, targets = self._gathered()
+        outputs, targets = self.gathered()
         outputs = outputs.to(torch.float64)
         m_ap = mean_average_precision(
             outputs, targets, skip_empty=self.skip_empty, require_negatives=self.require_negatives
@@ -113,7 +117,7 @@ class MeanAPMeter(_StoringMeter):
         return result
 
 
-class AccuracyMeter(_StoringMeter):
+class AccuracyMeter(StoringMeter):
     """Single-label top-k accuracy (in percent) under keys ``top{k}``; ``k`` larger than the class count is skipped.
 
     Args:
@@ -125,7 +129,7 @@ class AccuracyMeter(_StoringMeter):
         self.topk = tuple(int(k) for k in topk)
 
     def compute(self) -> dict[str, float]:
-        outputs, targets = self._gathered()
+        outputs, targets = self.gathered()
         ks = [k for k in self.topk if k <= outputs.shape[-1]]
         if not ks:
             return {}
