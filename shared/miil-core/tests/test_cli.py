@@ -35,6 +35,18 @@ def test_recipe_fields_become_options_with_defaults_in_help():
         parser.parse_args(["--amp", "maybe"])
 
 
+def test_only_given_options_override_a_recipe_chosen_at_run_time():
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    parser.add_argument("--recipe", default="small")
+    add_dataclass_arguments(parser, _Recipe, only_if_given=True)
+    recipes = {"small": _Recipe(img_size=96, lr=3e-4), "large": _Recipe(img_size=448, lr=1e-4)}
+    args = parser.parse_args(["--recipe", "large", "--lr", "5e-5", "--scales", "0.2", "1"])
+    assert not hasattr(args, "img_size")  # not on the command line: the recipe keeps its own value
+    recipe = dataclass_from_args(pick_recipe(recipes, args.recipe), args)
+    assert recipe.img_size == 448 and recipe.lr == 5e-5 and recipe.scales == (0.2, 1.0)
+    assert "==SUPPRESS==" not in parser.format_help()
+
+
 def test_pick_recipe_lists_known_names():
     with pytest.raises(KeyError, match="coco-tresnet-l"):
         pick_recipe({"coco-tresnet-l": _Recipe()}, "coco")

@@ -238,13 +238,9 @@ def _add_model_source(p: argparse.ArgumentParser) -> None:
 
 
 def _add_recipe_overrides(p: argparse.ArgumentParser) -> None:
-    add_dataclass_arguments(p, STAMRecipe, group="recipe overrides (defaults: `miil stam recipes --verbose`)")
-    # Only the options given on the command line override the chosen recipe. (Set on the actions themselves:
-    # parser-level set_defaults would put the SUPPRESS marker into the namespace and run it through `type`.)
-    fields = {f.name for f in dataclasses.fields(STAMRecipe)}
-    for action in p._actions:
-        if action.dest in fields:
-            action.default = argparse.SUPPRESS
+    # Only the options given on the command line override the chosen recipe.
+    group = "recipe overrides (defaults: `miil stam recipes --verbose`)"
+    add_dataclass_arguments(p, STAMRecipe, group=group, only_if_given=True)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -45,7 +45,12 @@ def _none_or(conv):
 
 
 def add_dataclass_arguments(
-    parser: argparse.ArgumentParser, recipe: Any, *, exclude: tuple[str, ...] = (), group: str | None = None
+    parser: argparse.ArgumentParser,
+    recipe: Any,
+    *,
+    exclude: tuple[str, ...] = (),
+    group: str | None = None,
+    only_if_given: bool = False,
 ) -> None:
     """Add one ``--field-name`` option per dataclass field, defaulting to the recipe's value.
 
@@ -54,6 +59,9 @@ def add_dataclass_arguments(
         recipe: A dataclass instance (its values become the defaults) or class (its defaults are used).
         exclude: Field names not to expose.
         group: Optional argument-group title, so ``--help`` separates recipe options from the others.
+        only_if_given: Leave an option out of the parsed namespace unless it is on the command line, so that
+            :func:`dataclass_from_args` overrides a recipe chosen at run time (``--recipe NAME``) only where the
+            user asked to, instead of resetting every field to ``recipe``'s value.
     """
     target = parser.add_argument_group(group) if group else parser
     hints = typing.get_type_hints(recipe if isinstance(recipe, type) else type(recipe))
@@ -64,7 +72,11 @@ def add_dataclass_arguments(
         tp, optional = _unwrap_optional(hints.get(f.name, str))
         flag = "--" + f.name.replace("_", "-")
         helptext = f.metadata.get("help", " ")
-        kwargs: dict[str, Any] = {"default": default, "dest": f.name, "help": helptext}
+        kwargs: dict[str, Any] = {
+            "default": argparse.SUPPRESS if only_if_given else default,
+            "dest": f.name,
+            "help": helptext,
+        }
         origin = typing.get_origin(tp)
         if tp is bool:
             kwargs.update(type=_parse_bool, metavar="BOOL")
