@@ -119,6 +119,14 @@ def _pick_stft(sample_rate: int, generator) -> tuple[int, int]:
     return settings[int(randint(0, len(settings), (1,), generator=generator, device=torch.device("cpu")))]
 
 
+def _spectra_and_partners(x: torch.Tensor, sample_rate: int, generator):
+    """STFT of each clip (with randomly drawn sizes) and a random partner for each: the start of the STFT mixes."""
+    flat, shape = as_batch(x)
+    n_fft, hop = _pick_stft(sample_rate, generator)
+    spec = stft(flat.float(), n_fft, hop)
+    return spec, _partner(flat.shape[0], generator, flat.device), (n_fft, hop), shape
+
+
 def freq_mix(
     x: torch.Tensor, targets: torch.Tensor, *, sample_rate: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, MixTargets]:
@@ -130,12 +138,8 @@ def freq_mix(
         sample_rate: Sampling rate (selects the STFT sizes).
         generator: Random generator.
     """
-    flat, shape = as_batch(x)
-    b, n = flat.shape
-    dev = flat.device
-    n_fft, hop = _pick_stft(sample_rate, generator)
-    spec = stft(flat.float(), n_fft, hop)
-    idx = _partner(b, generator, dev)
+    spec, idx, (n_fft, hop), shape = _spectra_and_partners(x, sample_rate, generator)
+    b, n, dev = idx.shape[0], shape[-1], idx.device
     lam = 0.5 + 0.5 * rand(b, generator=generator, device=dev)
     bins = spec.shape[1]
     cut = (bins * (1 - lam)).long()
@@ -157,12 +161,8 @@ def phase_mix(
         sample_rate: Sampling rate (selects the STFT sizes).
         generator: Random generator.
     """
-    flat, shape = as_batch(x)
-    b, n = flat.shape
-    dev = flat.device
-    n_fft, hop = _pick_stft(sample_rate, generator)
-    spec = stft(flat.float(), n_fft, hop)
-    idx = _partner(b, generator, dev)
+    spec, idx, (n_fft, hop), shape = _spectra_and_partners(x, sample_rate, generator)
+    b, n, dev = idx.shape[0], shape[-1], idx.device
     lam = rand(b, generator=generator, device=dev)
     phase = spec.angle()
     lam3 = lam.view(b, 1, 1)

@@ -192,18 +192,39 @@ def _require(rows: list[dict[str, str]], columns: Sequence[str], path: Path) -> 
         raise ValueError(f"{path} lacks the columns {missing} (has {sorted(have)})")
 
 
-def _check_fold(fold: int | None, folds: Sequence[int], name: str) -> None:
-    if fold is not None and fold not in folds:
-        raise ValueError(f"{name} has folds {sorted(set(folds))}; got fold {fold}")
+class _FoldedClipDataset(AudioClipDataset):
+    """A clip dataset with official cross-validation folds: one fold held out for testing."""
+
+    def _init_folds(
+        self,
+        items: list[tuple[Path, int, int]],
+        classes: list[str],
+        *,
+        fold: int | None,
+        train: bool,
+        name: str,
+        **kwargs,
+    ) -> None:
+        """Keep the held-out fold (``train=False``) or the others, then load as :class:`AudioClipDataset`.
+
+        Args:
+            items: ``(path, fold, label)`` of every clip.
+            classes: Class names by label.
+            fold: The held-out fold; ``None`` keeps every clip.
+            train: The other folds instead of the held-out one.
+            name: The dataset and its root, for the error on an unknown fold.
+            **kwargs: :class:`AudioClipDataset` options.
+        """
+        folds = sorted({it[1] for it in items})
+        if fold is not None and fold not in folds:
+            raise ValueError(f"{name} has folds {folds}; got fold {fold}")
+        if fold is not None:
+            items = [it for it in items if (it[1] != fold) == train]
+        self.fold = fold
+        super().__init__([it[0] for it in items], [it[2] for it in items], classes=classes, train=train, **kwargs)
 
 
-def _split_by_fold(items: list[tuple[Path, int, int]], fold: int | None, train: bool):
-    if fold is None:
-        return items
-    return [it for it in items if (it[1] != fold) == train]
-
-
-class ESC50Dataset(AudioClipDataset):
+class ESC50Dataset(_FoldedClipDataset):
     """ESC-50 (2,000 five-second clips, 50 classes, 5 folds): fold ``fold`` is the test set.
 
     Args:
@@ -243,21 +264,19 @@ class ESC50Dataset(AudioClipDataset):
                 items = [(p, int(p.name.split("-")[0]), index[p.parent.name]) for p in files]
             except ValueError as err:
                 raise ValueError(f"ESC-50 file names under {root} must start with '<fold>-': {err}") from err
-        _check_fold(fold, [it[1] for it in items], f"ESC-50 at {root}")
-        items = _split_by_fold(items, fold, train)
-        self.fold = fold
-        super().__init__(
-            [it[0] for it in items],
-            [it[2] for it in items],
-            classes=classes,
+        self._init_folds(
+            items,
+            classes,
+            fold=fold,
+            train=train,
+            name=f"ESC-50 at {root}",
             sample_rate=sample_rate,
             seq_len=seq_len,
-            train=train,
             **kwargs,
         )
 
 
-class UrbanSound8KDataset(AudioClipDataset):
+class UrbanSound8KDataset(_FoldedClipDataset):
     """UrbanSound8K (8,732 clips up to 4 s, 10 classes, 10 folds): fold ``fold`` is the test set.
 
     Args:
@@ -289,16 +308,14 @@ class UrbanSound8KDataset(AudioClipDataset):
             (root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"], int(r["fold"]), int(r["classID"]))
             for r in rows
         ]
-        _check_fold(fold, [it[1] for it in items], f"UrbanSound8K at {root}")
-        items = _split_by_fold(items, fold, train)
-        self.fold = fold
-        super().__init__(
-            [it[0] for it in items],
-            [it[2] for it in items],
-            classes=classes,
+        self._init_folds(
+            items,
+            classes,
+            fold=fold,
+            train=train,
+            name=f"UrbanSound8K at {root}",
             sample_rate=sample_rate,
             seq_len=seq_len,
-            train=train,
             **kwargs,
         )
 
