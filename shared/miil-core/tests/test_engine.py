@@ -173,3 +173,14 @@ def test_one_cycle_paper_variant_without_momentum_cycling():
         assert ours.param_groups[0]["betas"] == (0.9, 0.999)
         ref_opt.step()
         ref.step()
+
+
+def test_step_schedule_uses_the_recipe_decay(tmp_path):
+    # EfficientNet-style step decay (0.97 every 2.4 epochs), per update: the lr after u updates is lr * 0.97^floor(.)
+    cfg = _cfg(tmp_path, "step", sched="step", decay_epochs=2.4, decay_rate=0.97, warmup_epochs=0, epochs=6)
+    trainer = _trainer(cfg)
+    upe = trainer.updates_per_epoch
+    for updates in (0, int(2.4 * upe), int(4.8 * upe) + 1, 6 * upe - 1):
+        trainer.schedule.step_update(updates)
+        expected = 0.05 * 0.97 ** math.floor(updates / (2.4 * upe))
+        assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-9)

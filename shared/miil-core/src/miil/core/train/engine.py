@@ -66,6 +66,8 @@ class TrainConfig:
     warmup_lr: float = field(default=1e-6, metadata={"help": "learning rate at the start of warm-up"})
     min_lr: float = field(default=0.0, metadata={"help": "floor of the schedule"})
     cooldown_epochs: int = field(default=0, metadata={"help": "epochs at min_lr after the schedule"})
+    decay_epochs: float = field(default=90.0, metadata={"help": "step schedules: epochs between lr decays"})
+    decay_rate: float = field(default=0.1, metadata={"help": "step schedules: lr factor at each decay"})
     pct_start: float = field(default=0.3, metadata={"help": "one-cycle: fraction of steps warming up"})
     div_factor: float = field(default=25.0, metadata={"help": "one-cycle: initial lr = lr / div_factor"})
     cycle_momentum: bool = field(default=True, metadata={"help": "one-cycle: cycle momentum / Adam beta1"})
@@ -85,6 +87,9 @@ class TrainConfig:
     log_interval: int = field(default=20, metadata={"help": "updates between progress-bar loss refreshes"})
     drop_last: bool = field(default=True, metadata={"help": "drop the last incomplete training batch"})
     max_steps_per_epoch: int | None = field(default=None, metadata={"help": "cap updates per epoch (quick runs)"})
+    find_unused_parameters: bool = field(
+        default=False, metadata={"help": "DDP: allow parameters without a gradient in an update (routed models)"}
+    )
 
 
 @dataclass
@@ -242,6 +247,8 @@ class Trainer:
             warmup_lr=cfg.warmup_lr,
             min_lr=cfg.min_lr,
             cooldown_epochs=cfg.cooldown_epochs,
+            decay_epochs=cfg.decay_epochs,
+            decay_rate=cfg.decay_rate,
             on_updates=cfg.sched_on_updates,
             pct_start=cfg.pct_start,
             div_factor=cfg.div_factor,
@@ -255,7 +262,9 @@ class Trainer:
         self.ddp_model: nn.Module = self.model
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+            self.ddp_model = DistributedDataParallel(
+                self.model, device_ids=ids, find_unused_parameters=cfg.find_unused_parameters
+            )
 
         self.start_epoch = 0
         self.global_step = 0

@@ -127,6 +127,8 @@ def create_schedule(
     warmup_lr: float = 1e-6,
     min_lr: float = 0.0,
     cooldown_epochs: int = 0,
+    decay_epochs: float = 90.0,
+    decay_rate: float = 0.1,
     on_updates: bool = True,
     pct_start: float = 0.3,
     div_factor: float = 25.0,
@@ -153,6 +155,8 @@ def create_schedule(
         warmup_lr=warmup_lr,
         min_lr=min_lr,
         cooldown_epochs=cooldown_epochs,
+        decay_epochs=decay_epochs,
+        decay_rate=decay_rate,
         step_on_epochs=not on_updates,
         updates_per_epoch=updates_per_epoch,
     )
