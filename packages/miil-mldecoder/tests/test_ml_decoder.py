@@ -1,8 +1,10 @@
 import pytest
 import torch
+import torch.nn as nn
 from timm.layers.ml_decoder import MLDecoder as TimmMLDecoder
 
 from miil.mldecoder import MLDecoder, MLDecoderLayer, convert_state_dict, resolve_num_groups
+from miil.mldecoder.decoder_layer import Dropout
 
 
 @pytest.mark.parametrize("num_classes,num_groups,in_features", [(80, -1, 64), (1000, 100, 48), (37, 5, 16)])
@@ -81,8 +83,10 @@ def test_training_dropout_differs_per_sample_and_eval_is_batch_independent():
 def test_layer_matches_equations():
     """The decoder layer from the paper's equations: post-norm, no self-attention, 'q + dropout(q)' stub."""
     torch.manual_seed(0)
-    layer = MLDecoderLayer(16, 2, 32, dropout=0.0).eval()
-    q, mem = torch.randn(5, 16), torch.randn(3, 7, 16)
+    layer = MLDecoderLayer(16, 2, 32, dropout=0.0).train()
+    for norm in (layer.norm1, layer.norm2, layer.norm3):  # non-trivial affine maps (norm1's is folded into q)
+        nn.init.normal_(norm.weight, 1.0, 0.5), nn.init.normal_(norm.bias, 0.0, 0.5)
+    q, mem = torch.randn(5, 16), torch.randn(3, 7, 16, requires_grad=True)
     d = 16
     w, b = layer.attn.in_proj_weight, layer.attn.in_proj_bias
     t = layer.norm1(2 * q)
@@ -93,7 +97,30 @@ def test_layer_matches_equations():
     att = layer.attn.out_proj(att.transpose(1, 2).reshape(3, 5, d))
     t = layer.norm2(t + att)
     expected = layer.norm3(t + layer.fc2(torch.relu(layer.fc1(t))))
-    torch.testing.assert_close(layer(q, mem), expected, rtol=1e-5, atol=1e-5)
+    out = layer(q, mem)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    # the same gradients for every parameter and the memory
+    params = [*layer.parameters(), mem]
+    got = torch.autograd.grad(out.square().sum(), params)
+    want = torch.autograd.grad(expected.square().sum(), params)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_statistics_and_eval_identity():
+    torch.manual_seed(0)
+    drop = Dropout(0.1).train()
+    x = torch.ones(200_000)
+    y = drop(x)
+    kept = y != 0
+    assert kept.float().mean().item() == pytest.approx(0.9, abs=0.005)
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.9))
+    assert not torch.equal(drop(x), y)  # fresh mask every call
+    xg = torch.randn(1000, requires_grad=True)
+    out = drop(xg)
+    out.sum().backward()
+    torch.testing.assert_close(xg.grad, (out != 0).float() / 0.9)
+    assert drop.eval()(x) is x and Dropout(0.0).train()(x) is x
 
 
 def test_input_validation():

@@ -61,22 +61,60 @@ def test_original_zero_shot_layout_converts_to_identical_logits(original_layout)
     torch.testing.assert_close(target(x, word_vectors=wv), source(x, word_vectors=wv), rtol=0, atol=0)
 
 
-def test_query_augmentation():
+def test_query_augmentation_training_shapes_and_targets():
     torch.manual_seed(0)
     wv, y = torch.randn(6, 10) * 3, torch.randint(0, 2, (4, 6)).float()
-    aug = QueryAugmentation(noise_std=0.1, num_random_queries=3, random_query_target=1.0)
+    aug = QueryAugmentation(noise_std=0.1, num_random_queries=3, random_query_target=1.0).train()
     q, t = aug(wv, y)
     assert q.shape == (9, 10) and t.shape == (4, 9)
     torch.testing.assert_close(t[:, :6], y)
     assert (t[:, 6:] == 1).all()
-    noise = (q[:6] - wv).pow(2).mean().sqrt() / wv.pow(2).mean().sqrt()
-    assert 0.05 < noise.item() < 0.2  # relative strength ~ noise_std
-    off = QueryAugmentation()
-    assert not off.enabled and off(wv, y)[0] is wv
+    _, t0 = QueryAugmentation(num_random_queries=2, random_query_target=0.0).train()(wv, y)
+    assert (t0[:, 6:] == 0).all()
     with pytest.raises(ValueError, match="do not match"):
         aug(wv, y[:, :5])
     with pytest.raises(ValueError, match="0 or 1"):
         QueryAugmentation(random_query_target=0.5)
+    with pytest.raises(ValueError, match="noise_std"):
+        QueryAugmentation(noise_std=-1)
+
+
+def test_query_augmentation_is_identity_in_eval_mode_and_when_off():
+    wv, y = torch.randn(6, 10), torch.ones(2, 6)
+    aug = QueryAugmentation(noise_std=0.5, num_random_queries=4).eval()
+    q, t = aug(wv, y)
+    assert q is wv and t is y
+    off = QueryAugmentation().train()
+    assert not off.enabled and off(wv, y)[0] is wv
+
+
+def test_query_augmentation_statistics():
+    """Noise: zero mean, std noise_std * RMS(word vectors), fresh each step; random queries: zero mean, std RMS."""
+    torch.manual_seed(0)
+    wv = torch.randn(500, 300) * 2.5 + 0.5  # RMS = sqrt(2.5^2 + 0.5^2)
+    rms = wv.pow(2).mean().sqrt().item()
+    y = torch.zeros(2, 500)
+    noise = QueryAugmentation(noise_std=0.2).train()
+    q1, _ = noise(wv, y)
+    q2, _ = noise(wv, y)
+    d = q1 - wv
+    assert abs(d.mean().item()) < 0.01 * rms
+    assert d.std().item() == pytest.approx(0.2 * rms, rel=0.02)
+    assert not torch.allclose(q1, q2)  # a fresh draw every call
+    rand = QueryAugmentation(num_random_queries=400).train()
+    q, t = rand(wv, y)
+    torch.testing.assert_close(q[:500], wv, rtol=0, atol=0)  # the seen classes are untouched without noise
+    extra = q[500:]
+    assert abs(extra.mean().item()) < 0.01 * rms and extra.std().item() == pytest.approx(rms, rel=0.02)
+
+
+def test_query_augmentation_feeds_the_zero_shot_head():
+    torch.manual_seed(0)
+    head = ZeroShotMLDecoder(in_features=8, word_dim=6, embed_dim=16, ffn_dim=16, num_heads=2)
+    aug = QueryAugmentation(noise_std=0.1, num_random_queries=2).train()
+    q, t = aug(torch.randn(5, 6), torch.ones(3, 5))
+    logits = head(torch.randn(3, 8, 2, 2), word_vectors=q)
+    assert logits.shape == t.shape == (3, 7)
 
 
 def test_zsl_metrics_protocol():

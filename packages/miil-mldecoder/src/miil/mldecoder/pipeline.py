@@ -322,9 +322,8 @@ def train(
 
         def step_fn(net: nn.Module, batch: Any) -> torch.Tensor:
             x, y = batch[0], batch[1][:, seen_index.to(batch[1].device)]
-            queries = wv[seen].to(x.device)
-            if augment.enabled:
-                queries, y = augment(queries, y)
+            augment.train(net.training)  # the augmentations act in training mode only
+            queries, y = augment(wv[seen].to(x.device), y)
             return loss_fn(net(x, word_vectors=queries), y)
 
         def eval_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
