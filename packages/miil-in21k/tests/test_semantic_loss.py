@@ -120,3 +120,65 @@ def test_bfloat16_logits_ignored_targets_and_errors():
         loss(torch.randn(8, 41), targets)
     with pytest.raises(ValueError, match="outside"):
         loss(logits, torch.full((8,), 40))
+
+
+def per_level_autograd(logits, targets, h, eps=0.2):
+    """The loss level by level through autograd (log-softmax, gather, mean): ``[L]`` weighted level losses."""
+    level_targets = h.semantic_targets(targets)
+    out = []
+    for level, z in enumerate(h.split_logits(logits)):
+        t = level_targets[:, level]
+        log_p = F.log_softmax(z, dim=1)
+        ce = -(1 - eps) * log_p.gather(1, t.clamp(min=0)[:, None]).squeeze(1) - eps * log_p.mean(dim=1)
+        out.append(h.level_weights[level].to(logits.dtype) * torch.where(t >= 0, ce, 0.0).sum() / len(targets))
+    return torch.stack(out)
+
+
+def test_fused_backward_matches_autograd_for_any_upstream_gradient_and_twice_with_retain_graph():
+    tree = random_tree(90, seed=5)
+    h = SemanticHierarchy(tree)
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(10, 90, generator=g) * 3
+    targets = torch.randint(0, 90, (10,), generator=g)
+    targets[2] = -1
+    upstream = torch.randn(h.num_levels, generator=g)
+    ours_in = logits.clone().requires_grad_(True)
+    ref_in = logits.double().requires_grad_(True)
+    ours = semantic_softmax_loss(ours_in, targets, h, reduction="none")
+    ref = per_level_autograd(ref_in, targets, h)
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=1e-6)
+    (ours * upstream).sum().backward(retain_graph=True)
+    (ref * upstream.double()).sum().backward()
+    torch.testing.assert_close(ours_in.grad.double(), ref_in.grad, rtol=1e-4, atol=1e-6)
+    assert torch.all(ours_in.grad[2] == 0)  # an ignored sample gets no gradient
+    first = ours_in.grad.clone()
+    ours_in.grad = None
+    (ours * upstream).sum().backward()  # the saved probabilities were not overwritten by the first backward
+    torch.testing.assert_close(ours_in.grad, first, rtol=0, atol=0)
+
+
+def test_levels_far_apart_and_a_dominant_untrained_logit_stay_finite_and_exact():
+    tree = random_tree(80, seed=7)
+    h = SemanticHierarchy(tree)
+    logits = torch.randn(6, 80, dtype=torch.float64)
+    depths = torch.tensor(tree.depths)
+    logits += torch.where(depths == 0, 300.0, -300.0).double()  # one level 600 above the others
+    logits[:, depths == max(tree.depths)] = 1e4  # the untrained deepest level dwarfs everything
+    targets = torch.randint(0, 80, (6,))
+    ours_in = logits.clone().requires_grad_(True)
+    ref_in = logits.clone().requires_grad_(True)
+    ours = semantic_softmax_loss(ours_in, targets, h)
+    ref = per_level_autograd(ref_in, targets, h).sum()
+    ours.backward()
+    ref.backward()
+    assert torch.isfinite(ours) and torch.isfinite(ours_in.grad).all()
+    torch.testing.assert_close(ours.double(), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_empty_batch_gives_zero_loss_and_an_empty_gradient():
+    h = SemanticHierarchy(random_tree(30, seed=8))
+    logits = torch.randn(0, 30, requires_grad=True)
+    value = semantic_softmax_loss(logits, torch.zeros(0, dtype=torch.long), h)
+    value.backward()
+    assert value.item() == 0.0 and logits.grad.shape == (0, 30)

@@ -34,6 +34,10 @@ class LevelTensors(NamedTuple):
     order: torch.Tensor
     target_table: torch.Tensor
     level_weights: torch.Tensor
+    level_indices: tuple[torch.Tensor, ...]
+    level_offsets: torch.Tensor
+    level_sizes: torch.Tensor
+    inverse_order: torch.Tensor
 
 
 class SemanticHierarchy:
@@ -44,6 +48,9 @@ class SemanticHierarchy:
         level_indices: For each level, the class indices of its softmax (ascending).
         level_sizes: Classes per level.
         order: ``cat(level_indices)``: a permutation of the trained classes, level after level.
+        level_offsets: ``[L]`` long: where each level starts in ``order``.
+        inverse_order: ``[C]`` long: the position of each class in ``order``; ``len(order)`` for the classes that
+            no level trains (so a ``[B, len(order) + 1]`` tensor whose last column is zero maps back to ``[B, C]``).
         target_table: ``[C, L]`` long: for class ``c`` and level ``l``, the position within level ``l`` of the
             ancestor of ``c`` at depth ``depths[l]`` (``c`` itself at its own depth), or -1.
         level_weights: ``[L]`` float: ``min(max_level_weight, C / #classes with depth >= depths[l])``.
@@ -79,6 +86,9 @@ class SemanticHierarchy:
         self.level_indices = [torch.nonzero(depth == d).flatten() for d in self.depths]
         self.level_sizes = [len(ix) for ix in self.level_indices]
         self.order = torch.cat(self.level_indices)
+        self.level_offsets = torch.tensor([0, *self.level_sizes[:-1]], dtype=torch.long).cumsum(0)
+        self.inverse_order = torch.full((num_classes,), len(self.order), dtype=torch.long)
+        self.inverse_order[self.order] = torch.arange(len(self.order))
 
         position = torch.full((num_classes,), -1, dtype=torch.long)
         for ix in self.level_indices:
@@ -116,6 +126,10 @@ class SemanticHierarchy:
                 order=self.order.to(device),
                 target_table=self.target_table.to(device),
                 level_weights=self.level_weights.to(device),
+                level_indices=tuple(ix.to(device) for ix in self.level_indices),
+                level_offsets=self.level_offsets.to(device),
+                level_sizes=torch.tensor(self.level_sizes, dtype=torch.long, device=device),
+                inverse_order=self.inverse_order.to(device),
             )
         return self._device_cache[device]
 

@@ -8,19 +8,85 @@ with label smoothing ``eps`` spread over the ``n_l`` classes of the level (``eps
 target at level ``l`` contributing 0 but still counting in the batch mean (as in the original), and
 ``lambda_l = min(20, C / #classes at depth >= l)``. The original (``semantic_loss.py``) built the targets with a
 Python loop over the batch on the CPU; here they are one lookup in the precomputed ``[C, L]`` table of
-:class:`SemanticHierarchy`, and the level logits come from a single gather.
+:class:`SemanticHierarchy`.
+
+The arithmetic is fused into one autograd function with a hand-written backward, so that the ``[B, C]`` logits are
+read a few times instead of once per intermediate of a per-level graph:
+
+* forward: each level's logits are gathered into a contiguous ``[B, n_l]`` block and go through one softmax kernel;
+  the level's log-sum-exp is ``max_l z - log max_l p`` (the largest probability never underflows, so this is as exact
+  as a log-softmax), and ``CE_ls = lse - (1 - eps) z_t - eps * mean_l z`` needs only row sums;
+* backward: ``dL/dz = c_bl * (p - eps / n_l - (1 - eps) onehot(t_bl))`` with ``c_bl = lambda_l * valid_bl / B``,
+  written level by level into one buffer that a single index gather puts back in class order (the classes that no
+  level trains get 0).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .hierarchy import SemanticHierarchy
 from .tree import SemanticTree
 
 __all__ = ["SemanticSoftmaxLoss", "semantic_softmax_loss"]
+
+
+class _FusedSemanticSoftmax(torch.autograd.Function):
+    """``[B, C]`` float logits, ``[B, L]`` level targets -> ``[L]`` weighted level losses (see the module doc)."""
+
+    @staticmethod
+    def forward(ctx, logits, level_targets, hierarchy, label_smoothing):
+        tensors = hierarchy.tensors(logits.device)
+        batch = logits.shape[0]
+        # Level-major buffers (one allocation each): level l is a contiguous [B, n_l] block, as the softmax wants.
+        gathered = logits.new_empty(batch * len(tensors.order))
+        probs_flat = torch.empty_like(gathered)
+        probs, stats = [], []
+        start = 0
+        for index in tensors.level_indices:
+            size = index.shape[0]
+            end = start + batch * size
+            z = torch.index_select(logits, 1, index, out=gathered[start:end].view(batch, size))
+            p = torch.softmax(z, dim=1, out=probs_flat[start:end].view(batch, size))
+            stats.append(torch.stack([z.amax(dim=1), z.sum(dim=1), p.amax(dim=1)]))
+            probs.append(p)
+            start = end
+        level_max, level_sum, top_prob = torch.stack(stats, dim=2)  # each [B, L]
+        lse = level_max - top_prob.log()
+        valid = level_targets >= 0
+        flat_targets = level_targets.clamp(min=0) + tensors.level_offsets
+        target_logit = logits.gather(1, tensors.order[flat_targets])
+        sizes = tensors.level_sizes.to(logits.dtype)
+        ce = lse - (1.0 - label_smoothing) * target_logit - label_smoothing * level_sum / sizes
+        per_level = torch.where(valid, ce, 0.0).sum(dim=0) * tensors.level_weights / max(batch, 1)
+        ctx.probs = probs
+        ctx.hierarchy = hierarchy
+        ctx.label_smoothing = label_smoothing
+        ctx.save_for_backward(valid, flat_targets)
+        ctx.mark_non_differentiable(level_targets)
+        return per_level
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_per_level):
+        valid, flat_targets = ctx.saved_tensors
+        probs, eps = ctx.probs, ctx.label_smoothing
+        tensors = ctx.hierarchy.tensors(grad_per_level.device)
+        batch = valid.shape[0]
+        coef = torch.where(valid, grad_per_level * tensors.level_weights / max(batch, 1), 0.0)
+        smooth = coef * (-eps / tensors.level_sizes.to(coef.dtype))
+        # Class-position order with one trailing zero column for the classes that no level trains.
+        grad = coef.new_empty(batch, len(tensors.order) + 1)
+        grad[:, -1] = 0.0
+        start = 0
+        for level, p in enumerate(probs):
+            out = torch.mul(p, coef[:, level : level + 1], out=grad[:, start : start + p.shape[1]])
+            out.add_(smooth[:, level : level + 1])
+            start += p.shape[1]
+        grad.scatter_add_(1, flat_targets, coef * -(1.0 - eps))
+        return grad.index_select(1, tensors.inverse_order), None, None, None
 
 
 def semantic_softmax_loss(
@@ -32,6 +98,8 @@ def semantic_softmax_loss(
     reduction: str = "sum",
 ) -> torch.Tensor:
     """The semantic softmax loss of a batch.
+
+    Computed in float32 whatever the logits' dtype; the gradient flows back to ``logits``. Not twice differentiable.
 
     Args:
         logits: ``[B, C]`` scores over the tree's classes.
@@ -47,18 +115,9 @@ def semantic_softmax_loss(
         raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
     if targets.shape[0] != logits.shape[0]:
         raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ in batch size")
-    batch = logits.shape[0]
-    level_logits = hierarchy.split_logits(logits.float())
+    hierarchy._check_logits(logits)
     level_targets = hierarchy.semantic_targets(targets.to(logits.device))
-    losses = []
-    for level, z in enumerate(level_logits):  # ~11 levels; every op covers the whole batch
-        t = level_targets[:, level]
-        log_p = F.log_softmax(z, dim=1)
-        nll = -log_p.gather(1, t.clamp(min=0).unsqueeze(1)).squeeze(1)
-        smooth = -log_p.mean(dim=1)  # = -sum_k (1 / n_l) log p_k
-        ce = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-        losses.append(torch.where(t >= 0, ce, 0.0).sum() / max(batch, 1))
-    per_level = torch.stack(losses) * hierarchy.tensors(logits.device).level_weights
+    per_level = _FusedSemanticSoftmax.apply(logits.float(), level_targets, hierarchy, float(label_smoothing))
     return per_level.sum() if reduction == "sum" else per_level
 
 
