@@ -276,17 +276,6 @@ def _recipes(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------- parsers
 
 
-class _OnlyIfGiven:
-    """Adds recipe options without defaults, so that only options given on the command line override the recipe."""
-
-    def __init__(self, group: Any):
-        self.group = group
-
-    def add_argument(self, *flags: str, **kwargs: Any) -> argparse.Action:
-        kwargs["default"] = argparse.SUPPRESS
-        return self.group.add_argument(*flags, **kwargs)
-
-
 def _data_args(p: argparse.ArgumentParser, prefixes: tuple[str, ...]) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data-format", choices=DATA_FORMATS, default="coco", help="dataset layout")
@@ -316,8 +305,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", help="train with a paper recipe (DDP under torchrun)", formatter_class=HelpFormatter)
     p.add_argument("--recipe", default="coco-tresnet-l-448", choices=sorted(RECIPES), help="paper table row")
     _data_args(p, ("train", "val"))
-    overrides = p.add_argument_group("recipe overrides (defaults come from --recipe: `miil mldecoder recipes NAME`)")
-    add_dataclass_arguments(_OnlyIfGiven(overrides), MLDecoderRecipe)
+    overrides = "recipe overrides (defaults come from --recipe: `miil mldecoder recipes NAME`)"
+    add_dataclass_arguments(p, MLDecoderRecipe, group=overrides, only_if_given=True)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("validate", help="mAP and per-class P/R/F1 of a trained model", formatter_class=HelpFormatter)

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from miil.core.data import UnreadablePolicy, resolve_under_root
+from miil.core.data import ImageTargetsDataset, UnreadablePolicy, resolve_under_root
 
 __all__ = ["CocoMultiLabelDataset", "read_coco_instances"]
 
@@ -91,7 +90,7 @@ def read_coco_instances(path: str | os.PathLike) -> tuple[list[str], list[str], 
     return [name for _, name in cats], files, targets
 
 
-class CocoMultiLabelDataset(Dataset):
+class CocoMultiLabelDataset(ImageTargetsDataset):
     """COCO images with multi-label presence targets.
 
     Args:
@@ -121,17 +120,6 @@ class CocoMultiLabelDataset(Dataset):
                 raise ValueError(f"{annotation_file}: {err}") from None
         self.transform = transform
         self.policy = UnreadablePolicy(strict=strict)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
-        img = self.policy.load_image(self.paths[index])
-        if img is None:
-            return None
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, self.targets[index].clone()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root}, images={len(self)}, classes={len(self.classes)})"

@@ -12,13 +12,11 @@ import csv
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from miil.core.data import UnreadablePolicy, resolve_under_root
+from miil.core.data import ImageTargetsDataset, UnreadablePolicy, resolve_under_root
 from miil.core.io import extract_state_dict, load_checkpoint
 
 __all__ = ["NusWideDataset", "load_word_vectors", "parse_label_list", "read_nus_wide_csv"]
@@ -57,7 +55,7 @@ def read_nus_wide_csv(path: str | os.PathLike) -> list[tuple[str, list[str], str
     return rows
 
 
-class NusWideDataset(Dataset):
+class NusWideDataset(ImageTargetsDataset):
     """NUS-WIDE images with targets over all (seen and unseen) classes.
 
     Args:
@@ -106,17 +104,6 @@ class NusWideDataset(Dataset):
         self.targets = targets
         self.transform = transform
         self.policy = UnreadablePolicy(strict=strict)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
-        img = self.policy.load_image(self.paths[index])
-        if img is None:
-            return None
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, self.targets[index].clone()
 
 
 def load_word_vectors(path: str | os.PathLike, num_classes: int) -> torch.Tensor:

@@ -13,12 +13,10 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from miil.core.data import UnreadablePolicy, resolve_under_root
+from miil.core.data import ImageTargetsDataset, UnreadablePolicy, resolve_under_root
 
 __all__ = ["VOC_CLASSES", "VOCDataset", "read_voc_split"]
 
@@ -74,7 +72,7 @@ def read_voc_split(root: str | os.PathLike, split: str, *, difficult: str = "ign
     return ids, targets
 
 
-class VOCDataset(Dataset):
+class VOCDataset(ImageTargetsDataset):
     """Pascal VOC images with multi-label targets (1 positive, 0 negative, -1 difficult-only).
 
     Args:
@@ -101,17 +99,6 @@ class VOCDataset(Dataset):
         self.paths = [str(resolve_under_root(self.root / "JPEGImages", f"{i}.jpg")) for i in self.ids]
         self.transform = transform
         self.policy = UnreadablePolicy(strict=strict)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
-        img = self.policy.load_image(self.paths[index])
-        if img is None:
-            return None
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, self.targets[index].clone()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(root={self.root}, images={len(self)})"

@@ -3,6 +3,7 @@
 from .datasets import (
     IMAGE_EXTENSIONS,
     ImageFolderDataset,
+    ImageTargetsDataset,
     MultiLabelCSVDataset,
     resolve_under_root,
     write_multilabel_csv,
@@ -22,6 +23,7 @@ __all__ = [
     "CutoutPIL",
     "DigitsDataset",
     "ImageFolderDataset",
+    "ImageTargetsDataset",
     "MultiLabelCSVDataset",
     "SquishResize",
     "UnreadableFileError",

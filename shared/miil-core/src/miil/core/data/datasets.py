@@ -27,6 +27,7 @@ from .unreadable import UnreadablePolicy
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageFolderDataset",
+    "ImageTargetsDataset",
     "MultiLabelCSVDataset",
     "resolve_under_root",
     "write_multilabel_csv",
@@ -201,7 +202,32 @@ def _parse_sparse(
     return classes, [(line, image) for line, image, *_ in parsed], targets
 
 
-class MultiLabelCSVDataset(Dataset):
+class ImageTargetsDataset(Dataset):
+    """Images read by path, each with one target row: the loading shared by the image datasets built on it.
+
+    A subclass fills ``paths`` (image files), ``targets`` (a tensor with one row per image), ``transform`` (applied
+    to the RGB PIL image, or None) and ``policy`` (an :class:`UnreadablePolicy`) in its ``__init__``. A sample is
+    ``(image, target)``, or ``None`` for an unreadable image that the policy skips (the engine counts those).
+    """
+
+    paths: list[str]
+    targets: torch.Tensor
+    transform: Callable | None
+    policy: UnreadablePolicy
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
+        img = self.policy.load_image(self.paths[index])
+        if img is None:
+            return None
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, self.targets[index].clone()
+
+
+class MultiLabelCSVDataset(ImageTargetsDataset):
     """Multi-label images listed in a CSV file, with targets 1 (positive), 0 (negative) and -1 (not annotated).
 
     Two formats are recognised from the header:
@@ -254,17 +280,6 @@ class MultiLabelCSVDataset(Dataset):
         self.targets = torch.from_numpy(targets)
         self.transform = transform
         self.policy = _make_policy(policy, strict)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
-        img = self.policy.load_image(self.paths[index])
-        if img is None:
-            return None
-        if self.transform is not None:
-            img = self.transform(img)
-        return img, self.targets[index].clone()
 
     def __repr__(self) -> str:
         return (
