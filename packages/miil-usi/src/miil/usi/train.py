@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from torch.utils.data import Dataset
 
 from miil.core import distributed as du
 from miil.core.backbones import create_backbone
-from miil.core.metrics import AccuracyMeter
+from miil.core.metrics import AccuracyMeter, Meter
 from miil.core.train import Trainer, TrainResult
 
 from .data import IndexedDataset, image_folder, usi_eval_transform, usi_train_transform
@@ -96,6 +97,8 @@ def build_usi_trainer(
     model: nn.Module | None = None,
     teacher: nn.Module | None = None,
     run_info: dict[str, Any] | None = None,
+    meter: Meter | None = None,
+    eval_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> Trainer:
     """A ready :class:`miil.core.train.Trainer` for one USI run; ``.fit()`` trains it.
 
@@ -110,6 +113,8 @@ def build_usi_trainer(
             built from ``cfg.teacher`` / ``cfg.teacher_checkpoint``, or none when ``cfg.teacher`` is "none" or
             ``cfg.teacher_logits`` is set.
         run_info: Extra facts stored with the run (classes, data folders, ...).
+        meter: Validation meter (default: top-1 / top-5 accuracy).
+        eval_fn: ``(model, batch) -> (outputs, targets)`` for validation, when the meter needs more than logits.
     """
     if cfg.kd_only and not (cfg.kd or teacher is not None):
         raise ValueError("kd_only needs a teacher (--teacher) or stored teacher logits (--teacher-logits)")
@@ -183,7 +188,8 @@ def build_usi_trainer(
         train_dataset,
         cfg,
         val_dataset=val_dataset,
-        meter=AccuracyMeter(topk=(1, 5)),
+        meter=meter if meter is not None else AccuracyMeter(topk=(1, 5)),
+        eval_fn=eval_fn,
         step_fn=KDStep(loss, teacher),
         batch_transform=KDBatchTransform(mixup, teacher_logits=stored, channels_last=cfg.channels_last),
         train_sampler=_train_sampler(cfg),
