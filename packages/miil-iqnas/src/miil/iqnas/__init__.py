@@ -1,0 +1,69 @@
+"""miil-iqnas: IQNAS / BINAS, a measured accuracy estimator and an exact integer program for NAS under resource limits.
+
+Paper: "IQNAS: Interpretable Integer Quadratic Programming Neural Architecture Search" (re-titled "BINAS: Bilinear
+Interpretable Neural Architecture Search"), Nayman, Aflalo, Noy, Jin and Zelnik-Manor (arXiv 2110.12399). It searches
+the HardCoRe-NAS space with HardCoRe's latency table and supernet (miil-hardcore).
+
+- The estimator (:func:`measure_contributions`, :class:`AccuracyEstimator`): one measured one-shot accuracy per
+  decision, giving ``base + p_a^T alpha + p_b^T beta + alpha^T Q beta``; fitted alternatives (:func:`fit_predictor`)
+  and ranking quality (:func:`ranking_quality`).
+- The integer program (:class:`IQPSolver`, :func:`solve_iqp`): exact MILP (cvxpy + HiGHS) under any mix of latency,
+  parameter and FLOPs limits (:func:`latency_costs`, :func:`parameter_costs`, :func:`flop_costs`); the exact dynamic
+  program (:func:`dp_search`), block-coordinate Frank-Wolfe (:func:`frank_wolfe_search`), evolution
+  (:func:`evolutionary_search`) and brute force (:func:`brute_force_search`) for comparison.
+- Interpretability (:func:`contribution_table`, :func:`insights`, :func:`plot_contributions`).
+"""
+
+from .additive import BlockAdditive, flop_costs, latency_costs, parameter_costs
+from .dynamic_program import dp_search
+from .encoding import decode, encode, encode_many, enumerate_architectures, num_variables, random_architectures
+from .estimator import AccuracyEstimator, Decision, measure_architectures, measure_contributions, one_shot_accuracy
+from .evolution import evolutionary_search
+from .exhaustive import brute_force_search
+from .explain import contribution_table, format_table, insights, plot_contributions, stage_gains
+from .frank_wolfe_search import frank_wolfe_search
+from .milp import IQPSolver, solve_iqp
+from .predictors import KINDS, QuadraticPredictor, as_predictor, fit_predictor, ranking_quality
+from .recipes import ESTIMATE_RECIPES, SEARCH_RECIPES, EstimateRecipe, IQNASSearchRecipe
+from .result import SearchOutcome
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ESTIMATE_RECIPES",
+    "KINDS",
+    "SEARCH_RECIPES",
+    "AccuracyEstimator",
+    "BlockAdditive",
+    "Decision",
+    "EstimateRecipe",
+    "IQNASSearchRecipe",
+    "IQPSolver",
+    "QuadraticPredictor",
+    "SearchOutcome",
+    "as_predictor",
+    "brute_force_search",
+    "contribution_table",
+    "decode",
+    "dp_search",
+    "encode",
+    "encode_many",
+    "enumerate_architectures",
+    "evolutionary_search",
+    "fit_predictor",
+    "flop_costs",
+    "format_table",
+    "frank_wolfe_search",
+    "insights",
+    "latency_costs",
+    "measure_architectures",
+    "measure_contributions",
+    "num_variables",
+    "one_shot_accuracy",
+    "parameter_costs",
+    "plot_contributions",
+    "random_architectures",
+    "ranking_quality",
+    "solve_iqp",
+    "stage_gains",
+]
