@@ -11,6 +11,9 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
   paths, Taylor channel ordering, and child extraction (:func:`extract_child`).
 - The search: block-coordinate stochastic Frank-Wolfe with a hard latency constraint (:func:`hardcore_search`,
   :class:`BlockFrankWolfe`) and the soft-penalty baseline (:func:`soft_penalty_search`).
+- Strict converters for the original code's checkpoints: supernets (``w_star``), the heaviest network
+  (``w_heaviest``) and children (:func:`convert_original_supernet`, :func:`supernet_from_heaviest`,
+  :func:`convert_original_child`, :func:`convert_original_checkpoint`).
 """
 
 from .bilinear import BilinearForm, bilinear_form, latency_form
@@ -18,6 +21,16 @@ from .builder import build_block, build_child, hardcore_se_layer, resolve_archit
 from .calibrate import CalibrationReport, calibrate_latency, relative_errors
 from .channel_ordering import reorder_channels, taylor_channel_importance
 from .checkpoints import load_child, load_search_result, load_supernet, save_child
+from .convert import (
+    ConvertedSupernet,
+    convert_original_checkpoint,
+    convert_original_child,
+    convert_original_supernet,
+    detect_original_layout,
+    infer_child_architecture,
+    original_state_dict,
+    supernet_from_heaviest,
+)
 from .elastic_block import ElasticInvertedResidual
 from .extract import child_state_dict, extract_child
 from .frank_wolfe import BlockFrankWolfe, InfeasibleConstraintError, fractional_simplices
@@ -60,6 +73,7 @@ __all__ = [
     "CalibrationReport",
     "ChildDistillationStep",
     "ChildRecipe",
+    "ConvertedSupernet",
     "ElasticInvertedResidual",
     "HardCoReSupernet",
     "InfeasibleConstraintError",
@@ -80,6 +94,10 @@ __all__ = [
     "build_child",
     "calibrate_latency",
     "child_state_dict",
+    "convert_original_checkpoint",
+    "convert_original_child",
+    "convert_original_supernet",
+    "detect_original_layout",
     "extract_child",
     "fixed_paths",
     "fractional_simplices",
@@ -87,6 +105,7 @@ __all__ = [
     "hardcore_search",
     "hardcore_se_layer",
     "hardcorenas_space",
+    "infer_child_architecture",
     "latency_form",
     "load_child",
     "load_search_result",
@@ -95,6 +114,7 @@ __all__ = [
     "measure_latency_table",
     "measure_network_latency",
     "order_channels",
+    "original_state_dict",
     "relative_errors",
     "reorder_channels",
     "resolve_architecture",
@@ -102,6 +122,7 @@ __all__ = [
     "sample_paths",
     "save_child",
     "soft_penalty_search",
+    "supernet_from_heaviest",
     "taylor_channel_importance",
     "time_module",
 ]

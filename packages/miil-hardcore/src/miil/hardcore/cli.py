@@ -12,6 +12,7 @@ Paper: HardCoRe-NAS (arXiv 2102.11646). The steps, in order::
     miil hardcore train --arch hardcorenas_a --data-dir train/ --val-dir val/       # from scratch
     miil hardcore validate --checkpoint runs/hardcore/finetune --data-dir val/
     miil hardcore infer --checkpoint runs/hardcore/finetune image.jpg
+    miil hardcore convert w_star_076b2ed3.pth w_star.safetensors         # original checkpoints -> ours
 
 Training runs through the core engine, so every training command also runs under ``torchrun``; ``search`` averages
 the architecture gradients over the processes.
@@ -39,6 +40,7 @@ from miil.core.metrics import AccuracyMeter
 from .builder import build_child, resolve_architecture
 from .calibrate import calibrate_latency
 from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
+from .convert import convert_original_checkpoint
 from .data import eval_transform, held_out_split, image_folder, train_transform
 from .extract import extract_child
 from .latency import BACKENDS, STATISTICS, TimingConfig, measure_latency_table
@@ -372,6 +374,22 @@ def _infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    space = resolve_space(args.space, image_size=args.img_size)
+    arch = _arch(args.arch, space) if args.arch else None
+    dst, meta = convert_original_checkpoint(
+        args.src, args.dst, space=space, to=args.to, arch=arch, use_ema=args.ema, part=args.part
+    )
+    what = f"{meta['kind']} ({meta['num_classes']} classes) from the original {meta['source_layout']} layout"
+    print(f"wrote {dst} and {dst.with_suffix('.json')}: {what}")
+    if meta.get("arch_def") or meta.get("argmax_arch_def"):
+        print(json.dumps(meta.get("arch_def") or meta.get("argmax_arch_def")))
+    if meta.get("initialised"):
+        print(f"{len(meta['initialised'])} tensors are not in the source and keep their initialisation, e.g.")
+        print("  " + "\n  ".join(meta["initialised"][:5]))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- register
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``miil hardcore`` subcommands to ``parser``."""
@@ -471,3 +489,32 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
     p.add_argument("--top-k", type=int, default=5, help="classes to print per image")
     p.set_defaults(func=_infer)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert a checkpoint of the original HardCoReNAS code (w_heaviest, w_star, children)",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("src", help="original checkpoint (.pth / .pth.tar, loaded without unpickling code)")
+    p.add_argument("dst", help="output .safetensors (a .json sidecar is written beside it)")
+    _space_arg(p)
+    p.add_argument(
+        "--img-size", type=int, default=None, help="resolution stored with the result; the space's if not given"
+    )
+    p.add_argument(
+        "--to",
+        default="auto",
+        choices=("auto", "supernet", "child"),
+        help="auto: the source's layout; supernet: embed a heaviest network; child: slice a supernet to --arch",
+    )
+    p.add_argument(
+        "--arch", default=None, help="child architecture (search JSON, published name, arch_def); inferred if not given"
+    )
+    p.add_argument("--ema", action="store_true", help="take state_dict_ema of a training output")
+    p.add_argument(
+        "--part",
+        default=None,
+        choices=("student", "teacher"),
+        help="part of a multipath-stage output; student if not given",
+    )
+    p.set_defaults(func=_convert)
