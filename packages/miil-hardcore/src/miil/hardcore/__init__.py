@@ -17,10 +17,10 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
 """
 
 from .bilinear import BilinearForm, bilinear_form, latency_form
-from .builder import build_block, build_child, hardcore_se_layer, resolve_architecture
+from .builder import FixedHead, FixedStem, build_block, build_child, hardcore_se_layer, resolve_architecture
 from .calibrate import CalibrationReport, calibrate_latency, relative_errors
 from .channel_ordering import reorder_channels, taylor_channel_importance
-from .checkpoints import load_child, load_search_result, load_supernet, save_child
+from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
 from .convert import (
     ConvertedSupernet,
     convert_original_checkpoint,
@@ -31,6 +31,7 @@ from .convert import (
     original_state_dict,
     supernet_from_heaviest,
 )
+from .data import held_out_split
 from .elastic_block import ElasticInvertedResidual
 from .extract import child_state_dict, extract_child
 from .frank_wolfe import BlockFrankWolfe, InfeasibleConstraintError, fractional_simplices
@@ -61,6 +62,10 @@ from .training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "read_sidecar",
+    "held_out_split",
+    "FixedStem",
+    "FixedHead",
     "CHILD_RECIPES",
     "HARDCORENAS_ARCH_DEFS",
     "SEARCH_RECIPES",

@@ -21,9 +21,9 @@ the architecture gradients over the processes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from miil.core import distributed as du
 from miil.core.cli import HelpFormatter
-from miil.core.config import add_dataclass_arguments, pick_recipe, recipe_to_dict
+from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
 from miil.core.data import skip_unreadable_collate
 from miil.core.metrics import AccuracyMeter
 
@@ -58,27 +58,18 @@ from .training import (
     order_channels,
 )
 
-__all__ = ["register"]
+__all__ = ["add_child_commands", "register"]
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
 def _add_recipe(parser: argparse.ArgumentParser, recipes: dict, default: str, cls: type) -> None:
     parser.add_argument("--recipe", default=default, choices=sorted(recipes), help="paper setting (recipes.py)")
-    before = {id(a) for a in parser._actions}
-    add_dataclass_arguments(parser, cls, group="recipe overrides (default: the value of --recipe)")
-    for action in parser._actions:
-        if id(action) not in before:
-            action.default = argparse.SUPPRESS
+    group = "recipe overrides (default: the value of --recipe)"
+    add_dataclass_arguments(parser, cls, group=group, only_if_given=True)
 
 
-def _recipe(args: argparse.Namespace, recipes: dict, cls: type):
-    recipe = pick_recipe(recipes, args.recipe)
-    changes = {}
-    for f in dataclasses.fields(cls):
-        if f.init and hasattr(args, f.name):
-            value = getattr(args, f.name)
-            changes[f.name] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(recipe, **changes)
+def _recipe(args: argparse.Namespace, recipes: dict):
+    return dataclass_from_args(pick_recipe(recipes, args.recipe), args)
 
 
 def _space_arg(parser: argparse.ArgumentParser, default: str | None = "hardcorenas") -> None:
@@ -165,7 +156,7 @@ def _image_sets(args: argparse.Namespace, recipe, *, train_percent: float | None
 
 
 def _train_supernet(args: argparse.Namespace) -> int:
-    recipe: SupernetRecipe = _recipe(args, SUPERNET_RECIPES, SupernetRecipe)
+    recipe: SupernetRecipe = _recipe(args, SUPERNET_RECIPES)
     if recipe.stage not in ("heaviest", "multipath"):
         raise ValueError(f"supernet stage must be 'heaviest' or 'multipath', got {recipe.stage!r}")
     train, val, classes = _image_sets(args, recipe, train_percent=args.train_percent, seed=args.split_seed)
@@ -217,7 +208,7 @@ def _train_supernet(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- search
 def _search(args: argparse.Namespace) -> int:
-    recipe: SearchRecipe = _recipe(args, SEARCH_RECIPES, SearchRecipe)
+    recipe: SearchRecipe = _recipe(args, SEARCH_RECIPES)
     device = du.init_distributed(args.device)
     supernet = load_supernet(args.supernet).to(device)
     table = LatencyTable.load(args.lut)
@@ -295,7 +286,7 @@ def _child_run_info(space: SearchSpace, arch: Architecture, classes: list[str], 
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    recipe: ChildRecipe = _recipe(args, CHILD_RECIPES, ChildRecipe)
+    recipe: ChildRecipe = _recipe(args, CHILD_RECIPES)
     supernet = load_supernet(args.supernet)
     arch = _arch(args.arch, supernet.space)
     train, val, classes = _image_sets(args, recipe, train_percent=None, seed=0)
@@ -315,7 +306,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    recipe: ChildRecipe = _recipe(args, CHILD_RECIPES, ChildRecipe)
+    recipe: ChildRecipe = _recipe(args, CHILD_RECIPES)
     space = resolve_space(recipe.space, image_size=recipe.img_size)
     arch = _arch(args.arch, space)
     train, val, classes = _image_sets(args, recipe, train_percent=None, seed=0)
@@ -391,6 +382,65 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- register
+def add_child_commands(sub: Any, *, names: Mapping[str, str] | None = None) -> None:
+    """Add the commands that act on an extracted child network to a subparsers action.
+
+    They are ``finetune`` (KD from the heaviest path), ``train`` (from scratch), ``validate`` and ``infer``; packages
+    that search the same space (``miil iqnas``) reuse them.
+
+    Args:
+        sub: What ``ArgumentParser.add_subparsers`` returned.
+        names: Which commands to add and under which name (``{"finetune": "train"}`` adds only ``finetune``, called
+            ``train``); all four under their own names when not given.
+    """
+    names = dict(names) if names is not None else {n: n for n in ("finetune", "train", "validate", "infer")}
+    unknown = sorted(set(names) - {"finetune", "train", "validate", "infer"})
+    if unknown:
+        raise ValueError(f"unknown child commands {unknown}; known: finetune, train, validate, infer")
+    checkpoint_help = "child .safetensors (with .json) or a finetune/train run"
+    if "finetune" in names:
+        p = sub.add_parser(
+            names["finetune"], help="fine-tune an extracted child with KD", formatter_class=HelpFormatter
+        )
+        p.add_argument("--supernet", required=True, help="supernet run directory (weights to inherit)")
+        teacher_help = "supernet run whose heaviest path teaches (default: --supernet)"
+        p.add_argument("--teacher", default=None, help=teacher_help)
+        p.add_argument("--arch", required=True, help="search output JSON, a published name, or arch_def text")
+        p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
+        p.add_argument("--val-dir", default=None, help="validation images")
+        _add_recipe(p, CHILD_RECIPES, "finetune_imagenet", ChildRecipe)
+        p.set_defaults(func=_finetune)
+
+    if "train" in names:
+        p = sub.add_parser(names["train"], help="train a chosen child from scratch", formatter_class=HelpFormatter)
+        p.add_argument(
+            "--arch", required=True, help="search output JSON, a published name (hardcorenas_a), or arch_def"
+        )
+        p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
+        p.add_argument("--val-dir", default=None, help="validation images")
+        _add_recipe(p, CHILD_RECIPES, "scratch_imagenet", ChildRecipe)
+        p.set_defaults(func=_train)
+
+    if "validate" in names:
+        p = sub.add_parser(
+            names["validate"], help="top-1 / top-5 of a child on an image folder", formatter_class=HelpFormatter
+        )
+        p.add_argument("--checkpoint", required=True, help=checkpoint_help)
+        p.add_argument("--data-dir", required=True, help="validation images: DIR/<class>/<image>")
+        p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
+        p.add_argument("--batch-size", type=int, default=64, help="batch size")
+        p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+        p.set_defaults(func=_validate)
+
+    if "infer" in names:
+        p = sub.add_parser(names["infer"], help="classify images with a child", formatter_class=HelpFormatter)
+        p.add_argument("--checkpoint", required=True, help=checkpoint_help)
+        p.add_argument("images", nargs="+", help="image files")
+        p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
+        p.add_argument("--top-k", type=int, default=5, help="classes to print per image")
+        p.set_defaults(func=_infer)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``miil hardcore`` subcommands to ``parser``."""
     parser.description = "HardCoRe-NAS (arXiv 2102.11646): latency tables, supernet, hard-constrained search."
@@ -459,36 +509,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="child.safetensors", help="output weights (+ .json sidecar)")
     p.set_defaults(func=_extract)
 
-    p = sub.add_parser("finetune", help="fine-tune an extracted child with KD", formatter_class=HelpFormatter)
-    p.add_argument("--supernet", required=True, help="supernet run directory (weights to inherit)")
-    p.add_argument("--teacher", default=None, help="supernet run whose heaviest path teaches (default: --supernet)")
-    p.add_argument("--arch", required=True, help="search output JSON, a published name, or arch_def text")
-    p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
-    p.add_argument("--val-dir", default=None, help="validation images")
-    _add_recipe(p, CHILD_RECIPES, "finetune_imagenet", ChildRecipe)
-    p.set_defaults(func=_finetune)
-
-    p = sub.add_parser("train", help="train a chosen child from scratch", formatter_class=HelpFormatter)
-    p.add_argument("--arch", required=True, help="search output JSON, a published name (hardcorenas_a), or arch_def")
-    p.add_argument("--data-dir", required=True, help="training images: DIR/<class>/<image>")
-    p.add_argument("--val-dir", default=None, help="validation images")
-    _add_recipe(p, CHILD_RECIPES, "scratch_imagenet", ChildRecipe)
-    p.set_defaults(func=_train)
-
-    p = sub.add_parser("validate", help="top-1 / top-5 of a child on an image folder", formatter_class=HelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="child .safetensors (with .json) or a finetune/train run")
-    p.add_argument("--data-dir", required=True, help="validation images: DIR/<class>/<image>")
-    p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.set_defaults(func=_validate)
-
-    p = sub.add_parser("infer", help="classify images with a child", formatter_class=HelpFormatter)
-    p.add_argument("--checkpoint", required=True, help="child .safetensors (with .json) or a finetune/train run")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--img-size", type=int, default=None, help="resolution (default: stored with the checkpoint)")
-    p.add_argument("--top-k", type=int, default=5, help="classes to print per image")
-    p.set_defaults(func=_infer)
+    add_child_commands(sub)
 
     p = sub.add_parser(
         "convert",

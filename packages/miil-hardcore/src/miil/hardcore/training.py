@@ -21,14 +21,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.scheduler import create_scheduler_v2
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from miil.core.data import skip_unreadable_collate
 from miil.core.losses import distillation_loss
 from miil.core.metrics import AccuracyMeter
 from miil.core.train import Trainer
-from miil.core.train.schedule import LRSchedule
 
 from .channel_ordering import reorder_channels, taylor_channel_importance
 from .supernet import HardCoReSupernet
@@ -150,28 +148,6 @@ class ChildDistillationStep:
         return loss
 
 
-def _apply_step_decay(trainer: Trainer, cfg: Any) -> None:
-    """Install timm's step schedule with the recipe's ``decay_epochs`` / ``decay_rate``.
-
-    The core engine builds timm schedulers without decay arguments (timm's defaults: every 90 epochs by 0.1), which
-    is not the paper's 0.97 every 2.4 epochs; this replaces the engine's schedule before ``fit``.
-    """
-    impl, _ = create_scheduler_v2(
-        trainer.optimizer,
-        sched="step",
-        num_epochs=cfg.epochs,
-        decay_epochs=cfg.decay_epochs,
-        decay_rate=cfg.decay_rate,
-        warmup_epochs=cfg.warmup_epochs,
-        warmup_lr=cfg.warmup_lr,
-        min_lr=cfg.min_lr,
-        cooldown_epochs=cfg.cooldown_epochs,
-        step_on_epochs=not cfg.sched_on_updates,
-        updates_per_epoch=trainer.updates_per_epoch,
-    )
-    trainer.schedule = LRSchedule(impl, on_updates=cfg.sched_on_updates)
-
-
 def make_trainer(
     model: nn.Module,
     train_dataset: Dataset,
@@ -181,8 +157,9 @@ def make_trainer(
     val_dataset: Dataset | None = None,
     run_info: dict[str, Any] | None = None,
 ) -> Trainer:
-    """A core :class:`Trainer` with top-1/top-5 validation and the recipe's step schedule."""
-    trainer = Trainer(
+    """A core :class:`Trainer` with top-1/top-5 validation (the recipe's ``decay_epochs`` / ``decay_rate`` drive
+    the step schedule)."""
+    return Trainer(
         model,
         nn.CrossEntropyLoss(),
         train_dataset,
@@ -192,9 +169,6 @@ def make_trainer(
         step_fn=step_fn,
         run_info=run_info,
     )
-    if cfg.sched == "step":
-        _apply_step_decay(trainer, cfg)
-    return trainer
 
 
 def order_channels(

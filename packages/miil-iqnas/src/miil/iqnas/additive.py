@@ -20,8 +20,17 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from miil.hardcore import Architecture, BilinearForm, LatencyTable, SearchSpace, bilinear_form, build_block, build_child
-from miil.hardcore.builder import FixedHead, FixedStem
+from miil.hardcore import (
+    Architecture,
+    BilinearForm,
+    FixedHead,
+    FixedStem,
+    LatencyTable,
+    SearchSpace,
+    bilinear_form,
+    build_block,
+    build_child,
+)
 
 from .encoding import encode, encode_many
 

@@ -26,12 +26,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from miil.core import distributed as du
 from miil.core.cli import HelpFormatter
-from miil.core.config import add_dataclass_arguments, pick_recipe, recipe_to_dict
+from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
 from miil.core.data import skip_unreadable_collate
-from miil.hardcore import LatencyTable, extract_child, load_supernet, save_child
+from miil.hardcore import LatencyTable, extract_child, held_out_split, load_supernet, read_sidecar, save_child
 from miil.hardcore import cli as hardcore_cli
-from miil.hardcore.checkpoints import read_sidecar
-from miil.hardcore.data import eval_transform, held_out_split, image_folder
+from miil.hardcore.data import eval_transform, image_folder
 
 from .additive import flop_costs, latency_costs, parameter_costs
 from .dynamic_program import dp_search
@@ -49,21 +48,17 @@ __all__ = ["register"]
 
 def _add_recipe(parser: argparse.ArgumentParser, recipes: dict, default: str, cls: type) -> None:
     parser.add_argument("--recipe", default=default, choices=sorted(recipes), help="paper setting (recipes.py)")
-    before = {id(a) for a in parser._actions}
-    add_dataclass_arguments(parser, cls, group="recipe overrides (default: the value of --recipe)")
-    for action in parser._actions:
-        if id(action) not in before:
-            action.default = argparse.SUPPRESS
+    group = "recipe overrides (default: the value of --recipe)"
+    add_dataclass_arguments(parser, cls, group=group, only_if_given=True)
 
 
-def _recipe(args: argparse.Namespace, recipes: dict, cls: type):
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
-    return dataclasses.replace(pick_recipe(recipes, args.recipe), **changes)
+def _recipe(args: argparse.Namespace, recipes: dict):
+    return dataclass_from_args(pick_recipe(recipes, args.recipe), args)
 
 
 # ---------------------------------------------------------------------------------------------------- estimate
 def _estimate(args: argparse.Namespace) -> int:
-    recipe: EstimateRecipe = _recipe(args, ESTIMATE_RECIPES, EstimateRecipe)
+    recipe: EstimateRecipe = _recipe(args, ESTIMATE_RECIPES)
     device = du.init_distributed(args.device)
     supernet = load_supernet(args.supernet).to(device)
     _, info = read_sidecar(args.supernet)
@@ -97,7 +92,7 @@ def _estimate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- search
 def _search(args: argparse.Namespace) -> int:
-    recipe: IQNASSearchRecipe = _recipe(args, SEARCH_RECIPES, IQNASSearchRecipe)
+    recipe: IQNASSearchRecipe = _recipe(args, SEARCH_RECIPES)
     if recipe.method not in METHODS:
         raise ValueError(f"search method must be one of {METHODS}, got {recipe.method!r}")
     estimator = AccuracyEstimator.load(args.estimator)
@@ -168,13 +163,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- register
-def _hardcore_subparsers() -> dict[str, argparse.ArgumentParser]:
-    parser = argparse.ArgumentParser(add_help=False)
-    hardcore_cli.register(parser)
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return action.choices
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``miil iqnas`` subcommands to ``parser``."""
     parser.description = "IQNAS / BINAS (arXiv 2110.12399): measured accuracy estimator, exact integer program."
@@ -207,17 +195,5 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="save the contributions figure (PNG)")
     p.set_defaults(func=_explain)
 
-    borrowed = _hardcore_subparsers()
-    for name, source, text in (
-        ("train", "finetune", "fine-tune the chosen network with KD (miil hardcore finetune)"),
-        ("validate", "validate", "top-1/top-5 of a child checkpoint (miil hardcore validate)"),
-        ("infer", "infer", "classify images with a child checkpoint (miil hardcore infer)"),
-    ):
-        sub.add_parser(
-            name,
-            parents=[borrowed[source]],
-            add_help=True,
-            help=text,
-            formatter_class=HelpFormatter,
-            conflict_handler="resolve",
-        )
+    # Training, validating and using the chosen network are miil-hardcore's child commands (finetune is "train").
+    hardcore_cli.add_child_commands(sub, names={"finetune": "train", "validate": "validate", "infer": "infer"})

@@ -41,12 +41,12 @@ from miil.hardcore import (
     extract_child,
     frozen_heaviest_teacher,
     hardcore_search,
+    held_out_split,
     make_trainer,
     measure_latency_table,
     measure_network_latency,
     order_channels,
 )
-from miil.hardcore.data import held_out_split
 
 from .additive import latency_costs
 from .encoding import random_architectures
