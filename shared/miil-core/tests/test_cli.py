@@ -45,6 +45,9 @@ def test_only_given_options_override_a_recipe_chosen_at_run_time():
     recipe = dataclass_from_args(pick_recipe(recipes, args.recipe), args)
     assert recipe.img_size == 448 and recipe.lr == 5e-5 and recipe.scales == (0.2, 1.0)
     assert "==SUPPRESS==" not in parser.format_help()
+    shown = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    add_dataclass_arguments(shown, recipes["small"], only_if_given=True, recipe_name="small")
+    assert "[small: 96]" in shown.format_help() and shown.parse_args([]) == argparse.Namespace()
 
 
 def test_pick_recipe_lists_known_names():

@@ -78,16 +78,15 @@ def _backbone_kwargs(text: str | None) -> dict | None:
 
 # ----------------------------------------------------------------------------------------------------------- train
 def _add_recipe_overrides(p: argparse.ArgumentParser) -> None:
-    """One option per recipe field. Only options given on the command line override the chosen --recipe, so their
-    argparse default is "absent"; the help shows the value of the default recipe instead."""
-    before = set(map(id, p._actions))
+    """One option per recipe field; only options given on the command line override the chosen --recipe."""
     add_dataclass_arguments(
-        p, PETARecipe(), exclude=("resume", "num_classes"), group="recipe overrides (default: from --recipe)"
+        p,
+        PETARecipe(),
+        exclude=("resume", "num_classes"),
+        group="recipe overrides (default: from --recipe)",
+        only_if_given=True,
+        recipe_name="peta_ml_cufed",
     )
-    for action in p._actions:
-        if id(action) not in before:
-            action.help = f"{action.help.strip()} [peta_ml_cufed: {action.default}]".lstrip()
-            action.default = argparse.SUPPRESS
 
 
 def _train(args: argparse.Namespace) -> int:

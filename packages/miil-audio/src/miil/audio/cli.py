@@ -168,15 +168,6 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _defaults_from_recipe(parser: argparse.ArgumentParser) -> None:
-    """Leave unset recipe options out of the namespace, so the chosen ``--recipe`` supplies their values."""
-    fields = {f.name for f in dataclasses.fields(EATRecipe)}
-    for action in parser._actions:
-        if action.dest in fields:
-            action.help = f"{action.help} (esc50_eat_s: {action.default})"
-            action.default = argparse.SUPPRESS
-
-
 def _add_model_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES), help="recipe for a bare checkpoint file")
     p.add_argument("--which", default="best", choices=("best", "last"), help="weights of a run folder")
@@ -191,8 +182,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("train", help="train EAT with a recipe (DDP under torchrun)", formatter_class=HelpFormatter)
     p.add_argument("--recipe", default="esc50_eat_s", choices=sorted(RECIPES), help="paper recipe to start from")
-    add_dataclass_arguments(p, RECIPES["esc50_eat_s"], group="recipe fields (default: the chosen recipe's value)")
-    _defaults_from_recipe(p)
+    add_dataclass_arguments(
+        p,
+        RECIPES["esc50_eat_s"],
+        group="recipe fields (default: the chosen recipe's value)",
+        only_if_given=True,
+        recipe_name="esc50_eat_s",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("validate", help="accuracy / mAP of finished runs (one per fold)", formatter_class=HelpFormatter)

@@ -188,10 +188,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--recipe", default=_DEFAULT_RECIPE, help="recipe name (a row of the paper's tables)")
     _add_data_arguments(p, train=True)
-    before = len(p._actions)
-    add_dataclass_arguments(p, CSLConfig, group="recipe options (default: the recipe's value)")
-    for action in p._actions[before:]:
-        action.default = argparse.SUPPRESS
+    add_dataclass_arguments(p, CSLConfig, group="recipe options (default: the recipe's value)", only_if_given=True)
     p.set_defaults(func=_train)
 
     p = sub.add_parser("validate", help="mAP of a trained run on a validation set", formatter_class=HelpFormatter)

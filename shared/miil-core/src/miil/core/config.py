@@ -51,6 +51,7 @@ def add_dataclass_arguments(
     exclude: tuple[str, ...] = (),
     group: str | None = None,
     only_if_given: bool = False,
+    recipe_name: str | None = None,
 ) -> None:
     """Add one ``--field-name`` option per dataclass field, defaulting to the recipe's value.
 
@@ -61,7 +62,9 @@ def add_dataclass_arguments(
         group: Optional argument-group title, so ``--help`` separates recipe options from the others.
         only_if_given: Leave an option out of the parsed namespace unless it is on the command line, so that
             :func:`dataclass_from_args` overrides a recipe chosen at run time (``--recipe NAME``) only where the
-            user asked to, instead of resetting every field to ``recipe``'s value.
+            user asked to, instead of resetting every field to ``recipe``'s value. When ``recipe`` is an instance,
+            each option's help still shows its value there, as ``[recipe_name: value]``.
+        recipe_name: How ``--help`` names ``recipe`` with ``only_if_given`` (default: "default recipe").
     """
     target = parser.add_argument_group(group) if group else parser
     hints = typing.get_type_hints(recipe if isinstance(recipe, type) else type(recipe))
@@ -72,6 +75,8 @@ def add_dataclass_arguments(
         tp, optional = _unwrap_optional(hints.get(f.name, str))
         flag = "--" + f.name.replace("_", "-")
         helptext = f.metadata.get("help", " ")
+        if only_if_given and not isinstance(recipe, type):
+            helptext = f"{helptext.strip()} [{recipe_name or 'default recipe'}: {default}]".lstrip()
         kwargs: dict[str, Any] = {
             "default": argparse.SUPPRESS if only_if_given else default,
             "dest": f.name,
