@@ -36,7 +36,7 @@ from torchvision import transforms as T
 from miil.core.data import DigitsDataset, digits_pil_images
 from miil.core.train import TrainConfig
 from miil.usi import build_usi_trainer, usi_transforms, validate
-from miil.usi.demo import DemoCNN
+from miil.usi.demo import TEACHER_NORM, DemoCNN, train_digits_teacher
 
 from .measure import measure_diversity
 from .recipes import DiversityRecipe, TransferRecipe
@@ -46,7 +46,6 @@ from .transfer import linear_probe
 __all__ = ["lfw_face_dataset", "run_demo"]
 
 NORM = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-TEACHER_NORM = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
 class _Images(Dataset):
@@ -122,23 +121,7 @@ def run_demo(*, long: bool = False) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="miil-demo-diversity-") as tmp:
             base = _base(Path(tmp))
-            torch.manual_seed(0)
-            teacher = DemoCNN(32)
-            teacher_cfg = dataclasses.replace(
-                base,
-                out_dir=f"{tmp}/teacher",
-                epochs=teacher_epochs,
-                lr=3e-3,
-                teacher="none",
-                mixup=0.0,
-                cutmix=0.0,
-                aug_repeats=1,
-                mean=TEACHER_NORM[0],
-                std=TEACHER_NORM[1],
-            )
-            build_usi_trainer(teacher_cfg, DigitsDataset("train", channels=3), model=teacher).fit()
-            teacher.eval()
-            teacher_top1 = validate(teacher, DigitsDataset("test", channels=3))["top1"]
+            teacher, teacher_top1 = train_digits_teacher(base, f"{tmp}/teacher", epochs=teacher_epochs)
 
             sup_cfg = dataclasses.replace(
                 base,

@@ -57,11 +57,13 @@ from .training import (
     frozen_heaviest_teacher,
     make_trainer,
     order_channels,
+    train_supernet_stages,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "train_supernet_stages",
     "read_sidecar",
     "held_out_split",
     "FixedStem",

@@ -41,11 +41,8 @@ from .search_space import SPACES
 from .supernet import HardCoReSupernet
 from .training import (
     ChildDistillationStep,
-    MultipathDistillationStep,
-    SupervisedStep,
-    frozen_heaviest_teacher,
     make_trainer,
-    order_channels,
+    train_supernet_stages,
 )
 
 __all__ = ["run_demo"]
@@ -106,18 +103,13 @@ def _run(*, long: bool, seed: int, t_start: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="miil-demo-hardcore-") as tmp:
         tmp = Path(tmp)
         supernet = HardCoReSupernet(space, num_classes=10)
-        supernet.set_sampling(space.heaviest())
-        make_trainer(
-            supernet, train, replace(heavy_cfg, out_dir=str(tmp / "heavy"), seed=seed), step_fn=SupervisedStep()
-        ).fit()
-        heaviest_acc = _accuracy(supernet, test)
-        teacher = frozen_heaviest_teacher(supernet)
-        order_channels(supernet, train, fraction=multi_cfg.taylor_fraction, seed=seed)
-        supernet.set_sampling(None)
-        step = MultipathDistillationStep(
-            teacher, kd_weight=multi_cfg.kd_weight, feature_kd_divisor=multi_cfg.feature_kd_divisor
+        teacher = train_supernet_stages(
+            supernet,
+            train,
+            replace(heavy_cfg, out_dir=str(tmp / "heavy"), seed=seed),
+            replace(multi_cfg, out_dir=str(tmp / "multi"), seed=seed),
         )
-        make_trainer(supernet, train, replace(multi_cfg, out_dir=str(tmp / "multi"), seed=seed), step_fn=step).fit()
+        heaviest_acc = _accuracy(teacher, test)
         print(f"supernet trained: heaviest path held-out accuracy {heaviest_acc:.4f}")
 
         loader = DataLoader(search_part, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed))

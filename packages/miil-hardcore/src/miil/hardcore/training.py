@@ -38,6 +38,7 @@ __all__ = [
     "frozen_heaviest_teacher",
     "make_trainer",
     "order_channels",
+    "train_supernet_stages",
 ]
 
 
@@ -182,3 +183,50 @@ def order_channels(
     index = torch.randperm(len(dataset), generator=gen)[:n].tolist()
     loader = DataLoader(Subset(dataset, index), batch_size=batch_size, collate_fn=skip_unreadable_collate)
     reorder_channels(supernet, taylor_channel_importance(supernet, loader))
+
+
+def train_supernet_stages(
+    supernet: HardCoReSupernet,
+    train_dataset: Dataset,
+    heaviest_cfg: Any,
+    multipath_cfg: Any,
+    *,
+    val_dataset: Dataset | None = None,
+) -> HardCoReSupernet:
+    """Both supernet stages of the paper (section 3.5) in one call: heaviest path, then multipath with distillation.
+
+    Stage 1 trains the heaviest path with cross-entropy; its frozen copy becomes the teacher; the expansion channels
+    are ordered by Taylor importance; stage 2 trains per-sample random paths with the teacher's KL and stage-feature
+    distillation. ``miil hardcore train-supernet`` runs the stages separately (``--init``), with the same steps.
+
+    Args:
+        supernet: A fresh supernet.
+        train_dataset: ``(image, label)`` training samples (the part not held out for the search).
+        heaviest_cfg: Stage-1 recipe (``SupernetRecipe``; its ``out_dir`` receives the run).
+        multipath_cfg: Stage-2 recipe (also gives the Taylor fraction, batch size and seed of the channel ordering).
+        val_dataset: Optional validation samples for both stages.
+
+    Returns:
+        The frozen heaviest-path teacher (the stage-1 network); ``supernet`` is trained in place.
+    """
+    supernet.set_sampling(supernet.space.heaviest())
+    stage1 = SupervisedStep(label_smoothing=heaviest_cfg.label_smoothing)
+    make_trainer(supernet, train_dataset, heaviest_cfg, step_fn=stage1, val_dataset=val_dataset).fit()
+    teacher = frozen_heaviest_teacher(supernet)
+    order_channels(
+        supernet,
+        train_dataset,
+        fraction=multipath_cfg.taylor_fraction,
+        batch_size=multipath_cfg.batch_size,
+        seed=multipath_cfg.seed,
+    )
+    supernet.set_sampling(None)
+    stage2 = MultipathDistillationStep(
+        teacher,
+        kd_weight=multipath_cfg.kd_weight,
+        feature_kd_divisor=multipath_cfg.feature_kd_divisor,
+        temperature=multipath_cfg.kd_temperature,
+        label_smoothing=multipath_cfg.label_smoothing,
+    )
+    make_trainer(supernet, train_dataset, multipath_cfg, step_fn=stage2, val_dataset=val_dataset).fit()
+    return teacher
