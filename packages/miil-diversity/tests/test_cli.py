@@ -117,3 +117,32 @@ def test_bad_inputs_name_the_problem(tmp_path):
         main(["diversity", "measure", "--model", "test_resnet", "--data", str(tmp_path / "x.txt"), "--device", "cpu"])
     with pytest.raises(ValueError, match="init=checkpoint needs"):
         main(["diversity", "pretrain", "--init", "checkpoint", "--data", str(tmp_path)])
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_pretrain_under_torchrun_two_processes(data, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "miil.core.cli", "diversity", "pretrain", "--recipe", "ssl_usi", "--data", str(data),
+        "--model", "test_resnet", "--num-classes", "3", "--img-size", "32", "--epochs", "1", "--batch-size", "4",
+        "--teacher", "none", "--aug-repeats", "1", "--randaug", "", "--warmup-epochs", "0", "--ssl-epochs", "1",
+        "--ssl-batch-size", "4", "--ssl-warmup-epochs", "0", "--ssl-proj-hidden", "16", "--ssl-proj-dim", "8",
+        "--device", "cpu", "--progress", "false", "--amp", "false", "--ema", "false", "--out-dir", str(run),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    config = json.loads((run / "supervised" / "config.json").read_text())
+    assert config["world_size"] == 2
+    rows = [json.loads(r) for r in (run / "supervised" / "metrics.jsonl").read_text().splitlines()]
+    # 24 training digits / (4 per process x 2 processes) = 3 updates; diversity measured over both ranks' shards
+    assert [r["updates"] for r in rows] == [3]
+    val = rows[0]["val"]
+    assert 0.0 < val["filter_diversity"] <= 1.0 and val["effective_rank"] >= 1.0
+    assert (run / "ssl" / "best.safetensors").is_file()
