@@ -90,3 +90,35 @@ def test_recipes_match_the_paper_settings():
     assert [SEARCH_RECIPES[f"hardcorenas_{n}"].latency_ms for n in "abcdef"] == [38, 40, 44, 50, 55, 60]
     with pytest.raises(dataclasses.FrozenInstanceError):
         heavy.lr = 1.0
+
+
+def test_spread_heaviest_path_starts_every_option_from_the_heaviest(tiny_space):
+    from miil.hardcore import spread_heaviest_path
+
+    torch.manual_seed(0)
+    supernet = HardCoReSupernet(tiny_space, num_classes=3)
+    for p in supernet.parameters():  # make every BN / SE differ from its siblings before the spread
+        p.data.normal_()
+    for m in supernet.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 16, 16)
+    supernet.eval().set_sampling(tiny_space.heaviest())
+    before = supernet(x)
+    dw3_before = supernet.stages[0][0].conv_dw[0].weight.clone()
+    spread_heaviest_path(supernet)
+    assert torch.allclose(supernet(x), before, atol=1e-5)  # the heaviest path is untouched
+    for stage in supernet.stages:
+        for block in stage:
+            heavy_bn2 = block.bn2[-1].state_dict()
+            for bn in block.bn2:
+                assert all(torch.equal(v, heavy_bn2[k]) for k, v in bn.state_dict().items())
+            heavy_bn3 = block.bn3[block.bn3_index(len(block.expansions) - 1, len(block.se_values) - 1)].state_dict()
+            for bn in block.bn3:
+                assert all(torch.equal(v, heavy_bn3[k]) for k, v in bn.state_dict().items())
+            big = block.se[-1].conv_reduce.weight
+            for se in block.se:
+                w = se.conv_reduce.weight
+                assert torch.equal(w, big[: w.shape[0], : w.shape[1]])
+    assert torch.equal(supernet.stages[0][0].conv_dw[0].weight, dw3_before)  # not on the heaviest path: kept

@@ -57,12 +57,14 @@ from .training import (
     frozen_heaviest_teacher,
     make_trainer,
     order_channels,
+    spread_heaviest_path,
     train_supernet_stages,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "spread_heaviest_path",
     "train_supernet_stages",
     "read_sidecar",
     "held_out_split",

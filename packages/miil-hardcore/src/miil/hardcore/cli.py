@@ -56,6 +56,7 @@ from .training import (
     frozen_heaviest_teacher,
     make_trainer,
     order_channels,
+    spread_heaviest_path,
 )
 
 __all__ = ["add_child_commands", "register"]
@@ -175,6 +176,7 @@ def _train_supernet(args: argparse.Namespace) -> int:
         if supernet.num_classes != len(classes):
             raise ValueError(f"{args.init} has {supernet.num_classes} classes, {args.data_dir} has {len(classes)}")
         teacher = frozen_heaviest_teacher(supernet)
+        spread_heaviest_path(supernet)
         plain = image_folder(args.data_dir, eval_transform(recipe.img_size))
         part, _ = held_out_split(plain, train_percent=args.train_percent, seed=args.split_seed)
         order_channels(supernet, part, fraction=recipe.taylor_fraction, batch_size=recipe.batch_size, seed=recipe.seed)

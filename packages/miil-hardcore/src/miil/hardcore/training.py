@@ -29,6 +29,8 @@ from miil.core.metrics import AccuracyMeter
 from miil.core.train import Trainer
 
 from .channel_ordering import reorder_channels, taylor_channel_importance
+from .convert import supernet_from_heaviest
+from .extract import child_state_dict
 from .supernet import HardCoReSupernet
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "frozen_heaviest_teacher",
     "make_trainer",
     "order_channels",
+    "spread_heaviest_path",
     "train_supernet_stages",
 ]
 
@@ -185,6 +188,22 @@ def order_channels(
     reorder_channels(supernet, taylor_channel_importance(supernet, loader))
 
 
+def spread_heaviest_path(supernet: HardCoReSupernet) -> None:
+    """Start the multipath stage from the heaviest path, as the original does when it loads ``w_heaviest``.
+
+    Every option inherits the heaviest path's statistics: its depthwise BN is copied to every kernel size, its output
+    BN to every (expansion, SE) pair, and its squeeze-excite (sliced) to every expansion. The heaviest path itself is
+    unchanged; weights the heaviest path does not have (the other kernels' depthwise convs) keep their values.
+
+    Args:
+        supernet: The supernet after heaviest-path training (changed in place).
+    """
+    converted = supernet_from_heaviest(child_state_dict(supernet, supernet.space.heaviest()), supernet.space)
+    keep = set(converted.initialised)
+    current = supernet.state_dict()
+    supernet.load_state_dict({k: current[k] if k in keep else v for k, v in converted.state_dict.items()})
+
+
 def train_supernet_stages(
     supernet: HardCoReSupernet,
     train_dataset: Dataset,
@@ -195,8 +214,9 @@ def train_supernet_stages(
 ) -> HardCoReSupernet:
     """Both supernet stages of the paper (section 3.5) in one call: heaviest path, then multipath with distillation.
 
-    Stage 1 trains the heaviest path with cross-entropy; its frozen copy becomes the teacher; the expansion channels
-    are ordered by Taylor importance; stage 2 trains per-sample random paths with the teacher's KL and stage-feature
+    Stage 1 trains the heaviest path with cross-entropy; its frozen copy becomes the teacher; every option inherits
+    the heaviest path's BN and SE (:func:`spread_heaviest_path`); the expansion channels are ordered by Taylor
+    importance; stage 2 trains per-sample random paths with the teacher's KL and stage-feature
     distillation. ``miil hardcore train-supernet`` runs the stages separately (``--init``), with the same steps.
 
     Args:
@@ -213,6 +233,7 @@ def train_supernet_stages(
     stage1 = SupervisedStep(label_smoothing=heaviest_cfg.label_smoothing)
     make_trainer(supernet, train_dataset, heaviest_cfg, step_fn=stage1, val_dataset=val_dataset).fit()
     teacher = frozen_heaviest_teacher(supernet)
+    spread_heaviest_path(supernet)
     order_channels(
         supernet,
         train_dataset,
