@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from miil.core.data import DigitsDataset
 from miil.core.metrics import AccuracyMeter, spearman
+from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig, Trainer
 
 from .data import collate_albums
@@ -124,10 +125,8 @@ def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     the baseline's by at least 10 points and its learned importance correlates with the true relevance (mean
     Spearman > 0.3)."""
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
     # The per-step work is tiny: on a shared 2-core machine a second intra-op thread costs more than it saves.
-    torch.set_num_threads(1)
-    try:
+    with limit_threads(1):
         recipe = replace(DEMO_DIGIT_ALBUMS, seed=seed, epochs=40 if long else DEMO_DIGIT_ALBUMS.epochs)
         train_albums = DigitAlbums("train", 2000 if long else 800, seed=seed)
         test_albums = DigitAlbums("test", 400, seed=seed + 1)
@@ -153,8 +152,6 @@ def run_demo(*, long: bool = False, seed: int = 0) -> dict:
                 cfg = replace(recipe, out_dir=str(Path(tmp) / name))
                 make_trainer(cfg, model, train_albums, run_info={"demo": "album", "model": name}).fit()
                 results[name] = _evaluate(model, test_albums)
-    finally:
-        torch.set_num_threads(threads)
     peta, mean = results["peta"], results["mean"]
     chance_share = float(sum(r.sum() / len(r) for r in test_albums.relevance) / len(test_albums))
     print(f"digit encoder pretrained on single train digits: held-out accuracy {digit_acc:.1f}%")

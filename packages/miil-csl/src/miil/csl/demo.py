@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from miil.core.threads import limit_threads
+
 from .data import DigitMosaicDataset
 from .pipeline import load_run_model, train_csl
 from .prior import ClassPrior, estimate_prior
@@ -46,12 +48,8 @@ def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     """Train the four methods on both simulations; ``passed`` when CSL beats Ignore CE and Negative CE in both."""
     epochs = 20 if long else 8
     # The mosaic CNN is tiny: intra-op threads only add synchronisation, and stall when the CPU is shared.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with limit_threads(1):
         results, prior_err = _run_settings(epochs, seed)
-    finally:
-        torch.set_num_threads(threads)
     return _report(results, prior_err, epochs)
 
 

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from miil.core.data import DigitsDataset, digits_pil_images
+from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig
 from miil.usi import build_usi_trainer, usi_transforms, validate
 from miil.usi.demo import TEACHER_NORM, DemoCNN, train_digits_teacher
@@ -114,80 +115,76 @@ def run_demo(*, long: bool = False) -> dict:
     """
     teacher_epochs, sup_epochs, ssl_epochs, splits = (20, 30, 40, 10) if long else (8, 12, 15, 5)
     width = 16
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is as fast and does not fight over a shared CPU
     t0 = time.perf_counter()
     results: dict[str, dict] = {}
-    try:
-        with tempfile.TemporaryDirectory(prefix="miil-demo-diversity-") as tmp:
-            base = _base(Path(tmp))
-            teacher, teacher_top1 = train_digits_teacher(base, f"{tmp}/teacher", epochs=teacher_epochs)
+    # tiny models: one thread is as fast and does not fight over a shared CPU
+    with limit_threads(1), tempfile.TemporaryDirectory(prefix="miil-demo-diversity-") as tmp:
+        base = _base(Path(tmp))
+        teacher, teacher_top1 = train_digits_teacher(base, f"{tmp}/teacher", epochs=teacher_epochs)
 
-            sup_cfg = dataclasses.replace(
-                base,
-                epochs=sup_epochs,
-                teacher="demo-teacher",
-                teacher_mean=TEACHER_NORM[0],
-                teacher_std=TEACHER_NORM[1],
-            )
-            train_tf, eval_tf = usi_transforms(sup_cfg, *NORM)
-            train = DigitsDataset("train", channels=3, transform=train_tf)
-            test = DigitsDataset("test", channels=3, transform=eval_tf)
-            pil_digits = digits_pil_images("train", channels=3)  # (image, label) pairs; labels unused by SSL
-            ssl_tf = T.Compose(
-                [
-                    T.RandomResizedCrop(8, scale=(0.4, 1.0), antialias=True),
-                    T.RandomAffine(10, translate=(0.1, 0.1)),
-                    T.ColorJitter(0.4, 0.4),
-                    T.ToTensor(),
-                    T.Normalize(*NORM),
-                ]
-            )
-            faces, face_labels = lfw_face_dataset(image_size=8)
-            face_eval = T.Compose([T.ToTensor(), T.Normalize(*NORM)])
-            probe_cfg = TransferRecipe(
-                out_dir=f"{tmp}/probe", epochs=30, batch_size=50, lr=1e-2, device="cpu", progress=False, drop_last=False
-            )
-            for name in ("supervised", "ssl+supervised"):
-                torch.manual_seed(0)
-                model = DemoCNN(width)
-                if name == "ssl+supervised":
-                    ssl_cfg = TrainConfig(
-                        out_dir=f"{tmp}/ssl",
-                        epochs=ssl_epochs,
-                        batch_size=128,
-                        lr=3e-3,
-                        weight_decay=1e-6,
-                        warmup_epochs=1,
-                        device="cpu",
-                        progress=False,
-                    )
-                    train_ssl(model, TwoViewDataset(pil_digits, ssl_tf), ssl_cfg, proj_hidden=64, proj_dim=32)
-                cfg = dataclasses.replace(sup_cfg, out_dir=f"{tmp}/{name}")
-                build_usi_trainer(cfg, train, model=model, teacher=teacher).fit()
-                model.eval()
-                source_top1 = validate(model, test)["top1"]
-                report = measure_diversity(model, test, batch_size=256)
-                probes = []
-                for seed in range(splits):
-                    tr, te = _split(face_labels, seed)
-                    probes.append(
-                        linear_probe(
-                            model,
-                            _Images([faces[i] for i in tr], [face_labels[i] for i in tr], face_eval),
-                            _Images([faces[i] for i in te], [face_labels[i] for i in te], face_eval),
-                            dataclasses.replace(probe_cfg, out_dir=f"{tmp}/probe-{name}-{seed}", seed=seed),
-                            num_classes=2,
-                        ).value
-                    )
-                results[name] = {
-                    "source_top1": source_top1,
-                    **{k: report.overall[k] for k in ("filter_diversity", "effective_rank", "feature_correlation")},
-                    "transfer_top1": statistics.fmean(probes),
-                    "transfer_top1_per_split": probes,
-                }
-    finally:
-        torch.set_num_threads(threads)
+        sup_cfg = dataclasses.replace(
+            base,
+            epochs=sup_epochs,
+            teacher="demo-teacher",
+            teacher_mean=TEACHER_NORM[0],
+            teacher_std=TEACHER_NORM[1],
+        )
+        train_tf, eval_tf = usi_transforms(sup_cfg, *NORM)
+        train = DigitsDataset("train", channels=3, transform=train_tf)
+        test = DigitsDataset("test", channels=3, transform=eval_tf)
+        pil_digits = digits_pil_images("train", channels=3)  # (image, label) pairs; labels unused by SSL
+        ssl_tf = T.Compose(
+            [
+                T.RandomResizedCrop(8, scale=(0.4, 1.0), antialias=True),
+                T.RandomAffine(10, translate=(0.1, 0.1)),
+                T.ColorJitter(0.4, 0.4),
+                T.ToTensor(),
+                T.Normalize(*NORM),
+            ]
+        )
+        faces, face_labels = lfw_face_dataset(image_size=8)
+        face_eval = T.Compose([T.ToTensor(), T.Normalize(*NORM)])
+        probe_cfg = TransferRecipe(
+            out_dir=f"{tmp}/probe", epochs=30, batch_size=50, lr=1e-2, device="cpu", progress=False, drop_last=False
+        )
+        for name in ("supervised", "ssl+supervised"):
+            torch.manual_seed(0)
+            model = DemoCNN(width)
+            if name == "ssl+supervised":
+                ssl_cfg = TrainConfig(
+                    out_dir=f"{tmp}/ssl",
+                    epochs=ssl_epochs,
+                    batch_size=128,
+                    lr=3e-3,
+                    weight_decay=1e-6,
+                    warmup_epochs=1,
+                    device="cpu",
+                    progress=False,
+                )
+                train_ssl(model, TwoViewDataset(pil_digits, ssl_tf), ssl_cfg, proj_hidden=64, proj_dim=32)
+            cfg = dataclasses.replace(sup_cfg, out_dir=f"{tmp}/{name}")
+            build_usi_trainer(cfg, train, model=model, teacher=teacher).fit()
+            model.eval()
+            source_top1 = validate(model, test)["top1"]
+            report = measure_diversity(model, test, batch_size=256)
+            probes = []
+            for seed in range(splits):
+                tr, te = _split(face_labels, seed)
+                probes.append(
+                    linear_probe(
+                        model,
+                        _Images([faces[i] for i in tr], [face_labels[i] for i in tr], face_eval),
+                        _Images([faces[i] for i in te], [face_labels[i] for i in te], face_eval),
+                        dataclasses.replace(probe_cfg, out_dir=f"{tmp}/probe-{name}-{seed}", seed=seed),
+                        num_classes=2,
+                    ).value
+                )
+            results[name] = {
+                "source_top1": source_top1,
+                **{k: report.overall[k] for k in ("filter_diversity", "effective_rank", "feature_correlation")},
+                "transfer_top1": statistics.fmean(probes),
+                "transfer_top1_per_split": probes,
+            }
     seconds = time.perf_counter() - t0
     print(f"teacher held-out digits top-1 {teacher_top1:.2f}% ({teacher_epochs} epochs)")
     print(

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from miil.core.data import DigitsDataset
 from miil.core.demo import DigitsCNN
+from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig, Trainer
 
 from .hierarchy import SemanticHierarchy
@@ -106,12 +107,9 @@ def _train(
 def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     """Train flat and semantic softmax on mixed-granularity digit labels; ``passed`` when the semantic softmax has
     the higher held-out semantic accuracy (mean over seeds)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny CNN: one thread is as fast, and robust on a shared CPU
-    try:
+    # a tiny CNN: one thread is as fast, and robust on a shared CPU
+    with limit_threads(1):
         return _compare(long=long, seed=seed)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _compare(*, long: bool, seed: int) -> dict:

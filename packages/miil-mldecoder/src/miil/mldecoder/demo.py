@@ -21,6 +21,7 @@ import torch.nn as nn
 
 from miil.core.losses import AsymmetricLoss
 from miil.core.metrics import MeanAPMeter, mean_average_precision
+from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig, Trainer, seed_everything
 
 from .data import DigitMosaicDataset
@@ -111,14 +112,10 @@ def train_mosaic_head(
     )
     loss = AsymmetricLoss(gamma_neg=4, gamma_pos=0, clip=0.05)
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
     # The network's kernels are tiny: a second thread gains little on an idle machine, and synchronising threads
     # slows training by an order of magnitude when other processes share the cores.
-    torch.set_num_threads(1)
-    try:
+    with limit_threads(1):
         result = Trainer(model, loss, train_ds, cfg, val_dataset=test_ds, meter=MeanAPMeter()).fit()
-    finally:
-        torch.set_num_threads(threads)
     return {
         "mAP": result.history[-1]["val"]["mAP"] / 100.0,
         "constant_score_mAP": mean_average_precision(torch.zeros_like(test_ds.targets), test_ds.targets),

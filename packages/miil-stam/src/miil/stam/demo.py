@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from miil.core.metrics import AccuracyMeter
+from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig, Trainer
 
 from .data import MOTION_CLASSES, VideoFolderDataset, make_motion_videos
@@ -88,25 +89,21 @@ def run_demo(*, long: bool = False, seed: int = 0) -> dict:
 def _run(*, per_class: int, epochs: int, num_frames: int, seed: int) -> dict:
     sampling = ClipSampling(num_frames=num_frames, mode="uniform")
     transform = VideoTransform(size=32, crop="squish", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small runs no faster on more threads, and shares the CPU more politely
     t0 = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="miil-demo-stam-") as tmp:
-            root = Path(tmp)
-            make_motion_videos(root / "train", split="train", per_class=per_class, seed=seed)
-            make_motion_videos(root / "test", split="test", per_class=per_class // 2, seed=seed)
-            encoded = time.perf_counter() - t0
-            kw = dict(classes=list(MOTION_CLASSES), sampling=sampling, transform=transform, cache_frames=True)
-            train_ds = VideoFolderDataset(root / "train", training=True, **kw)
-            test_ds = VideoFolderDataset(root / "test", training=False, **kw)
-            accuracy = {}
-            for aggregation in ("transformer", "mean"):
-                torch.manual_seed(seed)
-                model = _model(aggregation, num_frames)
-                accuracy[aggregation] = _fit(model, train_ds, test_ds, root / f"run-{aggregation}", epochs, seed)
-    finally:
-        torch.set_num_threads(threads)
+    # a model this small runs no faster on more threads, and shares the CPU more politely
+    with limit_threads(1), tempfile.TemporaryDirectory(prefix="miil-demo-stam-") as tmp:
+        root = Path(tmp)
+        make_motion_videos(root / "train", split="train", per_class=per_class, seed=seed)
+        make_motion_videos(root / "test", split="test", per_class=per_class // 2, seed=seed)
+        encoded = time.perf_counter() - t0
+        kw = dict(classes=list(MOTION_CLASSES), sampling=sampling, transform=transform, cache_frames=True)
+        train_ds = VideoFolderDataset(root / "train", training=True, **kw)
+        test_ds = VideoFolderDataset(root / "test", training=False, **kw)
+        accuracy = {}
+        for aggregation in ("transformer", "mean"):
+            torch.manual_seed(seed)
+            model = _model(aggregation, num_frames)
+            accuracy[aggregation] = _fit(model, train_ds, test_ds, root / f"run-{aggregation}", epochs, seed)
     stam, mean = accuracy["transformer"], accuracy["mean"]
     chance = 1.0 / len(MOTION_CLASSES)
     print(

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from miil.core.data import DigitsDataset
+from miil.core.threads import limit_threads
 
 from .inference import validate
 from .recipes import USI, USIRecipe
@@ -124,38 +125,34 @@ def run_demo(*, long: bool = False, seeds: tuple[int, ...] | None = None) -> dic
     """
     seeds = seeds or ((0, 1, 2) if long else (0, 1))
     teacher_epochs, student_epochs = (20, 40) if long else (10, 20)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these models are tiny: one thread is as fast and does not fight over a shared CPU
     t0 = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="miil-demo-usi-") as tmp:
-            base = _base(Path(tmp))
-            teacher, teacher_acc = train_digits_teacher(base, f"{tmp}/teacher", epochs=teacher_epochs)
+    # these models are tiny: one thread is as fast and does not fight over a shared CPU
+    with limit_threads(1), tempfile.TemporaryDirectory(prefix="miil-demo-usi-") as tmp:
+        base = _base(Path(tmp))
+        teacher, teacher_acc = train_digits_teacher(base, f"{tmp}/teacher", epochs=teacher_epochs)
 
-            student_cfg = dataclasses.replace(base, epochs=student_epochs, mean=STUDENT_NORM[0], std=STUDENT_NORM[1])
-            train_tf, eval_tf = usi_transforms(student_cfg, *STUDENT_NORM)
-            train = DigitsDataset("train", channels=3, transform=train_tf)
-            test = DigitsDataset("test", channels=3, transform=eval_tf)
-            acc: dict[str, list[float]] = {"kd": [], "no_kd": []}
-            for seed in seeds:
-                for mode in ("kd", "no_kd"):
-                    torch.manual_seed(seed)
-                    student = DemoCNN(8)
-                    cfg = dataclasses.replace(
-                        student_cfg,
-                        out_dir=f"{tmp}/{mode}-{seed}",
-                        seed=seed,
-                        teacher="demo-teacher" if mode == "kd" else "none",
-                        teacher_mean=TEACHER_NORM[0] if mode == "kd" else None,
-                        teacher_std=TEACHER_NORM[1] if mode == "kd" else None,
-                    )
-                    trainer = build_usi_trainer(cfg, train, model=student, teacher=teacher if mode == "kd" else None)
-                    trainer.fit()
-                    student.eval()
-                    acc[mode].append(validate(student, test)["top1"])
-                print(f"seed {seed}: student with USI KD {acc['kd'][-1]:.2f}% | without KD {acc['no_kd'][-1]:.2f}%")
-    finally:
-        torch.set_num_threads(threads)
+        student_cfg = dataclasses.replace(base, epochs=student_epochs, mean=STUDENT_NORM[0], std=STUDENT_NORM[1])
+        train_tf, eval_tf = usi_transforms(student_cfg, *STUDENT_NORM)
+        train = DigitsDataset("train", channels=3, transform=train_tf)
+        test = DigitsDataset("test", channels=3, transform=eval_tf)
+        acc: dict[str, list[float]] = {"kd": [], "no_kd": []}
+        for seed in seeds:
+            for mode in ("kd", "no_kd"):
+                torch.manual_seed(seed)
+                student = DemoCNN(8)
+                cfg = dataclasses.replace(
+                    student_cfg,
+                    out_dir=f"{tmp}/{mode}-{seed}",
+                    seed=seed,
+                    teacher="demo-teacher" if mode == "kd" else "none",
+                    teacher_mean=TEACHER_NORM[0] if mode == "kd" else None,
+                    teacher_std=TEACHER_NORM[1] if mode == "kd" else None,
+                )
+                trainer = build_usi_trainer(cfg, train, model=student, teacher=teacher if mode == "kd" else None)
+                trainer.fit()
+                student.eval()
+                acc[mode].append(validate(student, test)["top1"])
+            print(f"seed {seed}: student with USI KD {acc['kd'][-1]:.2f}% | without KD {acc['no_kd'][-1]:.2f}%")
     kd, no_kd = (sum(v) / len(v) for v in (acc["kd"], acc["no_kd"]))
     seconds = time.perf_counter() - t0
     print(
