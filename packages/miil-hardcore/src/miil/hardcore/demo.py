@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from miil.core.data import DigitsDataset
+from miil.core.threads import limit_threads
 from miil.core.train import seed_everything
 
 from .calibrate import calibrate_latency
@@ -45,10 +46,11 @@ from .training import (
     train_supernet_stages,
 )
 
-__all__ = ["run_demo"]
+__all__ = ["held_out_accuracy", "run_demo"]
 
 
-def _accuracy(model: torch.nn.Module, dataset) -> float:
+def held_out_accuracy(model: torch.nn.Module, dataset) -> float:
+    """Top-1 accuracy (a fraction) of ``model`` in eval mode on ``(image, label)`` samples."""
     model.eval()
     correct = 0
     with torch.no_grad():
@@ -63,12 +65,8 @@ def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     t_start = time.perf_counter()
     seed_everything(seed)
     # Tiny tensors gain nothing from more threads, and OpenMP spin-waiting wastes a CPU that other jobs share.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with limit_threads(1):
         return _run(long=long, seed=seed, t_start=t_start)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(*, long: bool, seed: int, t_start: float) -> dict:
@@ -109,7 +107,7 @@ def _run(*, long: bool, seed: int, t_start: float) -> dict:
             replace(heavy_cfg, out_dir=str(tmp / "heavy"), seed=seed),
             replace(multi_cfg, out_dir=str(tmp / "multi"), seed=seed),
         )
-        heaviest_acc = _accuracy(teacher, test)
+        heaviest_acc = held_out_accuracy(teacher, test)
         print(f"supernet trained: heaviest path held-out accuracy {heaviest_acc:.4f}")
 
         loader = DataLoader(search_part, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed))
@@ -137,7 +135,7 @@ def _run(*, long: bool, seed: int, t_start: float) -> dict:
                 out = tmp / f"ft-{method}-{frac}"
                 make_trainer(child, train, replace(child_cfg, out_dir=str(out), seed=seed), step_fn=ft).fit()
                 measured = measure_network_latency(child, space, timing)
-                acc = _accuracy(child, test)
+                acc = held_out_accuracy(child, test)
                 rows.append(
                     {
                         "method": method,

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from miil.core.data import DigitsDataset
+from miil.core.threads import limit_threads
 from miil.core.train import seed_everything
 from miil.hardcore import (
     CHILD_RECIPES,
@@ -44,6 +45,7 @@ from miil.hardcore import (
     measure_network_latency,
     train_supernet_stages,
 )
+from miil.hardcore.demo import held_out_accuracy
 
 from .additive import latency_costs
 from .encoding import random_architectures
@@ -56,27 +58,15 @@ from .predictors import fit_predictor, ranking_quality
 __all__ = ["run_demo"]
 
 
-def _accuracy(model: torch.nn.Module, dataset) -> float:
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for x, y in DataLoader(dataset, batch_size=256):
-            correct += int((model(x).argmax(1) == y).sum())
-    return correct / len(dataset)
-
-
 def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     """Run the demo; ``passed`` when the estimator ranks held-out networks (Kendall tau > 0.3), the MILP optimum
     equals brute force, every IQNAS network meets its budget, and their mean test accuracy is within 2 points of
     HardCoRe's (or better)."""
     t_start = time.perf_counter()
     seed_everything(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors gain nothing from threads; the CPU is shared
-    try:
+    # tiny tensors gain nothing from threads; the CPU is shared
+    with limit_threads(1):
         return _run(long=long, seed=seed, t_start=t_start)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(*, long: bool, seed: int, t_start: float) -> dict:
@@ -184,7 +174,7 @@ def _run(*, long: bool, seed: int, t_start: float) -> dict:
                         "predicted_ms": latency(arch),
                         "measured_ms": measure_network_latency(child, space, timing),
                         "estimated_accuracy": estimator(arch),
-                        "test_accuracy": _accuracy(child, test),
+                        "test_accuracy": held_out_accuracy(child, test),
                         "search_s": seconds,
                     }
                 )
