@@ -8,16 +8,67 @@
   embedded data.
 - ``miil.core.io``: safe checkpoint loading and the strict key mapping that converters use.
 - ``miil.core.config``: recipes (frozen dataclasses) as command-line options.
+
+Names are imported on first use (PEP 562), so ``import miil.core`` (and the ``miil`` command) loads no torch.
 """
 
-from .backbones import TokenBackbone, create_backbone, feature_dim, feature_format, forward_tokens, to_tokens
-from .config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
-from .io import KeyMappingError, UnsafeCheckpointError, load_checkpoint, remap_state_dict, save_safetensors
-from .losses import AsymmetricLoss, AsymmetricLossSingleLabel, DistillationLoss, SoftTargetCrossEntropy
-from .metrics import AccuracyMeter, MeanAPMeter, average_precision, mean_average_precision, topk_accuracy
-from .train import TrainConfig, Trainer, TrainResult, seed_everything
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "TokenBackbone": ".backbones",
+    "create_backbone": ".backbones",
+    "feature_dim": ".backbones",
+    "feature_format": ".backbones",
+    "forward_tokens": ".backbones",
+    "to_tokens": ".backbones",
+    "add_dataclass_arguments": ".config",
+    "dataclass_from_args": ".config",
+    "pick_recipe": ".config",
+    "recipe_to_dict": ".config",
+    "KeyMappingError": ".io",
+    "UnsafeCheckpointError": ".io",
+    "load_checkpoint": ".io",
+    "remap_state_dict": ".io",
+    "save_safetensors": ".io",
+    "AsymmetricLoss": ".losses",
+    "AsymmetricLossSingleLabel": ".losses",
+    "DistillationLoss": ".losses",
+    "SoftTargetCrossEntropy": ".losses",
+    "AccuracyMeter": ".metrics",
+    "MeanAPMeter": ".metrics",
+    "average_precision": ".metrics",
+    "mean_average_precision": ".metrics",
+    "topk_accuracy": ".metrics",
+    "TrainConfig": ".train",
+    "Trainer": ".train",
+    "TrainResult": ".train",
+    "seed_everything": ".train",
+}
+
+if TYPE_CHECKING:
+    from .backbones import TokenBackbone, create_backbone, feature_dim, feature_format, forward_tokens, to_tokens
+    from .config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
+    from .io import KeyMappingError, UnsafeCheckpointError, load_checkpoint, remap_state_dict, save_safetensors
+    from .losses import AsymmetricLoss, AsymmetricLossSingleLabel, DistillationLoss, SoftTargetCrossEntropy
+    from .metrics import AccuracyMeter, MeanAPMeter, average_precision, mean_average_precision, topk_accuracy
+    from .train import TrainConfig, Trainer, TrainResult, seed_everything
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "AccuracyMeter",
