@@ -26,6 +26,7 @@ from torch import nn
 __all__ = [
     "KeyMappingError",
     "UnsafeCheckpointError",
+    "restricted_unpickle",
     "atomic_torch_save",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -159,6 +160,43 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     except (EOFError, ValueError, OSError) as err:
         detail = str(err) or "unexpected end of data (the file is empty or cut short)"
         raise RuntimeError(f"cannot read checkpoint {path}: {type(err).__name__}: {detail}") from err
+
+
+_PLAIN_TYPES = (dict, list, tuple, str, bytes, int, float, bool, type(None))
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds only the containers and scalars of pickle's own opcodes; refuses every global (class, function)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refers to {module}.{name}")
+
+
+def restricted_unpickle(path: str | os.PathLike, *, what: str = "pickle file") -> Any:
+    """Read a pickle that may come from anyone: only dict, list, tuple, str, bytes, int, float, bool and None.
+
+    Pickles such as the original HardCoRe-NAS latency table (``{descriptor: seconds}``) hold nothing else; a file that
+    names any class or function (the way a malicious pickle runs code) is refused before anything is built.
+
+    Args:
+        path: The file.
+        what: How error messages name the file ("latency table", ...).
+    """
+    from .errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist or is not a file")
+    try:
+        with open(path, "rb") as fh:
+            obj = _PlainUnpickler(fh).load()
+    except pickle.UnpicklingError as err:
+        raise UserError(
+            f"{what} {path} {err} and will not be unpickled (only dicts, lists, strings and numbers are accepted)"
+        ) from None
+    except (EOFError, ValueError, IndexError, KeyError, TypeError) as err:
+        raise UserError(f"{what} {path} is not a readable pickle ({type(err).__name__}: {err})") from None
+    return obj
 
 
 def _is_tensor_dict(obj: Any) -> bool:
