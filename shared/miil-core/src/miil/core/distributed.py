@@ -23,6 +23,7 @@ __all__ = [
     "is_main_process",
     "launched_by_torchrun",
     "local_rank",
+    "resolve_device",
     "shutdown_distributed",
 ]
 
@@ -52,6 +53,30 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """The device a name means: "auto"/None is CUDA when present (this rank's GPU under torchrun), else the CPU.
+
+    Args:
+        device: "auto", "cpu", "cuda", "cuda:N" or a ``torch.device``; a plain "cuda" becomes this rank's GPU.
+    """
+    want = str(device) if device is not None else "auto"
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(want)
+    except RuntimeError:
+        from .errors import UserError
+
+        raise UserError(f"unknown device {want!r}: use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from .errors import UserError
+
+        raise UserError(f"device {want!r} was asked for but CUDA is not available here: use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank() if launched_by_torchrun() else torch.cuda.current_device())
+    return dev
+
+
 def init_distributed(device: str | torch.device | None = None) -> torch.device:
     """Initialise the process group when launched by torchrun and return this process's device.
 
@@ -59,12 +84,7 @@ def init_distributed(device: str | torch.device | None = None) -> torch.device:
         device: "auto"/None picks ``cuda:<LOCAL_RANK>`` when CUDA is available, else CPU; an explicit device is
             respected (a plain "cuda" becomes this rank's GPU).
     """
-    want = str(device) if device is not None else "auto"
-    if want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(want)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank() if launched_by_torchrun() else torch.cuda.current_device())
+    dev = resolve_device(device)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if launched_by_torchrun() and not is_distributed():
