@@ -128,10 +128,17 @@ def test_unreadable_samples_are_skipped_and_counted(tmp_path):
     assert row["skipped_unreadable"] == 10  # indices 0, 10, ..., 90
 
 
-def test_amp_bf16_on_cpu_and_no_validation(tmp_path):
-    cfg = _cfg(tmp_path, "amp", epochs=2, amp=True, sched="onecycle", opt="adamw", lr=1e-2)
+def test_amp_is_off_on_cpu_unless_a_dtype_is_asked_for(tmp_path):
+    # Recipes carry amp=True for GPUs; on the CPU "auto" means fp32 training and evaluation.
+    cfg = _cfg(tmp_path, "auto", epochs=1, amp=True)
     trainer = Trainer(_model(), nn.CrossEntropyLoss(), _data(), cfg)
-    assert trainer.amp_dtype == torch.bfloat16
+    assert trainer.amp_dtype is None and trainer.eval_precision == "fp32"
+
+
+def test_amp_bf16_on_cpu_and_no_validation(tmp_path):
+    cfg = _cfg(tmp_path, "amp", epochs=2, amp=True, amp_dtype="bfloat16", sched="onecycle", opt="adamw", lr=1e-2)
+    trainer = Trainer(_model(), nn.CrossEntropyLoss(), _data(), cfg)
+    assert trainer.amp_dtype == torch.bfloat16 and trainer.eval_precision == "bf16"
     result = trainer.fit()
     assert all(math.isfinite(r["train_loss"]) for r in result.history)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
@@ -184,3 +191,42 @@ def test_step_schedule_uses_the_recipe_decay(tmp_path):
         trainer.schedule.step_update(updates)
         expected = 0.05 * 0.97 ** math.floor(updates / (2.4 * upe))
         assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-9)
+
+
+class _SaturatedMeter:
+    """mAP stuck at 100 (a tiny validation set), top-1 telling the models apart: what the album run hit."""
+
+    def __init__(self):
+        self.correct = self.total = 0
+
+    def reset(self):
+        self.correct = self.total = 0
+
+    def update(self, outputs, targets):
+        self.correct += int((outputs.argmax(1) == targets).sum())
+        self.total += len(targets)
+
+    def compute(self):
+        return {"mAP": 100.0, "top1": 100.0 * self.correct / max(self.total, 1)}
+
+
+def test_saturated_metric_is_decided_by_the_tiebreak_and_the_choice_is_logged(tmp_path, capsys):
+    cfg = _cfg(tmp_path, "tie", epochs=3, eval_metric="mAP", eval_tiebreak="top1", ema_decay=0.99)
+    trainer = Trainer(
+        _model(), nn.CrossEntropyLoss(), _data(), cfg, val_dataset=_data(48, seed=1), meter=_SaturatedMeter()
+    )
+    result = trainer.fit()
+    rows = [json.loads(x) for x in (tmp_path / "tie" / "metrics.jsonl").read_text().splitlines()]
+    candidates = [(r["epoch"], src, r[key]["top1"]) for r in rows for src, key in (("raw", "val"), ("ema", "val_ema"))]
+    best_top1 = max(c[2] for c in candidates)
+    first_best = next(c for c in candidates if c[2] == best_top1)
+    assert (result.best_epoch, result.best_source) == first_best[:2]
+    assert json.loads((tmp_path / "tie" / "best.json").read_text())["metrics"]["top1"] == best_top1
+    for r in rows:
+        sel = r["selected"]
+        assert sel["metric"] == "mAP" and sel["tiebreak"] == "top1" and sel["source"] in ("raw", "ema")
+        assert sel["tiebreak_value"] == max(r["val"]["top1"], r["val_ema"]["top1"])
+    # progress off: one line per epoch with loss, lr, the validation metrics, the choice and the time
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch ")]
+    assert len(lines) == 3 and all("loss " in x and "lr " in x and "val top1" not in x and "kept " in x for x in lines)
+    assert all("val mAP 100" in x for x in lines)

@@ -240,3 +240,65 @@ def test_full_conversion_flow(tmp_path):
     net.eval()
     target.eval()
     assert torch.equal(net(x), target(x))
+
+
+# ----------------------------------------------------------------------------------------------- untrusted files
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled: what a malicious checkpoint or LUT carries."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".pkl", ".pickle", ".npy"])
+def test_load_file_refuses_code_carrying_pickles(tmp_path, suffix):
+    import pickle
+
+    import numpy as np
+
+    from miil.core.errors import UserError
+    from miil.core.io import load_file
+
+    target = tmp_path / "created-by-payload"
+    path = tmp_path / f"evil{suffix}"
+    if suffix == ".npy":
+        np.save(path, np.array([_Payload(target)], dtype=object), allow_pickle=True)
+    elif suffix in (".pt", ".pth"):
+        torch.save({"model": {"w": torch.zeros(2)}, "extra": _Payload(target)}, path)
+    else:
+        path.write_bytes(pickle.dumps({"general": 0.1, "block": _Payload(target)}))
+    assert not target.exists()
+    with pytest.raises(UserError, match=str(path.name)):
+        load_file(path, what="latency table")
+    assert not target.exists()
+
+
+def test_load_file_reads_plain_files(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    from miil.core.errors import UserError
+    from miil.core.io import load_file, save_safetensors
+
+    save_safetensors({"w": torch.ones(2)}, tmp_path / "w.safetensors")
+    torch.save({"w": torch.ones(3)}, tmp_path / "w.pth")
+    (tmp_path / "lut.pkl").write_bytes(pickle.dumps({"a": 1.5e-3, "general": 2e-4}))
+    (tmp_path / "tree.json").write_text('{"class_list": ["n1"]}')
+    np.save(tmp_path / "vec.npy", np.ones((2, 3), dtype=np.float32))
+    assert load_file(tmp_path / "w.safetensors")["w"].tolist() == [1.0, 1.0]
+    assert load_file(tmp_path / "w.pth")["w"].shape == (3,)
+    assert load_file(tmp_path / "lut.pkl") == {"a": 1.5e-3, "general": 2e-4}
+    assert load_file(tmp_path / "tree.json")["class_list"] == ["n1"]
+    assert load_file(tmp_path / "vec.npy").shape == (2, 3)
+    for bad, message in ((tmp_path / "nope.pt", "does not exist"), (tmp_path, "is a folder"), (tmp_path / "x.exe", "")):
+        if bad.name == "x.exe":
+            bad.write_bytes(b"MZ")
+            message = "unknown file type"
+        with pytest.raises(UserError, match=message):
+            load_file(bad)

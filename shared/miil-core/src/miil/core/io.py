@@ -23,9 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import UserError
+
 __all__ = [
     "KeyMappingError",
+    "UnreadableCheckpointError",
     "UnsafeCheckpointError",
+    "load_file",
     "restricted_unpickle",
     "atomic_torch_save",
     "atomic_write_bytes",
@@ -41,8 +45,12 @@ _CONTAINER_KEYS = ("model", "state_dict", "model_state", "module")
 _SHOW = 20
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(UserError, RuntimeError):
     """A checkpoint could not be loaded without unpickling arbitrary Python objects."""
+
+
+class UnreadableCheckpointError(UserError, RuntimeError):
+    """A weights file is corrupt, cut short, or not in a format we read."""
 
 
 class KeyMappingError(KeyError):
@@ -139,12 +147,12 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         try:
             return load_file(path, device=str(map_location or "cpu"))
         except Exception as err:
-            raise RuntimeError(f"cannot read safetensors file {path}: {err}") from err
+            raise UnreadableCheckpointError(f"cannot read safetensors file {path}: {err}") from err
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError) as err:
         if not _weights_only_refusal(err):
-            raise RuntimeError(f"cannot read checkpoint {path}: {err}") from err
+            raise UnreadableCheckpointError(f"cannot read checkpoint {path}: {err}") from err
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         if found:
             what = f"holds arbitrary Python objects (it refers to {found.group(1)})"
@@ -159,7 +167,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         ) from None
     except (EOFError, ValueError, OSError) as err:
         detail = str(err) or "unexpected end of data (the file is empty or cut short)"
-        raise RuntimeError(f"cannot read checkpoint {path}: {type(err).__name__}: {detail}") from err
+        raise UnreadableCheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {detail}") from err
 
 
 _PLAIN_TYPES = (dict, list, tuple, str, bytes, int, float, bool, type(None))
@@ -182,8 +190,6 @@ def restricted_unpickle(path: str | os.PathLike, *, what: str = "pickle file") -
         path: The file.
         what: How error messages name the file ("latency table", ...).
     """
-    from .errors import UserError
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist or is not a file")
@@ -197,6 +203,53 @@ def restricted_unpickle(path: str | os.PathLike, *, what: str = "pickle file") -
     except (EOFError, ValueError, IndexError, KeyError, TypeError) as err:
         raise UserError(f"{what} {path} is not a readable pickle ({type(err).__name__}: {err})") from None
     return obj
+
+
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".tar", ".ckpt", ".pth.tar")
+_PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+def load_file(path: str | os.PathLike, *, what: str = "file") -> Any:
+    """Open a file a user hands to a ``miil`` command (weights, latency table, tree, word vectors), running no code.
+
+    Every command that reads such a file goes through here. By suffix: ``.safetensors`` with safetensors; torch files
+    (``.pt``, ``.pth``, ``.bin``, ``.tar``, ``.ckpt``) with ``torch.load(weights_only=True)``; pickles (``.pkl``,
+    ``.pickle``) with :func:`restricted_unpickle` (plain containers and numbers only); ``.json`` as JSON; ``.npy`` /
+    ``.npz`` with ``allow_pickle=False``; ``.txt`` / ``.csv`` as text. A file that would need arbitrary objects is
+    refused with a :class:`UserError`, and nothing in it is executed.
+
+    Args:
+        path: The file.
+        what: How messages name it ("checkpoint", "latency table", "word vectors", "class tree", ...).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"{what} {path} is a folder, not a file")
+    name = path.name.lower()
+    try:
+        if name.endswith(".safetensors") or name.endswith(_TORCH_SUFFIXES):
+            return load_checkpoint(path)
+        if name.endswith(_PICKLE_SUFFIXES):
+            return restricted_unpickle(path, what=what)
+        if name.endswith(".json"):
+            import json
+
+            return json.loads(path.read_text(encoding="utf-8"))
+        if name.endswith((".npy", ".npz")):
+            import numpy as np
+
+            return np.load(path, allow_pickle=False)
+        if name.endswith((".txt", ".csv", ".tsv")):
+            return path.read_text(encoding="utf-8")
+    except UserError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {what} {path}: {type(err).__name__}: {err}") from None
+    raise UserError(
+        f"{what} {path}: unknown file type {path.suffix!r}; expected .safetensors, .pt/.pth, .pkl, .json, .npy or .txt"
+    )
 
 
 def _is_tensor_dict(obj: Any) -> bool:

@@ -5,6 +5,7 @@ from .datasets import (
     ImageFolderDataset,
     ImageTargetsDataset,
     MultiLabelCSVDataset,
+    PathEscapeError,
     resolve_under_root,
     write_multilabel_csv,
 )
@@ -16,7 +17,15 @@ from .transforms import (
     multilabel_train_transform,
     rand_augment,
 )
-from .unreadable import UnreadableFileError, UnreadableFileWarning, UnreadablePolicy, skip_unreadable_collate
+from .unreadable import (
+    Skipped,
+    SkippingCollate,
+    UnreadableFileError,
+    UnreadableFileWarning,
+    UnreadablePolicy,
+    describe_read_error,
+    skip_unreadable_collate,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -25,10 +34,14 @@ __all__ = [
     "ImageFolderDataset",
     "ImageTargetsDataset",
     "MultiLabelCSVDataset",
+    "PathEscapeError",
+    "Skipped",
+    "SkippingCollate",
     "SquishResize",
     "UnreadableFileError",
     "UnreadableFileWarning",
     "UnreadablePolicy",
+    "describe_read_error",
     "digits_pil_images",
     "load_digits_split",
     "multilabel_eval_transform",

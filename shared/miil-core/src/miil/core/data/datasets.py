@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import UserError
 from ..io import atomic_write_text
 from .unreadable import UnreadablePolicy
 
@@ -29,6 +30,7 @@ __all__ = [
     "ImageFolderDataset",
     "ImageTargetsDataset",
     "MultiLabelCSVDataset",
+    "PathEscapeError",
     "resolve_under_root",
     "write_multilabel_csv",
 ]
@@ -47,32 +49,36 @@ def _is_absolute(path: str) -> bool:
     return PurePosixPath(path).is_absolute() or bool(PureWindowsPath(path).anchor)
 
 
-def resolve_under_root(root: str | os.PathLike, relative: str | os.PathLike) -> Path:
-    """Resolve a path relative to a data root, refusing anything that would point outside the root.
+class PathEscapeError(UserError, ValueError):
+    """A path read from a label file points outside its dataset root (absolute, or climbing out with ``..``)."""
 
-    Absolute paths, ``..`` components that climb out of the root, and symlinks whose target lies outside the root
-    are all refused.
+
+def resolve_under_root(root: str | os.PathLike, relative: str | os.PathLike) -> Path:
+    """Join a path read from a label file to its dataset root, refusing one that would leave the root.
+
+    The check is lexical: absolute paths and ``..`` components that climb out of the root are refused, while symbolic
+    links inside the root (a common way to assemble a dataset from several disks) are followed, since the dataset's
+    owner made them; a label file, which may come from anyone, cannot name a file outside the root.
 
     Args:
         root: The data root folder.
         relative: A path relative to ``root``.
 
     Returns:
-        The resolved absolute path (inside the resolved root).
+        ``root / relative`` with ``.`` and ``..`` collapsed (absolute, not resolved through links).
     """
-    root_path = Path(root).resolve()
+    root_path = Path(os.path.abspath(root))
     rel = os.fspath(relative)
     if not rel.strip():
-        raise ValueError(f"empty image path under data root {root_path}")
+        raise PathEscapeError(f"empty path under data root {root_path}")
     if _is_absolute(rel):
-        raise ValueError(f"image path {rel!r} is absolute; paths must be relative to the data root {root_path}")
-    full = (root_path / rel).resolve()
-    if not full.is_relative_to(root_path):
-        raise ValueError(
-            f"image path {rel!r} resolves to {full}, outside the data root {root_path}; "
-            "paths (and symlinks) must stay inside the root"
+        raise PathEscapeError(f"path {rel!r} is absolute; paths must be relative to the data root {root_path}")
+    norm = os.path.normpath(rel.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        raise PathEscapeError(
+            f"path {rel!r} climbs out of the data root {root_path} with '..'; paths must stay inside the root"
         )
-    return full
+    return root_path / norm
 
 
 def _make_policy(policy: UnreadablePolicy | None, strict: bool) -> UnreadablePolicy:
@@ -221,7 +227,7 @@ class ImageTargetsDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
         img = self.policy.load_image(self.paths[index])
         if img is None:
-            return None
+            return self.policy.skipped_sample(self.paths[index])
         if self.transform is not None:
             img = self.transform(img)
         return img, self.targets[index].clone()
@@ -399,7 +405,7 @@ class ImageFolderDataset(Dataset):
         path, label = self.samples[index]
         img = self.policy.load_image(path)
         if img is None:
-            return None
+            return self.policy.skipped_sample(path)
         if self.transform is not None:
             img = self.transform(img)
         return img, label

@@ -33,8 +33,8 @@ class TrainConfig:
     pct_start: float = field(default=0.3, metadata={"help": "one-cycle: fraction of steps warming up"})
     div_factor: float = field(default=25.0, metadata={"help": "one-cycle: initial lr = lr / div_factor"})
     cycle_momentum: bool = field(default=True, metadata={"help": "one-cycle: cycle momentum / Adam beta1"})
-    amp: bool = field(default=False, metadata={"help": "mixed precision (bf16 on CPU, fp16 on CUDA)"})
-    amp_dtype: str = field(default="auto", metadata={"help": "auto | bfloat16 | float16"})
+    amp: bool = field(default=False, metadata={"help": "mixed precision on CUDA (fp16; on CPU only with --amp-dtype)"})
+    amp_dtype: str = field(default="auto", metadata={"help": "auto (CUDA: float16, CPU: AMP off) | bfloat16 | float16"})
     clip_grad: float | None = field(default=None, metadata={"help": "gradient clipping value (off if None)"})
     clip_mode: str = field(default="norm", metadata={"help": "norm | value | agc"})
     ema: bool = field(default=False, metadata={"help": "keep an EMA of the weights (timm ModelEmaV3)"})
@@ -42,6 +42,10 @@ class TrainConfig:
     ema_warmup: bool = field(default=False, metadata={"help": "EMA decay warm-up"})
     eval_metric: str | None = field(default=None, metadata={"help": "metric for keep-best (default: first)"})
     eval_mode: str = field(default="max", metadata={"help": "max | min: direction of the keep-best metric"})
+    eval_tiebreak: str | None = field(
+        default=None,
+        metadata={"help": "metric[:min|max] that breaks ties of eval_metric (saturated metrics); default loss:min"},
+    )
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda | cuda:N"})
     resume: bool = field(default=False, metadata={"help": "continue the run found in out_dir"})
@@ -49,6 +53,7 @@ class TrainConfig:
     log_interval: int = field(default=20, metadata={"help": "updates between progress-bar loss refreshes"})
     drop_last: bool = field(default=True, metadata={"help": "drop the last incomplete training batch"})
     max_steps_per_epoch: int | None = field(default=None, metadata={"help": "cap updates per epoch (quick runs)"})
+    sync_bn: bool = field(default=False, metadata={"help": "DDP: synchronised BatchNorm statistics across ranks"})
     find_unused_parameters: bool = field(
         default=False, metadata={"help": "DDP: allow parameters without a gradient in an update (routed models)"}
     )

@@ -19,10 +19,10 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,11 @@ from timm.optim import create_optimizer_v2
 from timm.utils import ModelEmaV3, dispatch_clip_grad
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from torch.utils.data._utils.collate import default_collate
 from tqdm.auto import tqdm
 
 from .. import distributed as du
+from ..data.unreadable import Skipped, SkippingCollate
+from ..evaluate import ShardSampler, autocast, evaluate, gather_skipped, precision_of, to_device, write_json
 from ..io import atomic_torch_save, atomic_write_text, load_checkpoint, save_safetensors
 from .config import TrainConfig
 from .schedule import create_schedule
@@ -53,44 +54,15 @@ class TrainResult:
     best_epoch: int
     best_source: str
     history: list[dict[str, Any]]
-
-
-class _SkipUnreadable:
-    """Collate wrapper: drops samples a dataset returned as None (unreadable files) and counts them."""
-
-    def __init__(self, collate: Callable | None):
-        self.collate = collate or default_collate
-
-    def __call__(self, samples: list) -> tuple[Any, int]:
-        kept = [s for s in samples if s is not None]
-        return (self.collate(kept) if kept else None), len(samples) - len(kept)
-
-
-class _ShardSampler(Sampler[int]):
-    """Every ``world``-th index from ``rank``, no padding: each validation sample is seen exactly once."""
-
-    def __init__(self, n: int, rank: int, world: int):
-        self.indices = list(range(rank, n, world))
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, list | tuple):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def _default_eval_fn(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return model(batch[0]), batch[1]
+
+
+# A test hook: kill every rank right after the checkpoint of this epoch (1-based) is committed, to prove exact resume.
+_KILL_AFTER_EPOCH = "MIIL_TEST_KILL_AFTER_EPOCH"
 
 
 class Trainer:
@@ -155,7 +127,7 @@ class Trainer:
         loader_kw = dict(
             num_workers=cfg.num_workers,
             pin_memory=self.device.type == "cuda",
-            collate_fn=_SkipUnreadable(collate_fn),
+            collate_fn=SkippingCollate(collate_fn),
             persistent_workers=cfg.num_workers > 0,
         )
         self.train_loader = DataLoader(
@@ -166,7 +138,7 @@ class Trainer:
             self.val_loader = DataLoader(
                 val_dataset,
                 batch_size=cfg.eval_batch_size or 2 * cfg.batch_size,
-                sampler=_ShardSampler(len(val_dataset), self.rank, self.world),
+                sampler=ShardSampler(len(val_dataset), self.rank, self.world),
                 **loader_kw,
             )
         self.updates_per_epoch = len(self.train_loader)
@@ -212,6 +184,8 @@ class Trainer:
         self.scaler = (
             torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 and self.device.type == "cuda" else None
         )
+        if cfg.sync_bn and self.world > 1:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.ema = ModelEmaV3(self.model, decay=cfg.ema_decay, use_warmup=cfg.ema_warmup) if cfg.ema else None
         self.ddp_model: nn.Module = self.model
         if self.world > 1:
@@ -225,24 +199,32 @@ class Trainer:
         self.best_metric = math.nan
         self.best_epoch = -1
         self.best_source = ""
+        self.best_tiebreak = math.nan
         self.history: list[dict[str, Any]] = []
+        self.skipped: dict[str, Skipped] = {}
+        self.tiebreak_key, self.tiebreak_mode = self._parse_tiebreak(cfg.eval_tiebreak)
 
     # ------------------------------------------------------------------ setup helpers
     def _resolve_amp_dtype(self) -> torch.dtype | None:
+        # AMP is for GPUs: on this project's CPUs bf16 autocast ran slower than fp32 (core README), so "auto" turns it
+        # off on the CPU; an explicit --amp-dtype still asks for it there.
         if not self.cfg.amp:
             return None
         name = self.cfg.amp_dtype
         if name == "auto":
-            return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+            return torch.float16 if self.device.type == "cuda" else None
         dtypes = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
         if name not in dtypes:
             raise ValueError(f"amp_dtype must be auto, bfloat16 or float16, got {name!r}")
         return dtypes[name]
 
+    @property
+    def eval_precision(self) -> str:
+        """The precision validation runs in: the run's AMP dtype, else fp32 (``validate`` defaults to the same)."""
+        return precision_of(self.amp_dtype)
+
     def autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.eval_precision)
 
     def _config_dict(self) -> dict[str, Any]:
         return {
@@ -250,7 +232,16 @@ class Trainer:
             "config": dataclasses.asdict(self.cfg),
             "run_info": self.run_info,
             "world_size": self.world,
+            "eval_precision": self.eval_precision,
         }
+
+    @staticmethod
+    def _parse_tiebreak(spec: str | None) -> tuple[str, str]:
+        name, _, mode = (spec or "loss:min").partition(":")
+        mode = mode or ("min" if name.endswith("loss") else "max")
+        if mode not in ("min", "max"):
+            raise ValueError(f"eval_tiebreak {spec!r}: the direction after ':' must be min or max")
+        return name, mode
 
     # ------------------------------------------------------------------ checkpoints
     def _state_paths(self, epoch: int) -> tuple[Path, Path]:
@@ -281,6 +272,8 @@ class Trainer:
             "best_metric": None if math.isnan(self.best_metric) else self.best_metric,
             "best_epoch": self.best_epoch,
             "best_source": self.best_source,
+            "best_tiebreak": None if math.isnan(self.best_tiebreak) else self.best_tiebreak,
+            "skipped": [v.as_dict() for v in self.skipped.values()],
             **self._config_dict(),
         }
         # The sidecar is the commit point: it only ever names a complete set of files.
@@ -327,6 +320,8 @@ class Trainer:
         self.best_metric = math.nan if meta.get("best_metric") is None else float(meta["best_metric"])
         self.best_epoch = int(meta.get("best_epoch", -1))
         self.best_source = meta.get("best_source", "")
+        self.best_tiebreak = math.nan if meta.get("best_tiebreak") is None else float(meta["best_tiebreak"])
+        self.skipped = {d["file"]: Skipped(**d) for d in meta.get("skipped", [])}
         history_file = self.out_dir / "metrics.jsonl"
         if history_file.exists():
             rows = [json.loads(x) for x in history_file.read_text().splitlines() if x.strip()]
@@ -342,7 +337,8 @@ class Trainer:
             self.sampler.set_epoch(epoch)
         self.ddp_model.train()
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        steps, seen, skipped = 0, 0, 0
+        steps, seen = 0, 0
+        skipped: list[Skipped] = []
         t0 = time.perf_counter()
         bar = tqdm(
             total=self.updates_per_epoch,
@@ -352,15 +348,15 @@ class Trainer:
             dynamic_ncols=True,
         )
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        for batch, n_bad in self.train_loader:
+        for batch, bad in self.train_loader:
             if steps >= self.updates_per_epoch:
                 break
-            skipped += n_bad
+            skipped += bad
             if batch is None:
                 if self.world > 1:
                     raise RuntimeError("a whole training batch was unreadable; under DDP every rank must step")
                 continue
-            batch = _to_device(batch, self.device)
+            batch = to_device(batch, self.device)
             if self.batch_transform is not None:
                 batch = self.batch_transform(batch)
             with self.autocast():
@@ -394,9 +390,12 @@ class Trainer:
             if steps % cfg.log_interval == 0:
                 bar.set_postfix(loss=f"{loss_sum.item() / steps:.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
         bar.close()
+        self._sync_replicas()
         elapsed = time.perf_counter() - t0
-        totals = du.all_reduce_sum(torch.tensor([loss_sum.item(), steps, seen, skipped], dtype=torch.float64))
+        totals = du.all_reduce_sum(torch.tensor([loss_sum.item(), steps, seen, len(skipped)], dtype=torch.float64))
         loss_mean = totals[0].item() / max(totals[1].item(), 1)
+        for item in gather_skipped(skipped):
+            self.skipped.setdefault(item.file, item)
         return {
             "train_loss": loss_mean,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -407,38 +406,50 @@ class Trainer:
         }
 
     @torch.no_grad()
+    def _sync_replicas(self) -> None:
+        """Make every rank hold rank 0's buffers (BatchNorm statistics) and EMA copy at the end of an epoch.
+
+        DDP keeps the parameters identical, but each rank updates its BatchNorm running statistics from its own
+        batches (DDP's per-forward buffer broadcast happens before the last forward), and each rank's EMA follows its
+        own buffers. Broadcasting from rank 0 makes the weights every rank evaluates the weights rank 0 saves, and makes
+        a resumed run (which loads rank 0's files on every rank) continue exactly like an uninterrupted one.
+        """
+        if self.world <= 1:
+            return
+        modules = [self.model.buffers()]
+        if self.ema is not None:
+            modules += [self.ema.module.parameters(), self.ema.module.buffers()]
+        for tensors in modules:
+            for t in tensors:
+                work = t.data if t.device.type == self.device.type else t.data.to(self.device)
+                torch.distributed.broadcast(work, src=0)
+                if work is not t.data:
+                    t.data.copy_(work)
+
     def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
-        """Validate ``model`` (default: the raw model) on the validation set, over all ranks."""
+        """Validate ``model`` (default: the raw model) on the whole validation set once, over all ranks.
+
+        Runs :func:`miil.core.evaluate.evaluate` in the run's evaluation precision, the one ``validate`` uses by
+        default, so the numbers that select the best checkpoint are the numbers ``validate`` reports for it.
+        """
         if self.val_loader is None:
             return {}
-        model = model or self.model
-        was_training = model.training
-        model.eval()
-        if self.meter is not None:
-            self.meter.reset()
-        loss_sum, count, skipped = 0.0, 0, 0
-        for batch, n_bad in self.val_loader:
-            skipped += n_bad
-            if batch is None:
-                continue
-            batch = _to_device(batch, self.device)
-            with self.autocast():
-                outputs, targets = self.eval_fn(model, batch)
-            outputs = outputs.float()
-            if self.meter is not None:
-                self.meter.update(outputs, targets)
-            if self.loss_fn is not None:
-                loss_sum += float(self.loss_fn(outputs, targets)) * len(outputs)
-                count += len(outputs)
-        model.train(was_training)
-        totals = du.all_reduce_sum(torch.tensor([loss_sum, count, skipped], dtype=torch.float64))
-        result: dict[str, float] = {}
-        if self.meter is not None:
-            result.update(self.meter.compute())
-        if totals[1] > 0:
-            result["loss"] = totals[0].item() / totals[1].item()
-        if totals[2] > 0:
-            result["skipped_unreadable"] = int(totals[2].item())
+        report = evaluate(
+            model or self.model,
+            self.val_loader,
+            meter=self.meter,
+            eval_fn=self.eval_fn,
+            loss_fn=self.loss_fn,
+            device=self.device,
+            precision=self.eval_precision,
+            progress=self.cfg.progress,
+            desc="validate",
+        )
+        for item in report.skipped:
+            self.skipped.setdefault(item.file, item)
+        result = dict(report.metrics)
+        if report.skipped_count:
+            result["skipped_unreadable"] = report.skipped_count
         return result
 
     def _metric_key(self, metrics: dict[str, float]) -> str:
@@ -448,10 +459,47 @@ class Trainer:
             return self.cfg.eval_metric
         return next(iter(metrics)) if self.meter is not None else "loss"
 
-    def _better(self, value: float, than: float) -> bool:
+    def _eval_mode(self) -> str:
+        # Without a meter and an explicit metric, keep-best follows the validation loss, which is minimised.
+        return "min" if self.meter is None and not self.cfg.eval_metric else self.cfg.eval_mode
+
+    def _better(self, value: float, tiebreak: float, than: float, than_tiebreak: float) -> bool:
+        """Is ``(value, tiebreak)`` better than ``(than, than_tiebreak)``? Equal keep-best metrics (e.g. a small
+        validation set that saturates mAP at 100) are decided by the tie-break metric; a full tie keeps the older."""
+        if math.isnan(value):
+            return False
         if math.isnan(than):
-            return not math.isnan(value)
-        return value > than if self.cfg.eval_mode == "max" else value < than
+            return True
+        if value != than:
+            return value > than if self._eval_mode() == "max" else value < than
+        if math.isnan(tiebreak) or math.isnan(than_tiebreak) or tiebreak == than_tiebreak:
+            return False
+        return tiebreak > than_tiebreak if self.tiebreak_mode == "max" else tiebreak < than_tiebreak
+
+    def _select(self, epoch: int, candidates: list[tuple[str, dict[str, float], nn.Module]]) -> dict[str, Any]:
+        """Pick this epoch's better weights (raw or EMA), keep them if they beat the best so far; say so in the row."""
+        key = self._metric_key(candidates[0][1])
+        scored = [
+            (src, float(m.get(key, math.nan)), float(m.get(self.tiebreak_key, math.nan)), mod, m)
+            for src, m, mod in candidates
+        ]
+        pick = scored[0]
+        for cand in scored[1:]:
+            if self._better(cand[1], cand[2], pick[1], pick[2]):
+                pick = cand
+        source, value, tiebreak, module, metrics = pick
+        new_best = self._better(value, tiebreak, self.best_metric, self.best_tiebreak)
+        if new_best:
+            self.best_metric, self.best_tiebreak, self.best_epoch, self.best_source = value, tiebreak, epoch, source
+            self._save_best(module.state_dict(), epoch, source, metrics)
+        return {
+            "source": source,
+            "metric": key,
+            "value": value,
+            "tiebreak": self.tiebreak_key,
+            "tiebreak_value": None if math.isnan(tiebreak) else tiebreak,
+            "new_best": new_best,
+        }
 
     def fit(self) -> TrainResult:
         """Run (or resume) training to ``cfg.epochs``; returns the best metric and the per-epoch history."""
@@ -478,12 +526,9 @@ class Trainer:
                     ema = self.evaluate(self.ema.module)
                     candidates.append(("ema", ema, self.ema.module))
                     row["val_ema"] = ema
-            for source, metrics, module in candidates:
-                key = self._metric_key(metrics)
-                if self._better(metrics[key], self.best_metric):
-                    self.best_metric, self.best_epoch, self.best_source = float(metrics[key]), epoch, source
-                    self._save_best(module.state_dict(), epoch, source, metrics)
-            if not candidates:  # no validation: the latest weights are the result
+            if candidates and any(m for _, m, _ in candidates):
+                row["selected"] = self._select(epoch, candidates)
+            else:  # no validation: the latest weights are the result
                 self.best_epoch, self.best_source = epoch, "ema" if self.ema is not None else "raw"
                 final = self.ema.module if self.ema is not None else self.model
                 self._save_best(final.state_dict(), epoch, self.best_source, {})
@@ -493,19 +538,37 @@ class Trainer:
             if du.is_main_process():
                 with open(metrics_file, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
+                if self.skipped:
+                    write_json(self.out_dir / "skipped.json", [v.as_dict() for v in self.skipped.values()])
                 self._print_epoch(row)
             du.barrier()
-        return TrainResult(self.out_dir, self.best_metric, self.best_epoch, self.best_source, self.history)
+            if os.environ.get(_KILL_AFTER_EPOCH) == str(epoch + 1):
+                os.kill(os.getpid(), signal.SIGKILL)
+        return TrainResult(
+            self.out_dir,
+            self.best_metric,
+            self.best_epoch,
+            self.best_source,
+            self.history,
+            sorted(self.skipped.values(), key=lambda item: item.file),
+        )
 
     def _print_epoch(self, row: dict[str, Any]) -> None:
-        if not self.cfg.progress:
-            return
-        parts = [f"epoch {row['epoch'] + 1}/{self.cfg.epochs}", f"loss {row['train_loss']:.4f}"]
+        # One line per epoch, with or without progress bars: epoch, loss, lr, validation metrics, choice, time.
+        parts = [
+            f"epoch {row['epoch'] + 1}/{self.cfg.epochs}",
+            f"loss {row['train_loss']:.4f}",
+            f"lr {row['lr']:.3g}",
+        ]
         for name in ("val", "val_ema"):
-            if name in row:
+            if row.get(name):
                 parts.append(name + " " + " ".join(f"{k} {v:.4g}" for k, v in row[name].items()))
+        if "selected" in row:
+            sel = row["selected"]
+            parts.append(f"kept {sel['source']}{' (new best)' if sel['new_best'] else ''}")
         if row["skipped_unreadable"]:
             parts.append(f"skipped {row['skipped_unreadable']} unreadable")
+        parts.append(f"{row['epoch_time_s']:.1f}s")
         print(" | ".join(parts), flush=True)
 
 
