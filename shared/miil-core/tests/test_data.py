@@ -398,3 +398,20 @@ def test_digits_dataset_formats():
         DigitsDataset(channels=2)
     pairs = digits_pil_images("test", image_size=10)
     assert pairs[0][0].mode == "L" and pairs[0][0].size == (10, 10) and pairs[0][1] == ds.targets[0]
+
+
+def test_bad_input_set_is_refused_with_a_reason_each(tmp_path):
+    from miil.core.testing import BAD_INPUT_KINDS, write_bad_inputs
+
+    files = write_bad_inputs(tmp_path / "bad")
+    assert sorted(files) == sorted(BAD_INPUT_KINDS) and not files["missing"].exists()
+    policy = UnreadablePolicy()
+    reasons = {}
+    for kind, path in files.items():
+        with pytest.warns(UnreadableFileWarning, match=path.name):
+            assert policy.load_image(path) is None
+        reasons[kind] = policy.skipped_sample(path).reason
+    assert reasons["missing"] == "missing" and reasons["empty"] == "empty file"
+    assert reasons["folder"] == "a folder, not a file" and reasons["truncated"].startswith("truncated")
+    assert reasons["wrong_type"].startswith("not a readable image file")
+    assert policy.load_image(tmp_path / "bad" / "real-digit.jpg").size == (64, 64)
