@@ -16,6 +16,8 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
   :func:`convert_original_child`, :func:`convert_original_checkpoint`).
 """
 
+import importlib.metadata
+
 from .bilinear import BilinearForm, bilinear_form, latency_form
 from .builder import FixedHead, FixedStem, build_block, build_child, hardcore_se_layer, resolve_architecture
 from .calibrate import CalibrationReport, calibrate_latency, relative_errors
@@ -61,7 +63,7 @@ from .training import (
     train_supernet_stages,
 )
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-hardcore")  # written once, in pyproject.toml
 
 __all__ = [
     "spread_heaviest_path",
