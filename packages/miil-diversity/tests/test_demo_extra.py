@@ -8,7 +8,13 @@ from miil.core.errors import MissingExtraError
 from miil.diversity.demo import lfw_face_dataset
 
 
+def _uninstall(monkeypatch, package: str) -> None:
+    """Make ``package`` look uninstalled to the import system, also where a submodule was already imported."""
+    for name in [m for m in list(sys.modules) if m.startswith(package + ".")] + [package]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
 def test_lfw_faces_without_scikit_image_name_the_demo_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "skimage", None)  # how an uninstalled package looks to the import system
+    _uninstall(monkeypatch, "skimage")
     with pytest.raises(MissingExtraError, match=r"LFW faces .* pip install 'miil-diversity\[demo\]'"):
         lfw_face_dataset()

@@ -60,10 +60,16 @@ def test_locate_names_the_extra_when_the_package_is_missing(monkeypatch):
         locate("email", distribution="miil-x", extra="demo", purpose="the x demo")
 
 
+def _uninstall(monkeypatch, package: str) -> None:
+    """Make ``package`` look uninstalled to the import system, also where a submodule was already imported."""
+    for name in [m for m in list(sys.modules) if m.startswith(package + ".")] + [package]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
 @pytest.fixture
 def no_sklearn(monkeypatch):
     """scikit-learn as if miil-core had been installed without its demo extra."""
-    monkeypatch.setitem(sys.modules, "sklearn", None)
+    _uninstall(monkeypatch, "sklearn")
     embedded._all_digits.cache_clear()
     embedded._split_indices.cache_clear()
     yield
