@@ -1,6 +1,7 @@
 """Cross-package checks: layout of every distribution, the dependency rule, each package imported alone."""
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -37,7 +38,9 @@ def test_member_layout(member):
     assert not (member / "src" / "miil" / "__init__.py").exists(), "miil must stay a PEP 420 namespace"
     assert (member / "README.md").is_file() and (member / "tests").is_dir()
     workspace = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert meta["project"]["name"] in workspace["dependency-groups"]["dev"], "add the member to the dev group"
+    # With its demo extra, so that `uv run miil demo` works from a fresh clone.
+    dev = workspace["dependency-groups"]["dev"]
+    assert f"{meta['project']['name']}[demo]" in dev, "add the member, with its demo extra, to the dev group"
 
 
 def _allowed(short: str) -> set[str]:
@@ -49,11 +52,15 @@ def test_dependency_rule(member):
     meta = _project(member)
     short = _short(meta["project"]["name"])
     allowed = _allowed(short)
-    deps = [
-        d.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip()
-        for d in meta["project"].get("dependencies", [])
-    ]
+    requirements = meta["project"].get("dependencies", [])
+    deps = [re.split(r"[\s;\[<>=~!]", d, maxsplit=1)[0] for d in requirements]
     bad_deps = [d for d in deps if d.startswith("miil-") and _short(d) not in allowed]
+    # Members are released together: a compatible-release bound on each other (uv still takes them from the workspace).
+    version = meta["project"]["version"]
+    series = ".".join(version.split(".")[:2])
+    for req in requirements:
+        if req.startswith("miil-"):
+            assert req.endswith(f"~={series}.0"), f"{member.name}: {req!r} needs the bound ~={series}.0"
     assert not bad_deps, f"{member.name} depends on {bad_deps}; packages may depend on miil-core only"
     if short == "core":
         assert not [d for d in deps if d.startswith("miil-")]
@@ -68,6 +75,8 @@ def test_dependency_rule(member):
                 parts = name.split(".")
                 if parts[0] == "miil" and len(parts) > 1:
                     assert parts[1] in allowed, f"{path.relative_to(ROOT)} imports {name}"
+                    declared = parts[1] == short or f"miil-{parts[1]}" in deps
+                    assert declared, f"{path.relative_to(ROOT)} imports {name}: declare miil-{parts[1]}"
 
 
 @pytest.mark.parametrize("member", MEMBERS, ids=lambda p: p.name)

@@ -1,5 +1,7 @@
 """The original tree-file format, our JSON format, and the query API."""
 
+import gzip
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -95,3 +97,42 @@ def test_query_api():
         tree.resolve("cat")
     with pytest.raises(IndexError):
         tree.index(7)
+
+
+def _original_dict() -> dict:
+    """The original tree-file dict, written out by hand: [i, parent, ..., root] per class."""
+    return {
+        "class_list": CLASSES,
+        "class_description": dict(zip(CLASSES, NAMES)),
+        "class_tree_list": [[0], [1, 0], [2, 0], [3, 1, 0], [4, 2, 0], [5, 4, 2, 0], [6]],
+    }
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".json", ".json.gz"])
+def test_load_tree_reads_the_original_dict_as_torch_file_or_json(tmp_path, suffix):
+    path = tmp_path / f"imagenet21k_miil_tree{suffix}"
+    if suffix == ".pth":
+        torch.save(_original_dict(), path)
+    elif suffix == ".json":
+        path.write_text(json.dumps(_original_dict()))
+    else:
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            json.dump(_original_dict(), fh)
+    tree = load_tree(path)
+    assert tree.class_list == CLASSES and tree.parents == PARENTS and tree.names == NAMES
+    assert tree.depths == [0, 1, 1, 2, 2, 3, 0]
+    assert tree.to_original() == _original_dict()
+
+
+def test_json_that_is_no_tree_is_refused_with_both_formats_named(tmp_path):
+    path = tmp_path / "tree.json"
+    path.write_text(json.dumps({"class_list": CLASSES}))
+    with pytest.raises(ValueError, match="nor the original tree dict"):
+        load_tree(path)
+    inconsistent = [[0], [1, 0], [2, 1]] + [[i] for i in range(3, 7)]
+    path.write_text(json.dumps({**_original_dict(), "class_tree_list": inconsistent}))
+    with pytest.raises(ValueError, match=r"class_tree_list\[2\].*disagrees"):
+        load_tree(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a JSON list"):
+        load_tree(path)

@@ -13,6 +13,8 @@ Zelnik-Manor, 2021 (arXiv 2109.12499). Original code: github.com/Alibaba-MIIL/PE
   ``miil.album.recipes``; :func:`load_peta_checkpoint` converts the original weights strictly.
 """
 
+import importlib.metadata
+
 from .aggregator import AlbumEncoderLayer, AlbumTransformer
 from .convert import convert_peta_state_dict, load_peta_checkpoint, peta_classes
 from .export import album_report, write_album_reports
@@ -23,7 +25,7 @@ from .models import PETA, MeanOfPredictions, embed_album_images
 from .recipes import RECIPES, PETARecipe
 from .train import build_model, make_loss, make_trainer
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-album")  # written once, in pyproject.toml
 
 __all__ = [
     "PETA",

@@ -13,6 +13,8 @@ Gazneli, Zimerman, Ridnik, Sharir, Noy, 2022 (arXiv 2204.11479).
   conversion (:func:`load_original_checkpoint`), the ``miil audio`` CLI and the demo.
 """
 
+import importlib.metadata
+
 from .augment import (
     MIX_KINDS,
     NOISE_KINDS,
@@ -62,7 +64,7 @@ from .training import (
     train,
 )
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-audio")  # written once, in pyproject.toml
 
 __all__ = [
     "AADownsample1d",

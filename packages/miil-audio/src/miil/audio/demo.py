@@ -21,7 +21,6 @@ more accurate on the held-out speakers in the wild than the baseline, and above 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+
+from miil.core.extras import locate
 
 from .data.datasets import InMemoryAudioDataset
 from .data.speech import KEYWORDS, keyword_dataset, make_speakers
@@ -78,10 +79,8 @@ class DemoConfig:
 
 
 def _backgrounds(sample_rate: int) -> list[np.ndarray]:
-    spec = importlib.util.find_spec("pygame")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the demo's background sounds come from the pygame-ce wheel: pip install pygame-ce")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "examples" / "data"
+    purpose = "the audio demo's background sounds (pygame-ce's example wavs)"
+    folder = locate("pygame", distribution="miil-audio", extra="demo", purpose=purpose) / "examples" / "data"
     return [load_audio(folder / name, sample_rate=sample_rate)[0] for name in BACKGROUNDS]
 
 

@@ -13,6 +13,8 @@ CVPR 2022 (arXiv 2110.10955). Reference code: https://github.com/Alibaba-MIIL/Pa
 - :data:`RECIPES`, :func:`train_csl`: the paper's settings and the two-stage training pipeline (``miil csl train``).
 """
 
+import importlib.metadata
+
 from .convert import convert_original_checkpoint, load_original_checkpoint
 from .data import (
     CocoMultiLabelDataset,
@@ -41,7 +43,7 @@ from .simulation import (
     simulate_rps,
 )
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-csl")  # written once, in pyproject.toml
 
 __all__ = [
     "PARTIAL_LOSS_MODES",

@@ -9,6 +9,8 @@ diversity logged every epoch), and compares models downstream with fixed hyperpa
 probe or fine-tuning, top-1 or mAP) next to their accuracy and diversity (:func:`report_table`, :func:`plot_transfer`).
 """
 
+import importlib.metadata
+
 from .convert import classifier_keys, convert_ssl_state_dict, load_ssl_weights
 from .feature_stats import (
     FeatureMoments,
@@ -45,7 +47,7 @@ from .transfer import (
     transfer_transforms,
 )
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-diversity")  # written once, in pyproject.toml
 
 __all__ = [
     "FEATURE_METRICS",

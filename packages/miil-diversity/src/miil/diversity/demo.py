@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from miil.core.data import DigitsDataset, digits_pil_images
+from miil.core.extras import require
 from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig
 from miil.usi import build_usi_trainer, usi_transforms, validate
@@ -66,7 +67,8 @@ def lfw_face_dataset(*, image_size: int = 8) -> tuple[list[Image.Image], list[in
     Args:
         image_size: Side the 25x25 images are resized to.
     """
-    from skimage.data import lfw_subset
+    with require("skimage", distribution="miil-diversity", extra="demo", purpose="the LFW faces (scikit-image's)"):
+        from skimage.data import lfw_subset
 
     arrays = lfw_subset()
     images = [

@@ -6,7 +6,8 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
 - Search space as data (:class:`SearchSpace`, :class:`Architecture`), rendered as timm ``arch_def`` strings and
   built as timm ``MobileNetV3`` (:func:`build_child`; timm's ``hardcorenas_a`` ... ``_f`` are reproduced exactly).
 - Latency tables measured on the user's device (:func:`measure_latency_table`, :class:`LatencyTable`, ms per sample,
-  saved as JSON with the device) and the bilinear expected latency (:func:`latency_form`, :func:`bilinear_form`).
+  saved as JSON with the device) or imported from the original code's ``lut.pkl`` (:func:`import_original_lut`), and
+  the bilinear expected latency (:func:`latency_form`, :func:`bilinear_form`).
 - The one-shot supernet (:class:`HardCoReSupernet`, :class:`ElasticInvertedResidual`) with per-sample hard Gumbel
   paths, Taylor channel ordering, and child extraction (:func:`extract_child`).
 - The search: block-coordinate stochastic Frank-Wolfe with a hard latency constraint (:func:`hardcore_search`,
@@ -15,6 +16,8 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
   (``w_heaviest``) and children (:func:`convert_original_supernet`, :func:`supernet_from_heaviest`,
   :func:`convert_original_child`, :func:`convert_original_checkpoint`).
 """
+
+import importlib.metadata
 
 from .bilinear import BilinearForm, bilinear_form, latency_form
 from .builder import FixedHead, FixedStem, build_block, build_child, hardcore_se_layer, resolve_architecture
@@ -37,6 +40,7 @@ from .extract import child_state_dict, extract_child
 from .frank_wolfe import BlockFrankWolfe, InfeasibleConstraintError, fractional_simplices
 from .latency import TimingConfig, measure_latency_table, measure_network_latency, time_module
 from .latency_table import LatencyTable, LatencyTableError
+from .original_lut import OriginalBlock, import_original_lut, original_descriptor, parse_original_descriptor
 from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
 from .search import SearchResult, architecture_gradients, hardcore_search, soft_penalty_search
 from .search_space import (
@@ -61,7 +65,7 @@ from .training import (
     train_supernet_stages,
 )
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-hardcore")  # written once, in pyproject.toml
 
 __all__ = [
     "spread_heaviest_path",
@@ -88,6 +92,10 @@ __all__ = [
     "InfeasibleConstraintError",
     "LatencyTable",
     "LatencyTableError",
+    "OriginalBlock",
+    "import_original_lut",
+    "original_descriptor",
+    "parse_original_descriptor",
     "MultipathDistillationStep",
     "PathWeights",
     "SearchRecipe",

@@ -3,6 +3,7 @@
 Paper: HardCoRe-NAS (arXiv 2102.11646). The steps, in order::
 
     miil hardcore lut --out lut.json                       # latency table on this device (ms per sample)
+    miil hardcore import-lut lut.pkl lut.json              # ... or the original code's table, converted
     miil hardcore calibrate --lut lut.json                 # predicted vs measured random networks
     miil hardcore train-supernet --recipe heaviest_path_imagenet --data-dir train/ --val-dir val/
     miil hardcore train-supernet --recipe multipath_imagenet --init runs/hardcore/heaviest --data-dir train/
@@ -35,6 +36,7 @@ from miil.core import distributed as du
 from miil.core.cli import HelpFormatter
 from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
 from miil.core.data import skip_unreadable_collate
+from miil.core.errors import UserError
 from miil.core.metrics import AccuracyMeter
 
 from .builder import build_child, resolve_architecture
@@ -44,7 +46,8 @@ from .convert import convert_original_checkpoint
 from .data import eval_transform, held_out_split, image_folder, train_transform
 from .extract import extract_child
 from .latency import BACKENDS, STATISTICS, TimingConfig, measure_latency_table
-from .latency_table import LatencyTable
+from .latency_table import LatencyTable, LatencyTableError
+from .original_lut import import_original_lut
 from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
 from .search import hardcore_search, soft_penalty_search
 from .search_space import SPACES, Architecture, SearchSpace, resolve_space
@@ -118,6 +121,20 @@ def _lut(args: argparse.Namespace) -> int:
     path = table.save(args.out)
     lightest, heaviest = table.latency(table.lightest()), table.latency(table.heaviest())
     print(f"wrote {path}: {table.block_ms.size} block entries + stem/head, ms per sample on {table.device['cpu']}")
+    print(f"fixed frame {table.t_fixed:.4f} ms; lightest network {lightest:.4f} ms; heaviest {heaviest:.4f} ms")
+    return 0
+
+
+def _import_lut(args: argparse.Namespace) -> int:
+    space = resolve_space(args.space, image_size=args.img_size)
+    try:
+        table = import_original_lut(args.original, space, gpu_batch_size=args.gpu_batch_size)
+    except LatencyTableError as err:
+        raise UserError(str(err)) from None
+    path = table.save(args.output)
+    lightest, heaviest = table.latency(table.lightest()), table.latency(table.heaviest())
+    ignored = table.device["ignored_entries"]
+    print(f"wrote {path}: {table.block_ms.size} block entries from {args.original} ({ignored} not in the space)")
     print(f"fixed frame {table.t_fixed:.4f} ms; lightest network {lightest:.4f} ms; heaviest {heaviest:.4f} ms")
     return 0
 
@@ -470,6 +487,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="latency_table.json", help="output JSON file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_lut)
+
+    p = sub.add_parser(
+        "import-lut",
+        help="convert the original code's latency table (lut.pkl, seconds) into ours (JSON, ms per sample)",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("original", help="the original's lut.pkl (read without unpickling code)")
+    p.add_argument("output", help="output latency table JSON")
+    _space_arg(p)
+    p.add_argument("--img-size", type=int, default=None, help="resolution the table was measured at (the space's)")
+    p.add_argument(
+        "--gpu-batch-size",
+        type=int,
+        default=1,
+        help="--lut_measure_batch_size of an original table measured on its gpu target (block entries per batch)",
+    )
+    p.set_defaults(func=_import_lut)
 
     p = sub.add_parser(
         "calibrate", help="predicted vs measured latency of random networks", formatter_class=HelpFormatter

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from miil.core.extras import require
+
 from .builder import FixedHead, FixedStem, build_block, build_child
 from .latency_table import POSITIONS, LatencyTable
 from .search_space import SearchSpace
@@ -162,13 +164,8 @@ def _time_torch_cuda(module: nn.Module, x: torch.Tensor, timing: TimingConfig) -
 
 
 def _time_onnx(module: nn.Module, x: torch.Tensor, timing: TimingConfig) -> list[float]:
-    try:
+    with require("onnxruntime", distribution="miil-hardcore", extra="onnx", purpose="latency backend 'onnx'"):
         import onnxruntime as ort
-    except ImportError:
-        raise ImportError(
-            "latency backend 'onnx' needs ONNX Runtime: pip install 'miil-hardcore[onnx]' (onnx, onnxscript, "
-            "onnxruntime)"
-        ) from None
     with tempfile.TemporaryDirectory(prefix="miil-hardcore-onnx-") as tmp:
         path = os.path.join(tmp, "module.onnx")
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates every pass

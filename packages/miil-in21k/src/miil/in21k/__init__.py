@@ -8,6 +8,8 @@
 - ``RECIPES`` and ``miil in21k train | validate | infer | preprocess | tree``.
 """
 
+import importlib.metadata
+
 from .hierarchy import SemanticHierarchy
 from .inference import HierarchicalPrediction, hierarchical_predict
 from .kd import SemanticKDLoss, semantic_kd_loss, teacher_confidence
@@ -20,7 +22,7 @@ from .train import SemanticKDStep, build_pretrain_trainer, build_transfer_traine
 from .tree import VARIANTS, ClassInfo, SemanticTree, load_tree, packaged_tree
 from .wordnet import WordNet
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-in21k")  # written once, in pyproject.toml
 
 __all__ = [
     "PUBLISHED_COUNTS",

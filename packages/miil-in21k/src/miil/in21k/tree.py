@@ -15,7 +15,8 @@ shortest WordNet hypernym chain (ties: the earlier hypernym) by default; ``path_
 File formats:
 
 * the original ``imagenet21k_miil_tree.pth``: a ``torch.save`` dict with ``class_list`` (ids in class-index order),
-  ``class_description`` ({id: name}) and ``class_tree_list`` (for class ``i``, ``[i, parent, ..., root]``);
+  ``class_description`` ({id: name}) and ``class_tree_list`` (for class ``i``, ``[i, parent, ..., root]``); the
+  same dict written as ``.json`` / ``.json.gz`` (e.g. ``json.dump`` of the loaded original) is read too;
 * our compact ``.json`` / ``.json.gz``: ids, names, lemmas and one parent index per class. The fall11 and winter21
   trees ship in this form inside the package (regenerate them with ``tools/in21k/build_class_trees.py``).
 """
@@ -40,6 +41,7 @@ __all__ = ["ClassInfo", "SemanticTree", "VARIANTS", "load_tree", "packaged_tree"
 VARIANTS = ("fall11", "winter21")
 _FORMAT = "miil-in21k-tree"
 _FORMAT_VERSION = 1
+_ORIGINAL_FIELDS = {"class_list", "class_tree_list"}  # class_description is optional
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,10 @@ class SemanticTree:
     def from_json_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> SemanticTree:
         """Inverse of :meth:`to_json_dict`."""
         if data.get("format") != _FORMAT:
-            raise ValueError(f"{source} is not a {_FORMAT} file (format = {data.get('format')!r})")
+            raise ValueError(
+                f"{source} is neither a {_FORMAT} file (format = {data.get('format')!r}) nor the original tree dict "
+                "(class_list, class_description, class_tree_list)"
+            )
         if int(data.get("version", 0)) > _FORMAT_VERSION:
             raise ValueError(
                 f"{source} has format version {data['version']}; this miil-in21k reads <= {_FORMAT_VERSION}"
@@ -412,32 +417,54 @@ class SemanticTree:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SemanticTree:
-        """Read a tree file: the original ``.pth`` format, or our ``.json`` / ``.json.gz``."""
+        """Read a tree file: the original dict as ``.pth`` or JSON, or our ``.json`` / ``.json.gz``."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"tree file {path} does not exist")
         name = path.name.lower()
-        if name.endswith(".json.gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                return cls.from_json_dict(json.load(fh), source=str(path))
-        if name.endswith(".json"):
-            return cls.from_json_dict(json.loads(path.read_text(encoding="utf-8")), source=str(path))
-        return cls._load_original(path)
+        if name.endswith((".json", ".json.gz")):
+            try:
+                if name.endswith(".gz"):
+                    with gzip.open(path, "rt", encoding="utf-8") as fh:
+                        data = json.load(fh)
+                else:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ValueError(f"tree file {path} is not readable JSON ({type(err).__name__}: {err})") from None
+            if not isinstance(data, Mapping):
+                raise ValueError(f"tree file {path} holds a JSON {type(data).__name__}, not a tree")
+            # Ours names its format; the original dict is recognised by its two required fields.
+            if "format" not in data and set(data) >= _ORIGINAL_FIELDS:
+                return cls.from_original(data, source=str(path))
+            return cls.from_json_dict(data, source=str(path))
+        return cls.from_original(_load_torch_tree(path), source=str(path))
 
     @classmethod
-    def _load_original(cls, path: Path) -> SemanticTree:
-        obj = _load_torch_tree(path)
-        if not isinstance(obj, Mapping) or not {"class_list", "class_tree_list"} <= set(obj):
+    def from_original(cls, obj: Any, *, source: str = "<dict>") -> SemanticTree:
+        """Build from the original tree-file dict, as ``torch.load`` or ``json.load`` returns it.
+
+        The dict holds ``class_list``, ``class_tree_list`` and optionally ``class_description``.
+
+        Args:
+            obj: The dict.
+            source: How error messages name it.
+        """
+        if not isinstance(obj, Mapping) or not set(obj) >= _ORIGINAL_FIELDS:
             keys = sorted(map(str, obj)) if isinstance(obj, Mapping) else type(obj).__name__
-            raise ValueError(f"{path} is not an ImageNet-21K tree file (needs class_list and class_tree_list): {keys}")
-        class_list = [str(c) for c in _as_list(obj["class_list"])]
-        chains = [[int(x) for x in _as_list(chain)] for chain in _as_list(obj["class_tree_list"])]
+            raise ValueError(
+                f"{source} is not an ImageNet-21K tree file (needs class_list and class_tree_list): {keys}"
+            )
+        try:
+            class_list = [str(c) for c in _as_list(obj["class_list"])]
+            chains = [[int(x) for x in _as_list(chain)] for chain in _as_list(obj["class_tree_list"])]
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: class_list / class_tree_list are not lists of ids / indices ({err})") from None
         description = obj.get("class_description")
         desc = {str(k): str(v) for k, v in description.items()} if isinstance(description, Mapping) else None
         try:
-            return cls.from_class_tree_list(class_list, chains, class_description=desc, meta={"source": str(path)})
+            return cls.from_class_tree_list(class_list, chains, class_description=desc, meta={"source": source})
         except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
+            raise ValueError(f"{source}: {err}") from None
 
 
 def _as_list(x: Any) -> list:

@@ -14,6 +14,8 @@ the HardCoRe-NAS space with HardCoRe's latency table and supernet (miil-hardcore
 - Interpretability (:func:`contribution_table`, :func:`insights`, :func:`plot_contributions`).
 """
 
+import importlib.metadata
+
 from .additive import BlockAdditive, flop_costs, latency_costs, parameter_costs
 from .dynamic_program import dp_search
 from .encoding import decode, encode, encode_many, enumerate_architectures, num_variables, random_architectures
@@ -27,7 +29,7 @@ from .predictors import KINDS, QuadraticPredictor, as_predictor, fit_predictor, 
 from .recipes import ESTIMATE_RECIPES, SEARCH_RECIPES, EstimateRecipe, IQNASSearchRecipe
 from .result import SearchOutcome
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-iqnas")  # written once, in pyproject.toml
 
 __all__ = [
     "ESTIMATE_RECIPES",

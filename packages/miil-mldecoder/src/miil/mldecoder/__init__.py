@@ -11,6 +11,8 @@ A. Noy, 2021 (arXiv 2111.12933; WACV 2023). Reference code: https://github.com/A
 - :data:`RECIPES`: the paper's training settings; ``miil mldecoder train|validate|infer|convert`` runs them.
 """
 
+import importlib.metadata
+
 from .convert import convert_state_dict, detect_layout, head_config, load_converted
 from .data import CocoMultiLabelDataset, DigitMosaicDataset, NusWideDataset, VOCDataset, load_word_vectors
 from .decoder_layer import MLDecoderLayer, QueryCrossAttention
@@ -30,7 +32,7 @@ from .recipes import (
 from .zero_shot import ZeroShotMLDecoder
 from .zsl_metrics import ZeroShotMeter, load_zsl_split, zsl_metrics
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-mldecoder")  # written once, in pyproject.toml
 
 __all__ = [
     "RECIPES",

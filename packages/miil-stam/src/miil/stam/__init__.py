@@ -6,6 +6,8 @@ sampling on decord (PyAV fallback) that never drops short videos, Kinetics / UCF
 the paper's table, a strict converter of the original checkpoints and the ``miil stam`` command.
 """
 
+import importlib.metadata
+
 from .data import (
     MOTION_CLASSES,
     KineticsDataset,
@@ -34,7 +36,7 @@ from .video import (
     write_video,
 )
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-stam")  # written once, in pyproject.toml
 
 __all__ = [
     "MOTION_CLASSES",

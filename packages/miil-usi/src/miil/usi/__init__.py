@@ -7,6 +7,8 @@ runs on the core training engine (:func:`train_usi`, :func:`build_usi_trainer`).
 can be compared on the speed-accuracy plane (:func:`measure_throughput`, :func:`pareto_front`, :func:`write_pareto`).
 """
 
+import importlib.metadata
+
 from .convert import convert_inplace_abn_tresnet, is_inplace_abn_tresnet, load_weights
 from .data import IndexedDataset, dataset_fingerprint, image_folder, usi_eval_transform, usi_train_transform
 from .distill import KDBatchTransform, KDStep
@@ -23,7 +25,7 @@ from .teacher_logits import TeacherLogits, precompute_teacher_logits
 from .throughput import ThroughputResult, measure_throughput
 from .train import build_usi_trainer, create_student, train_usi, usi_transforms
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("miil-usi")  # written once, in pyproject.toml
 
 __all__ = [
     "DEFAULT_TEACHER",

@@ -15,7 +15,10 @@ Names are imported on first use (PEP 562), so ``import miil.core`` (and the ``mi
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
+
+__version__ = importlib.metadata.version("miil-core")  # written once, in pyproject.toml
 
 _EXPORTS = {
     "TokenBackbone": ".backbones",

@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
+from .errors import EXIT_USER_ERROR, MissingExtraError
+
 __all__ = ["HelpFormatter", "main", "run_demos"]
 
 COMMANDS_GROUP = "miil.commands"
@@ -35,8 +37,22 @@ def _dist_name(ep) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else "?"
 
 
+def _missing_extra_hint(name: str, ep, err: MissingExtraError) -> str:
+    # The demo's own distribution's `demo` extra installs everything the demo needs (also what the core's embedded
+    # data needs), so that is the one line to suggest; a plug-in without such an extra gets the error as raised.
+    dist = getattr(ep, "dist", None)
+    extras = (dist.metadata.get_all("Provides-Extra") or []) if dist is not None else []
+    if err.extra != "demo" or "demo" not in extras:
+        return str(err)
+    return f"the {name} demo needs the 'demo' extra ({err.module} is not installed): pip install '{dist.name}[demo]'"
+
+
 def run_demos(names: Sequence[str] = (), *, long: bool = False) -> int:
-    """Run the named demos (all installed ones when empty); print a summary; return an exit status."""
+    """Run the named demos (all installed ones when empty); print a summary; return an exit status.
+
+    A demo whose optional dependencies are not installed fails with one line naming the extra to install; when
+    that is the only kind of failure the status is ``EXIT_USER_ERROR``.
+    """
     demos = _entry_points(DEMOS_GROUP)
     unknown = [n for n in names if n not in demos]
     if unknown:
@@ -44,6 +60,7 @@ def run_demos(names: Sequence[str] = (), *, long: bool = False) -> int:
         return 2
     selected = list(names) or sorted(demos, key=lambda n: (n != "core", n))
     results = []
+    missing_extras = 0
     for name in selected:
         print(f"== miil demo {name} ==", flush=True)
         t0 = time.perf_counter()
@@ -52,6 +69,10 @@ def run_demos(names: Sequence[str] = (), *, long: bool = False) -> int:
             out = run(long=long)
             ok = bool(out.get("passed", False))
             summary = out.get("summary", "")
+        except MissingExtraError as err:
+            summary = _missing_extra_hint(name, demos[name], err)
+            print(f"miil demo {name}: error: {summary}", file=sys.stderr)
+            ok, missing_extras = False, missing_extras + 1
         except Exception:  # one failing demo must not hide the others' results
             traceback.print_exc()
             ok, summary = False, "crashed (traceback above)"
@@ -59,7 +80,10 @@ def run_demos(names: Sequence[str] = (), *, long: bool = False) -> int:
     print("\n== summary ==")
     for name, ok, summary, secs in results:
         print(f"{'PASS' if ok else 'FAIL'}  {name:<12} {secs:6.1f}s  {summary}")
-    return 0 if all(ok for _, ok, _, _ in results) else 1
+    failures = sum(not ok for _, ok, _, _ in results)
+    if failures and failures == missing_extras:
+        return EXIT_USER_ERROR
+    return 0 if not failures else 1
 
 
 def _top_parser(commands: dict) -> argparse.ArgumentParser:

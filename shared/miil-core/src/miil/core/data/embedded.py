@@ -3,7 +3,7 @@
 ``sklearn.datasets.load_digits`` is the UCI "Optical Recognition of Handwritten Digits" test set: 1,797 real 8x8
 grey-level digits (values 0..16, ten classes). It is bundled with scikit-learn, so demos, tutorials and tests can
 train and evaluate on real images offline. Here the digits are scaled to 0..255 and split (stratified, seeded) into
-train and test parts.
+train and test parts. scikit-learn comes with miil-core's ``demo`` extra (``pip install 'miil-core[demo]'``).
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..extras import require
+
 __all__ = ["DigitsDataset", "digits_pil_images", "load_digits_split"]
 
 _SPLITS = ("train", "test")
+_NEEDS_SKLEARN = {"distribution": "miil-core", "extra": "demo", "purpose": "the embedded digits (miil.core.data)"}
 
 
 @lru_cache(maxsize=1)
 def _all_digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    with require("sklearn", **_NEEDS_SKLEARN):
+        from sklearn.datasets import load_digits
 
     data = load_digits()
     images = np.clip(np.rint(data.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
@@ -32,7 +36,8 @@ def _all_digits() -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=8)
 def _split_indices(test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
+    with require("sklearn", **_NEEDS_SKLEARN):
+        from sklearn.model_selection import train_test_split
 
     _, labels = _all_digits()
     index = np.arange(len(labels))
