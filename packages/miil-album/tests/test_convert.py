@@ -6,7 +6,15 @@ import pytest
 import torch
 from timm.models.tresnet import TResNet
 
-from miil.album import PETA, convert_peta_state_dict, load_peta_checkpoint, peta_classes
+from miil.album import (
+    PETA,
+    AlbumTransformer,
+    convert_peta_aggregator_state_dict,
+    convert_peta_state_dict,
+    load_peta_aggregator_checkpoint,
+    load_peta_checkpoint,
+    peta_classes,
+)
 from miil.core.io import KeyMappingError
 
 TINY_TRESNET = dict(layers=[1, 1, 1, 1], width_factor=0.125)
@@ -129,3 +137,56 @@ def test_conversion_is_strict():
     not_tresnet = PETA("test_resnet", num_classes=4, depth=1, num_heads=4, ffn_dim=8)
     with pytest.raises(TypeError, match="TResNet"):
         convert_peta_state_dict(original, not_tresnet)
+
+
+class _OriginalAggregate(torch.nn.Module):
+    """The original PETA ``TAggregate`` in its key layout: CLS, positions (stored even when unused), PyTorch's
+    sequence-first post-norm encoder with a final norm; ``forward`` as the original's (positions optional)."""
+
+    def __init__(self, clip_length: int, dim: int, depth: int, use_positions: bool):
+        super().__init__()
+        layer = torch.nn.TransformerEncoderLayer(d_model=dim, nhead=4, dim_feedforward=24)
+        norm = torch.nn.LayerNorm(dim)
+        self.transformer_enc = torch.nn.TransformerEncoder(layer, depth, norm=norm, enable_nested_tensor=False)
+        self.cls_token = torch.nn.Parameter(torch.randn(1, 1, dim))
+        self.pos_embed = torch.nn.Parameter(torch.randn(1, clip_length + 1, dim))
+        self.use_positions = use_positions
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+        if self.use_positions:
+            x = x + self.pos_embed
+        return self.transformer_enc(x.transpose(0, 1))[0]
+
+
+@pytest.mark.parametrize("pos_embed", [True, False])
+def test_original_aggregator_alone_gives_identical_outputs(pos_embed, tmp_path):
+    torch.manual_seed(11)
+    original = _OriginalAggregate(clip_length=6, dim=16, depth=2, use_positions=pos_embed).eval()
+    assert "transformer_enc.layers.1.self_attn.out_proj.weight" in original.state_dict()
+    path = tmp_path / "aggregate.pth"
+    torch.save({"model": original.state_dict()}, path)
+    module = AlbumTransformer(16, depth=2, num_heads=4, ffn_dim=24, pos_embed=pos_embed, max_images=6).eval()
+    load_peta_aggregator_checkpoint(path, module)
+    embeddings = torch.randn(3, 6, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(module(embeddings), original(embeddings), atol=1e-5, rtol=1e-5)
+    # The aggregator part of a full original checkpoint converts the same way.
+    prefixed = {f"aggregate.{k}": v for k, v in original.state_dict().items()}
+    assert convert_peta_aggregator_state_dict(prefixed, module).keys() == module.state_dict().keys()
+
+
+def test_original_aggregator_alone_is_strict():
+    original = _OriginalAggregate(clip_length=6, dim=16, depth=2, use_positions=True).state_dict()
+    module = AlbumTransformer(16, depth=2, num_heads=4, ffn_dim=24, pos_embed=True, max_images=6)
+    with pytest.raises(KeyMappingError, match=r"missing.*\n\s+layers\.0\.norm2\.bias"):
+        convert_peta_aggregator_state_dict(
+            {k: v for k, v in original.items() if k != "transformer_enc.layers.0.norm2.bias"}, module
+        )
+    with pytest.raises(KeyMappingError, match="body.conv1"):
+        convert_peta_aggregator_state_dict({**original, "body.conv1.0.weight": torch.zeros(1)}, module)
+    longer = AlbumTransformer(16, depth=2, num_heads=4, ffn_dim=24, pos_embed=True, max_images=8)
+    with pytest.raises(KeyMappingError, match="shape"):  # PETA's positions are not interpolated
+        convert_peta_aggregator_state_dict(original, longer)
+    with pytest.raises(TypeError, match="AlbumTransformer"):
+        convert_peta_aggregator_state_dict(original, torch.nn.Linear(2, 2))

@@ -6,7 +6,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from miil.audio import EAT, EATConfig, config_from_original, convert_original_state_dict, load_original_checkpoint
+from miil.audio import (
+    EAT,
+    EATConfig,
+    config_from_original,
+    convert_original_state_dict,
+    load_original_checkpoint,
+    original_num_heads,
+)
+from miil.core.errors import UserError
 from miil.core.io import KeyMappingError
 
 
@@ -150,7 +158,42 @@ def test_conversion_refuses_incomplete_or_foreign_weights():
     bad_blur["down.0.down.4.filt"] = torch.ones_like(sd["down.0.down.4.filt"])
     with pytest.raises(ValueError, match="blur"):
         convert_original_state_dict(bad_blur, model=ours)
-    with pytest.raises(ValueError, match="heads"):
+    with pytest.raises(UserError, match="num_heads=N"):
         config_from_original(sd)  # width 16 is no published config
     with pytest.raises(KeyError, match="SoundNetRaw"):
         config_from_original({"conv.weight": torch.zeros(1)})
+
+
+# The head of the yaml the original trainer dumps (``yaml.dump(args)`` of its argparse namespace), trimmed.
+_ARGS_YML = """!!python/object:argparse.Namespace
+amp: true
+ds_factors:
+- 2
+- 2
+emb_dim: {emb}
+load_path: null
+n_head: {heads}
+n_layers: 2
+save_path: !!python/object/apply:pathlib.PosixPath
+- runs
+"""
+
+
+def test_head_count_is_read_from_the_original_runs_args(tmp_path):
+    ref = _randomised_reference(seed=3, heads=4)  # width 16: not a published EAT size
+    torch.save(ref.state_dict(), tmp_path / "best_model.pt")
+    with pytest.raises(UserError, match=r"best_model\.pt.*--num-heads N"):
+        load_original_checkpoint(tmp_path / "best_model.pt")
+    (tmp_path / "args.yml").write_text(_ARGS_YML.format(emb=16, heads=4))
+    assert original_num_heads(tmp_path / "best_model.pt", embed_dim=16) == 4
+    model = load_original_checkpoint(tmp_path / "best_model.pt").eval()
+    assert model.config.num_heads == 4
+    x = torch.randn(2, 1, 1024)
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=1e-5, rtol=1e-4)
+    assert load_original_checkpoint(tmp_path / "best_model.pt", num_heads=2).config.num_heads == 2  # given wins
+    (tmp_path / "args.yml").write_text(_ARGS_YML.format(emb=32, heads=4))
+    with pytest.raises(UserError, match="another run"):
+        load_original_checkpoint(tmp_path / "best_model.pt")
+    with pytest.raises(UserError, match="does not divide"):
+        config_from_original(ref.state_dict(), num_heads=3)

@@ -30,7 +30,7 @@ def test_configs_are_the_papers():
     s, m = EAT_CONFIGS["eat_s"], EAT_CONFIGS["eat_m"]
     assert (s.base_channels, s.embed_dim, s.mlp_dim, s.depth, s.num_heads) == (16, 128, 512, 4, 8)
     assert (m.base_channels, m.embed_dim, m.mlp_dim, m.depth, m.num_heads) == (32, 256, 2048, 6, 16)
-    layer = eat_s().aggregator.encoder.layers[0]
+    layer = eat_s().aggregator.layers[0]
     assert layer.norm_first is False and layer.activation is torch.nn.functional.gelu
     assert layer.dropout.p == 0.1
 
@@ -100,7 +100,7 @@ def test_initialisation_follows_the_original():
     assert 0.018 < conv_std < 0.022
     assert torch.count_nonzero(model.aggregator.cls_token) == 0 and torch.count_nonzero(model.aggregator.pos_embed) == 0
     assert torch.count_nonzero(model.head.bias) == 0
-    layer = model.aggregator.encoder.layers[0]
+    layer = model.aggregator.layers[0]
     assert torch.count_nonzero(layer.linear1.bias) == 0
     model.reset_classifier(5)
     assert model.head.out_features == 5 and model(torch.randn(1, 1, 32768)).shape == (1, 5)

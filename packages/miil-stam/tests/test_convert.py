@@ -9,7 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from miil.core.io import KeyMappingError
-from miil.stam import convert_original_checkpoint, resize_temporal_pos_embed, to_original_layout
+from miil.stam import (
+    TemporalTransformer,
+    convert_original_checkpoint,
+    convert_original_temporal,
+    resize_temporal_pos_embed,
+    to_original_layout,
+)
 
 HEADS_SPATIAL, HEADS_TEMPORAL = 2, 4
 
@@ -105,7 +111,7 @@ def test_converter_is_strict(tiny_stam):
     original = _original_state(model)
     missing = dict(original)
     del missing["aggregate.transformer_enc.norm.weight"]
-    with pytest.raises(KeyMappingError, match="aggregate.transformer_enc.norm.weight|temporal.encoder.norm.weight"):
+    with pytest.raises(KeyMappingError, match="aggregate.transformer_enc.norm.weight|temporal.norm.weight"):
         convert_original_checkpoint({"model": missing}, model)
     extra = dict(original, **{"aggregate.extra_scale": torch.ones(1)})
     with pytest.raises(KeyMappingError, match="aggregate.extra_scale"):
@@ -113,3 +119,57 @@ def test_converter_is_strict(tiny_stam):
     wrong_head = dict(original, **{"head.weight": torch.zeros(7, 32), "head.bias": torch.zeros(7)})
     with pytest.raises(KeyMappingError, match="shape"):
         convert_original_checkpoint({"model": wrong_head}, model)
+
+
+def _original_temporal_aggregator(frames: int, dim: int = 16, heads: int = 4, depth: int = 2, ff: int = 24):
+    """The original ``TAggregate`` as its code builds it: PyTorch's sequence-first encoder (post-norm, ReLU) with a
+    final LayerNorm, a CLS token and positions; returns its state dict (distinct random values) and its forward."""
+    torch.manual_seed(5)
+    layer = torch.nn.TransformerEncoderLayer(d_model=dim, nhead=heads, dim_feedforward=ff)
+    encoder = torch.nn.TransformerEncoder(
+        layer, num_layers=depth, norm=torch.nn.LayerNorm(dim), enable_nested_tensor=False
+    )
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    state = {f"transformer_enc.{k}": v.clone() for k, v in encoder.state_dict().items()}
+    state["cls_token"] = torch.randn(1, 1, dim)
+    state["pos_embed"] = torch.randn(1, frames + 1, dim)
+    encoder.eval()
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([state["cls_token"].expand(x.shape[0], -1, -1), x], dim=1) + state["pos_embed"]
+        return encoder(x.transpose(0, 1))[0]
+
+    return state, forward
+
+
+def test_original_temporal_aggregator_alone_gives_identical_outputs():
+    state, original_forward = _original_temporal_aggregator(frames=6)
+    module = TemporalTransformer(num_frames=6, embed_dim=16, depth=2, num_heads=4, mlp_dim=24).eval()
+    module.load_state_dict(convert_original_temporal(state, module), strict=True)
+    frames = torch.randn(3, 6, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(module(frames), original_forward(frames), atol=1e-5, rtol=1e-5)
+    # The same weights under the full checkpoint's "aggregate." prefix, saved from DataParallel, in {"model": ...}.
+    wrapped = {"model": {f"module.aggregate.{k}": v for k, v in state.items()}, "epoch": 3}
+    again = TemporalTransformer(num_frames=6, embed_dim=16, depth=2, num_heads=4, mlp_dim=24).eval()
+    again.load_state_dict(convert_original_temporal(wrapped, again), strict=True)
+    with torch.no_grad():
+        assert torch.equal(again(frames), module(frames))
+
+
+def test_original_temporal_aggregator_alone_is_strict_and_resizes_positions():
+    state, _ = _original_temporal_aggregator(frames=4)
+    longer = TemporalTransformer(num_frames=8, embed_dim=16, depth=2, num_heads=4, mlp_dim=24)
+    converted = convert_original_temporal(state, longer)
+    torch.testing.assert_close(converted["pos_embed"], resize_temporal_pos_embed(state["pos_embed"], 8))
+    with pytest.raises(KeyMappingError, match="transformer_enc.layers.1.linear1.weight|layers.1.linear1.weight"):
+        convert_original_temporal({k: v for k, v in state.items() if "layers.1.linear1.weight" not in k}, longer)
+    with pytest.raises(KeyMappingError, match="blocks.0.attn.qkv.weight"):  # a spatial key: not the aggregator alone
+        convert_original_temporal({**state, "blocks.0.attn.qkv.weight": torch.zeros(3, 3)}, longer)
+    deeper = TemporalTransformer(num_frames=4, embed_dim=16, depth=3, num_heads=4, mlp_dim=24)
+    with pytest.raises(KeyMappingError, match="layers.2"):
+        convert_original_temporal(state, deeper)
+    with pytest.raises(TypeError, match="TemporalTransformer"):
+        convert_original_temporal(state, torch.nn.Linear(2, 2))

@@ -54,14 +54,14 @@ def _ffn(layer: torch.nn.TransformerEncoderLayer, z: torch.Tensor) -> torch.Tens
 def _reference_temporal(module: TemporalTransformer, frames: torch.Tensor, *, norm_first: bool) -> torch.Tensor:
     """The temporal transformer written out from its equations, reading the module's weights."""
     x = torch.cat([module.cls_token.expand(frames.shape[0], -1, -1), frames], dim=1) + module.pos_embed
-    for layer in module.encoder.layers:
+    for layer in module.layers:
         if norm_first:  # x + MHA(LN(x)), then x + FFN(LN(x))
             x = x + _mha(layer.self_attn, layer.norm1(x))
             x = x + _ffn(layer, layer.norm2(x))
         else:  # the original post-norm: LN(x + MHA(x)), then LN(x + FFN(x))
             x = layer.norm1(x + _mha(layer.self_attn, x))
             x = layer.norm2(x + _ffn(layer, x))
-    return module.encoder.norm(x)[:, 0]
+    return module.norm(x)[:, 0]
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -78,11 +78,11 @@ def test_temporal_transformer_matches_equations(norm_first):
 def test_temporal_defaults_are_the_originals():
     with torch.device("meta"):  # shapes and settings only: skip allocating 33M parameters
         module = TemporalTransformer()
-    layer = module.encoder.layers[0]
-    assert len(module.encoder.layers) == 6 and module.pos_embed.shape == (1, 17, 768)
+    layer = module.layers[0]
+    assert len(module.layers) == 6 and module.pos_embed.shape == (1, 17, 768)
     assert layer.self_attn.num_heads == 8 and layer.linear1.out_features == 2048
     assert layer.dropout.p == 0.1 and layer.activation is F.relu and not layer.norm_first
-    assert isinstance(module.encoder.norm, torch.nn.LayerNorm)
+    assert isinstance(module.norm, torch.nn.LayerNorm)
     # Truncated-normal init at two standard deviations of 0.02.
     small = TemporalTransformer(num_frames=63, embed_dim=64, depth=1, num_heads=8, mlp_dim=16)
     assert small.pos_embed.abs().max() <= 0.04 + 1e-6 and 0.015 < small.pos_embed.std() < 0.025

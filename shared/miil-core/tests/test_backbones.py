@@ -8,12 +8,16 @@ from timm.models.vision_transformer import VisionTransformer
 
 from miil.core.backbones import (
     TokenBackbone,
+    backbone_features,
     create_backbone,
     feature_dim,
     feature_format,
+    feature_width,
     forward_tokens,
+    prepare_backbone,
     to_tokens,
 )
+from miil.core.errors import UserError
 from miil.core.io import save_safetensors
 
 # Tiny configs of the five families: (factory, kwargs, input size, expected token count).
@@ -95,3 +99,79 @@ def test_token_backbone_module_gets_gradients():
     assert out.shape == (2, n, bb.num_features)
     out.sum().backward()
     assert all(p.grad is not None for p in bb.parameters() if p.requires_grad)
+
+
+def test_pooled_width_is_the_head_hidden_size_not_num_features():
+    # MobileNetV3's head runs a 1x1 conv_head after pooling: 288 body channels, 1024 pre-logits features.
+    torch.manual_seed(0)
+    model = prepare_backbone(create_backbone("mobilenetv3_small_050"), "pooled")
+    assert (model.num_features, model.head_hidden_size, feature_width(model)) == (288, 1024, 1024)
+    x = torch.randn(2, 3, 32, 32)
+    pooled = backbone_features(model.eval(), x, "pooled")
+    assert pooled.shape == (2, 1024)
+    # The same as timm's own pre-logits path, and what the classifier would be fed.
+    torch.testing.assert_close(pooled, model.forward_head(model.forward_features(x), pre_logits=True))
+    with pytest.raises(ValueError, match=r"mobilenetv3_small_050 \(MobileNetV3\).*width 1024.*288"):
+        backbone_features(model, x, "pooled", width=288)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3_small_050", "resnet18"])
+def test_unpooled_forms_keep_the_positions(name):
+    torch.manual_seed(0)
+    kwargs = {"layers": [1, 1, 1, 1]} if name == "resnet18" else {}
+    model = prepare_backbone(create_backbone(name, drop_rate=0.2, **kwargs), "tokens")
+    width = feature_width(model, "tokens")
+    assert model.drop_rate == 0.0  # a pre-classifier dropout would act on every position
+    x = torch.randn(2, 3, 64, 64)
+    fmap = backbone_features(model, x, "map")
+    tokens = backbone_features(model, x, "tokens")
+    assert fmap.shape == (2, width, 2, 2) and tokens.shape == (2, 4, width)
+    assert torch.equal(tokens, to_tokens(fmap, "NCHW"))
+    pooled_model = create_backbone(name, **kwargs)  # still pooling: not a map
+    with pytest.raises(ValueError, match="prepare_backbone"):
+        backbone_features(pooled_model, x, "map")
+    with pytest.raises(ValueError, match="feature form"):
+        backbone_features(model, x, "grid")
+
+
+def test_vit_tokens_drop_prefix_tokens_on_request():
+    cls, kwargs, size, n = FAMILIES["vit"]
+    model = prepare_backbone(create_backbone(cls, **kwargs), "tokens")
+    x = torch.randn(2, 3, size, size)
+    assert backbone_features(model, x, "tokens").shape == (2, n, 32)
+    assert backbone_features(model, x, "tokens", num_prefix_tokens=1).shape == (2, n - 1, 32)
+
+
+def test_plain_modules_are_read_as_they_are():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU())
+    assert prepare_backbone(net, "pooled") is net
+    x = torch.randn(2, 3, 8, 8)
+    pooled = backbone_features(net, x, "pooled", width=6)
+    torch.testing.assert_close(pooled, net(x).mean(dim=(2, 3)))
+    assert backbone_features(net, x, "tokens", width=6).shape == (2, 36, 6)
+    with pytest.raises(AttributeError, match="num_features"):
+        feature_width(net)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda: __import__("huggingface_hub.errors").errors.LocalEntryNotFoundError("no cached copy, hub offline"),
+        lambda: ConnectionError("Failed to establish a new connection"),
+    ],
+)
+def test_offline_pretrained_download_is_a_user_error(monkeypatch, error):
+    import huggingface_hub.constants
+    import timm.models._hub
+
+    def offline(*args, **kwargs):
+        raise error()
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(timm.models._hub, "hf_hub_download", offline)
+    with pytest.raises(
+        UserError,
+        match=r"weights for test_resnet could not be downloaded.*--pretrained false.*"
+        r"--init-checkpoint FILE",
+    ):
+        create_backbone("test_resnet", pretrained=True)

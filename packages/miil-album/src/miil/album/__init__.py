@@ -10,13 +10,20 @@ Zelnik-Manor, 2021 (arXiv 2109.12499). Original code: github.com/Alibaba-MIIL/PE
   :func:`importance_spearman`; per-album JSON reports with :func:`album_report`.
 - Data: ``miil.album.data`` (ML-CUFED / CUFED / PEC layouts, K = 32 sampling, dataset, collate).
 - Training with the core engine (ASL, mAP, top-1): :func:`build_model`, :func:`make_trainer`, recipes in
-  ``miil.album.recipes``; :func:`load_peta_checkpoint` converts the original weights strictly.
+  ``miil.album.recipes``; :func:`load_peta_checkpoint` converts the original weights strictly,
+  :func:`load_peta_aggregator_checkpoint` the original aggregator alone.
 """
 
 import importlib.metadata
 
 from .aggregator import AlbumEncoderLayer, AlbumTransformer
-from .convert import convert_peta_state_dict, load_peta_checkpoint, peta_classes
+from .convert import (
+    convert_peta_aggregator_state_dict,
+    convert_peta_state_dict,
+    load_peta_aggregator_checkpoint,
+    load_peta_checkpoint,
+    peta_classes,
+)
 from .export import album_report, write_album_reports
 from .image_encoder import ImageEncoder
 from .importance import attention_rollout, cls_attention, image_importance, importance_spearman
@@ -40,10 +47,12 @@ __all__ = [
     "attention_rollout",
     "build_model",
     "cls_attention",
+    "convert_peta_aggregator_state_dict",
     "convert_peta_state_dict",
     "embed_album_images",
     "image_importance",
     "importance_spearman",
+    "load_peta_aggregator_checkpoint",
     "load_peta_checkpoint",
     "make_loss",
     "make_trainer",

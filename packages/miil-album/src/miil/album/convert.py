@@ -14,6 +14,10 @@ Paper: PETA (arXiv 2109.12499); original code github.com/Alibaba-MIIL/PETA. The 
   for a model without a position embedding it is dropped on purpose.
 * InPlaceABN keeps no ``num_batches_tracked`` counter; those BatchNorm buffers are taken from the model (they do not
   change outputs). Every other key must map one to one, with matching shapes (:func:`miil.core.io.remap_state_dict`).
+
+:func:`convert_peta_aggregator_state_dict` converts the original album aggregator (``TAggregate``) alone into an
+:class:`~miil.album.AlbumTransformer`, e.g. to put the released aggregator on another backbone of the same width.
+The aggregator's key rules are miil-core's (:func:`miil.core.layers.original_aggregator_rules`), shared with STAM.
 """
 
 from __future__ import annotations
@@ -26,17 +30,20 @@ import torch.nn as nn
 from timm.models.tresnet import checkpoint_filter_fn as tresnet_filter
 
 from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
+from miil.core.layers import convert_original_aggregator, original_aggregator_rules
 
+from .aggregator import AlbumTransformer
 from .models import PETA
 
-__all__ = ["convert_peta_state_dict", "load_peta_checkpoint", "peta_classes"]
-
-_RULES = [
-    (r"head\.fc\.(weight|bias)", r"head.\1"),
-    (r"aggregate\.(cls_token|pos_embed)", r"aggregator.\1"),
-    (r"aggregate\.transformer_enc\.layers\.(\d+)\.(.+)", r"aggregator.layers.\1.\2"),
-    (r"aggregate\.transformer_enc\.norm\.(weight|bias)", r"aggregator.norm.\1"),
+__all__ = [
+    "convert_peta_aggregator_state_dict",
+    "convert_peta_state_dict",
+    "load_peta_aggregator_checkpoint",
+    "load_peta_checkpoint",
+    "peta_classes",
 ]
+
+_RULES = [(r"head\.fc\.(weight|bias)", r"head.\1"), *original_aggregator_rules("aggregate.", "aggregator.")]
 
 
 def _check_target(model: nn.Module) -> None:
@@ -101,3 +108,42 @@ def load_peta_checkpoint(path: str | os.PathLike | Mapping, model: PETA) -> list
     state = extract_state_dict(raw)
     model.load_state_dict(convert_peta_state_dict(state, model), strict=True)
     return peta_classes(raw)
+
+
+def convert_peta_aggregator_state_dict(
+    state_dict: Mapping[str, torch.Tensor], module: AlbumTransformer
+) -> dict[str, torch.Tensor]:
+    """Convert the weights of the original album aggregator alone (``TAggregate``) for ``module``, strictly.
+
+    Every key must be mapped and every weight of ``module`` produced, with matching shapes. The original stores
+    ``pos_embed`` also when it was trained without one (``transformers_pos=0``): for a module without a position
+    embedding it is dropped on purpose. To take the aggregator out of a full original checkpoint, keep its
+    ``aggregate.*`` keys.
+
+    Args:
+        state_dict: ``cls_token``, ``pos_embed``, ``transformer_enc.layers.i.*``, ``transformer_enc.norm.*``, bare or
+            under ``aggregate.``, with or without DataParallel's ``module.`` prefix.
+        module: The target :class:`~miil.album.AlbumTransformer` (width, depth and ``max_images`` as the original).
+
+    Returns:
+        A state dict that ``module.load_state_dict(..., strict=True)`` accepts.
+
+    Raises:
+        KeyMappingError: Listing unmapped, missing or unexpected keys and shape mismatches.
+    """
+    if not isinstance(module, AlbumTransformer):
+        raise TypeError(f"the original album aggregator converts into an AlbumTransformer, got {type(module).__name__}")
+    return convert_original_aggregator(state_dict, module, drop_unused_pos_embed=True)
+
+
+def load_peta_aggregator_checkpoint(path: str | os.PathLike | Mapping, module: AlbumTransformer) -> None:
+    """Load a file holding the original album aggregator alone into ``module`` strictly (no arbitrary unpickling).
+
+    Args:
+        path: A ``.pth`` / ``.safetensors`` file of the aggregator's state dict (optionally under ``"model"``), or the
+            loaded mapping.
+        module: The target :class:`~miil.album.AlbumTransformer`.
+    """
+    raw = path if isinstance(path, Mapping) else load_checkpoint(path)
+    state = extract_state_dict(raw)
+    module.load_state_dict(convert_peta_aggregator_state_dict(state, module), strict=True)

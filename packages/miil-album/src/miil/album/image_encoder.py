@@ -2,8 +2,10 @@
 
 Paper: PETA (arXiv 2109.12499), section 3: every image of the album goes through a CNN (TResNet-M, ImageNet-21K
 pretrained in the paper) and its globally pooled features are the image embedding. Here any timm model works: its
-classifier is removed (``reset_classifier(0)``) and ``model(x)`` gives the pooled pre-logits. Inputs are images in
-[0, 1]; the model's own mean/std from its timm config are applied inside (TResNet's are 0/1, as in the original).
+classifier is removed and miil-core's backbone adapter gives its pooled pre-logits features (``forward_head(...,
+pre_logits=True)``), whose width is timm's ``head_hidden_size`` (MobileNetV3 / V4 and GhostNet: the ``conv_head``
+width, not ``num_features``) and is checked against every output. Inputs are images in [0, 1]; the model's own
+mean/std from its timm config are applied inside (TResNet's are 0/1, as in the original).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from miil.core.backbones import create_backbone, feature_dim
+from miil.core.backbones import backbone_features, create_backbone, feature_width, prepare_backbone
 
 __all__ = ["ImageEncoder"]
 
@@ -24,8 +26,9 @@ class ImageEncoder(nn.Module):
 
     Args:
         backbone: timm model name (``"tresnet_m"``), a model class, or a module. A module without a timm
-            ``reset_classifier`` must return ``[N, D]`` embeddings (or ``[N, D, H, W]`` maps, which are averaged).
-        num_features: Embedding width ``D``; read from the model (timm's ``num_features``) when not given.
+            ``forward_head`` must return ``[N, D]`` embeddings (or ``[N, D, H, W]`` maps, which are averaged).
+        num_features: Embedding width ``D``; read from the model (timm's ``head_hidden_size``, else
+            ``num_features``) when not given.
         pretrained: Load timm's pretrained weights (downloads from the Hugging Face hub).
         checkpoint: Local weights for the backbone (loaded strictly, before the classifier is removed).
         normalize: Apply the timm model's mean/std to the [0, 1] inputs.
@@ -44,9 +47,8 @@ class ImageEncoder(nn.Module):
     ):
         super().__init__()
         self.model = create_backbone(backbone, pretrained=pretrained, checkpoint=checkpoint, **kwargs)
-        if hasattr(self.model, "reset_classifier"):
-            self.model.reset_classifier(0)
-        self.num_features = int(num_features) if num_features is not None else feature_dim(self.model)
+        prepare_backbone(self.model, "pooled")
+        self.num_features = int(num_features) if num_features is not None else feature_width(self.model, "pooled")
         cfg = getattr(self.model, "pretrained_cfg", None) or {}
         mean, std = cfg.get("mean"), cfg.get("std")
         self.normalize = bool(normalize and mean is not None and std is not None)
@@ -62,13 +64,4 @@ class ImageEncoder(nn.Module):
             raise ValueError(f"expected images [N, C, H, W], got {tuple(images.shape)}")
         if self.normalize:
             images = (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
-        out = self.model(images)
-        if out.ndim == 4:
-            out = out.mean(dim=(2, 3))
-        elif out.ndim == 3:
-            out = out.mean(dim=1)
-        if out.ndim != 2 or out.shape[1] != self.num_features:
-            raise ValueError(
-                f"backbone {type(self.model).__name__} returned {tuple(out.shape)}, expected [N, {self.num_features}]"
-            )
-        return out
+        return backbone_features(self.model, images, "pooled", width=self.num_features)

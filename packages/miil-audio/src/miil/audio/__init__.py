@@ -37,7 +37,7 @@ from .augment import (
     phase_mix,
     time_mix,
 )
-from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint
+from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint, original_num_heads
 from .data import (
     AudioClipDataset,
     AudioFolderDataset,
@@ -116,6 +116,7 @@ __all__ = [
     "freq_mix",
     "load_audio",
     "load_original_checkpoint",
+    "original_num_heads",
     "load_pretrained",
     "load_run",
     "mixed_label_bce",

@@ -12,13 +12,18 @@ with DataParallel. The original module names map onto ours one to one:
 | ``... .block_t.1``, ``.block_t.2`` | ``... .temporal.conv``, ``.temporal.bn`` |
 | ``... .block_f.0``, ``.block_f.1``, ``.shortcut`` | ``... .pointwise.conv``, ``.pointwise.bn``, ``.shortcut`` |
 | ``project`` | ``project`` |
-| ``tf.cls_token``, ``tf.pos_embed``, ``tf.transformer_enc`` | ``aggregator.cls_token``, ``.pos_embed``, ``.encoder`` |
+| ``tf.cls_token``, ``tf.pos_embed`` | ``aggregator.cls_token``, ``aggregator.pos_embed`` |
+| ``tf.transformer_enc.layers``, ``tf.transformer_enc.norm`` | ``aggregator.layers``, ``aggregator.norm`` |
 | ``tf.fc`` | ``head`` |
 
 The model size is read from the tensors (stem width, embedding width, feed-forward width, depth, down-sampling
-factors from the blur lengths, classes, token count). The number of attention heads leaves no trace in the weights:
-it defaults to the published configs (8 heads at width 128, 16 at 256) and can be given. Every key must be mapped
-and every expected key produced (``miil.core.io.remap_state_dict``); loading is never ``strict=False``.
+factors from the blur lengths, classes, token count). The number of attention heads leaves no trace in the weights;
+:func:`load_original_checkpoint` takes it, in this order, from its ``num_heads`` argument, from the ``args.yml`` the
+original trainer writes beside its checkpoints (``n_head``), or from the published configs (8 heads at width 128, 16
+at 256); otherwise it stops with a :class:`~miil.core.errors.UserError` that says what to pass. Every key must be
+mapped and every expected key produced (``miil.core.io.remap_state_dict``); loading is never ``strict=False``. The
+aggregator's key rules are miil-core's (:func:`miil.core.layers.original_aggregator_rules`), shared with STAM and
+PETA.
 """
 
 from __future__ import annotations
@@ -26,15 +31,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
+from miil.core.errors import UserError
 from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
+from miil.core.layers import original_aggregator_rules
 
 from .eat import EAT, EATConfig
 from .layers.antialias import triangle_filter
 
-__all__ = ["config_from_original", "convert_original_state_dict", "load_original_checkpoint"]
+__all__ = ["config_from_original", "convert_original_state_dict", "load_original_checkpoint", "original_num_heads"]
 
 _GROUPS = (("down", "down"), ("down2", "dilated"))
 _RULES = [
@@ -54,13 +62,13 @@ _RULES = [
         )
     ],
     (r"project\.(weight|bias)", r"project.\1"),
-    (r"tf\.cls_token", r"aggregator.cls_token"),
-    (r"tf\.pos_embed", r"aggregator.pos_embed"),
-    (r"tf\.transformer_enc\.(.+)", r"aggregator.encoder.\1"),
+    *original_aggregator_rules("tf.", "aggregator."),
     (r"tf\.fc\.(weight|bias)", r"head.\1"),
 ]
 _BLUR = re.compile(r"^(down|down2)\.(\d+)\.down\.4\.filt$")
-_DEFAULT_HEADS = {128: 8, 256: 16}
+_DEFAULT_HEADS = {128: 8, 256: 16}  # the published EAT-S and EAT-M
+_ARGS_FILE = "args.yml"  # the original trainer's yaml dump of its argparse options, beside chkpnt.pt / best_model.pt
+_ARGS_LINE = re.compile(r"^(n_head|emb_dim):[ \t]*(\d+)[ \t]*$", re.MULTILINE)
 
 
 def _factors(sd: Mapping[str, torch.Tensor], group: str) -> tuple[int, ...]:
@@ -96,7 +104,13 @@ def config_from_original(
     kernel = next(v.shape[-1] for k, v in state_dict.items() if k.endswith("block_t.1.weight"))
     heads = num_heads if num_heads is not None else _DEFAULT_HEADS.get(embed)
     if heads is None:
-        raise ValueError(f"cannot tell the number of attention heads for width {embed}; pass num_heads")
+        raise UserError(
+            f"the attention head count of this EAT checkpoint (width {embed}, not a published EAT size) cannot be "
+            "read from its weights: pass the --n_head the original run was trained with, as num_heads=N "
+            "(miil audio convert --num-heads N); the original trainer's default was 8"
+        )
+    if embed % heads:
+        raise UserError(f"num_heads={heads} does not divide the checkpoint's width {embed}; pass the run's --n_head")
     cfg = EATConfig(
         base_channels=base,
         embed_dim=embed,
@@ -130,6 +144,35 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], *, model
     return remap_state_dict(dict(state_dict), _RULES, expected=model, drop=(_BLUR.pattern,))
 
 
+def original_num_heads(path: str | os.PathLike, *, embed_dim: int | None = None) -> int | None:
+    """The attention head count of an original EAT run, read from the ``args.yml`` its trainer wrote beside the
+    checkpoint (``n_head: N``); ``None`` when there is no such file or it names no head count.
+
+    The file is a yaml dump of an ``argparse.Namespace`` (Python object tags): only its plain ``n_head`` and
+    ``emb_dim`` lines are read, nothing is constructed from it.
+
+    Args:
+        path: The checkpoint (``best_model.pt`` / ``chkpnt.pt``) or the run folder.
+        embed_dim: The checkpoint's width; an ``args.yml`` whose ``emb_dim`` differs belongs to another run and is
+            refused.
+    """
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    args_file = folder / _ARGS_FILE
+    if not args_file.is_file():
+        return None
+    try:
+        text = args_file.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise UserError(f"{args_file}: cannot read the original run's options ({err}); pass num_heads") from err
+    values = {k: int(v) for k, v in _ARGS_LINE.findall(text)}
+    if embed_dim is not None and values.get("emb_dim", embed_dim) != embed_dim:
+        raise UserError(
+            f"{args_file} is from another run (emb_dim {values['emb_dim']}, the checkpoint's width is {embed_dim}); "
+            "pass num_heads (miil audio convert --num-heads N)"
+        )
+    return values.get("n_head")
+
+
 def load_original_checkpoint(
     path: str | os.PathLike, *, num_heads: int | None = None, dynamic_length: bool = True
 ) -> EAT:
@@ -137,13 +180,20 @@ def load_original_checkpoint(
 
     Args:
         path: The checkpoint.
-        num_heads: Attention heads (default: the published configs).
+        num_heads: Attention heads (default: the ``n_head`` of the run's ``args.yml`` beside the checkpoint, else the
+            published configs; a :class:`~miil.core.errors.UserError` says what to pass when neither tells).
         dynamic_length: Accept other clip lengths.
     """
     obj = load_checkpoint(path)
     key = "model_dict" if isinstance(obj, Mapping) and "model_dict" in obj else None
     sd = extract_state_dict(obj, key=key)
-    cfg, classes, seq_len = config_from_original(sd, num_heads=num_heads)
+    if num_heads is None:
+        cls = sd.get("tf.cls_token")
+        num_heads = original_num_heads(path, embed_dim=None if cls is None else int(cls.shape[-1]))
+    try:
+        cfg, classes, seq_len = config_from_original(sd, num_heads=num_heads)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
     model = EAT(num_classes=classes, seq_len=seq_len, config=cfg, dynamic_length=dynamic_length)
     model.load_state_dict(convert_original_state_dict(sd, model=model), strict=True)
     return model

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from miil.core import distributed as du
 from miil.core.io import KeyMappingError, extract_state_dict, load_checkpoint
+from miil.core.layers import rename_legacy_encoder_keys
 from miil.core.metrics import AccuracyMeter, MeanAPMeter
 from miil.core.train import Trainer, TrainResult, load_run_weights
 
@@ -177,10 +178,11 @@ def _source_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     sd = extract_state_dict(obj, key=key)
     if "start.1.weight" in sd or "module.start.1.weight" in sd:  # the original repository's layout
         sd = {k.removeprefix("module."): v for k, v in sd.items()}
-        cfg, classes, seq_len = config_from_original(sd)
+        # Only the key layout matters here (the target model has its own head count), and one head fits any width.
+        cfg, classes, seq_len = config_from_original(sd, num_heads=1)
         ref = EAT(num_classes=classes, seq_len=max(seq_len, 1), config=cfg)
         return convert_original_state_dict(sd, model=ref)
-    return sd
+    return rename_legacy_encoder_keys(sd, "aggregator.")
 
 
 def load_pretrained(model: EAT, path: str | os.PathLike) -> list[str]:

@@ -4,7 +4,9 @@ Paper: "Multi-label Classification with Partial Annotations using Class-aware Se
 Section 5: TResNet backbones (TResNet-M on COCO and OpenImages, TResNet-L on OpenImages). For OpenImages' 9,605
 classes the reference models end in a bottleneck head, ``Linear(F -> 512)`` followed by ``Linear(512 -> C)`` without
 an activation in between (``bottleneck_head`` in the reference ``tresnet.py``). Any timm model can serve as the
-backbone; ``"mosaic_cnn"`` is a small CNN for the embedded digit mosaics.
+backbone: miil-core's backbone adapter gives its pooled pre-logits features, whose width (timm's
+``head_hidden_size``, the ``conv_head`` width for MobileNetV3 / V4 and GhostNet) is checked against every output.
+``"mosaic_cnn"`` is a small CNN for the embedded digit mosaics.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from miil.core.backbones import create_backbone, feature_dim
+from miil.core.backbones import backbone_features, create_backbone, feature_width, prepare_backbone
 
 __all__ = ["BottleneckHead", "MosaicCNN", "MultiLabelClassifier", "create_csl_model"]
 
@@ -81,10 +83,11 @@ class MultiLabelClassifier(nn.Module):
     """A backbone returning pooled features, and a linear or bottleneck head producing one logit per class.
 
     Args:
-        backbone: Module mapping images to ``[B, F]`` pooled features (a timm model with ``num_classes=0``).
+        backbone: A timm model (its pooled pre-logits features are used; its classifier is removed), or a module
+            mapping images to ``[B, F]`` pooled features.
         num_classes: Number of classes.
         bottleneck_features: Use a :class:`BottleneckHead` of this width instead of a single linear layer.
-        num_features: ``F``; read from the backbone (``num_features``) when not given.
+        num_features: ``F``; read from the backbone (``head_hidden_size``, else ``num_features``) when not given.
     """
 
     def __init__(
@@ -98,8 +101,8 @@ class MultiLabelClassifier(nn.Module):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, got {num_classes}")
-        self.backbone = backbone
-        self.num_features = num_features or feature_dim(backbone)
+        self.backbone = prepare_backbone(backbone, "pooled")
+        self.num_features = num_features or feature_width(backbone, "pooled")
         self.num_classes = num_classes
         if bottleneck_features:
             self.head: nn.Module = BottleneckHead(
@@ -109,7 +112,7 @@ class MultiLabelClassifier(nn.Module):
             self.head = _init_linear(nn.Linear(self.num_features, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.head(backbone_features(self.backbone, x, "pooled", width=self.num_features))
 
 
 def create_csl_model(

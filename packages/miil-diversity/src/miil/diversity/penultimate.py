@@ -1,13 +1,16 @@
 """Penultimate features of any classifier: the input of its classification layer.
 
 Paper: "Diverse ImageNet Models Transfer Better" (arXiv 2204.09134): feature diversity is measured on, and linear
-probes are trained on, the representation a pretrained classifier hands to its classification layer.
+probes are trained on, the representation a pretrained classifier hands to its classification layer. For timm models
+that is miil-core's pooled backbone form (``forward_head(..., pre_logits=True)``, width ``head_hidden_size``).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+
+from miil.core.backbones import backbone_features
 
 from .filter_diversity import classifier_module
 
@@ -24,7 +27,8 @@ def logits_and_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
     """
     head = classifier_module(model)
     if hasattr(model, "forward_head") and hasattr(model, "forward_features"):
-        feats = model.forward_head(model.forward_features(x), pre_logits=True)
+        width = head.in_features if isinstance(head, nn.Linear) else None
+        feats = backbone_features(model, x, "pooled", width=width)
         return (head(feats) if head is not None else feats), feats
     if head is None:
         out = model(x)

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from miil.core.backbones import feature_width
 from miil.core.train import TrainConfig, Trainer, TrainResult
 
 from .filter_diversity import classifier_module
@@ -88,10 +89,10 @@ def _head_input_width(backbone: nn.Module) -> int:
     head = classifier_module(backbone)
     if isinstance(head, nn.Linear):
         return head.in_features
-    width = getattr(backbone, "num_features", None)
-    if isinstance(width, int):
-        return width
-    raise ValueError(f"cannot tell the feature width of {type(backbone).__name__}: give feature_dim=")
+    try:
+        return feature_width(backbone, "pooled")
+    except AttributeError:
+        raise ValueError(f"cannot tell the feature width of {type(backbone).__name__}: give feature_dim=") from None
 
 
 class SSLModel(nn.Module):

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import timm
 import torch
 import torch.nn as nn
 
+from miil.core.backbones import create_backbone
 from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
 
 __all__ = [
@@ -97,9 +97,7 @@ def create_in21k_model(
         init_checkpoint: Local weights to initialise from instead, loaded with :func:`load_matching_weights`.
         timm_kwargs: More ``timm.create_model`` arguments (``drop_path_rate``...).
     """
-    if not timm.is_model(name.split(".")[0]):
-        raise ValueError(f"unknown timm model {name!r}; see timm.list_models()")
-    model = timm.create_model(
+    model = create_backbone(
         name, pretrained=pretrained and init_checkpoint is None, num_classes=num_classes, **timm_kwargs
     )
     report = None

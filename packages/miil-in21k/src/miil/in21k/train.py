@@ -135,13 +135,11 @@ class SemanticKDStep:
 
 
 def _load_teacher(recipe: SemanticPretrainRecipe, num_classes: int) -> nn.Module:
-    import timm
+    from miil.core.backbones import create_backbone
 
     name = recipe.teacher
-    if not timm.is_model(name.split(".")[0]):
-        raise ValueError(f"unknown teacher model {name!r}; see timm.list_models()")
     local = recipe.teacher_checkpoint is not None
-    teacher = timm.create_model(name, pretrained=recipe.teacher_pretrained and not local, num_classes=num_classes)
+    teacher = create_backbone(name, pretrained=recipe.teacher_pretrained and not local, num_classes=num_classes)
     if local:
         teacher.load_state_dict(convert_original_checkpoint(recipe.teacher_checkpoint, teacher), strict=True)
     elif not recipe.teacher_pretrained:
@@ -349,12 +347,12 @@ def load_trained_model(
         ``(model, tree or None for transfer runs, info)`` where info holds ``mean``, ``std``, ``img_size`` and, for
         transfer runs, ``classes``.
     """
-    import timm
+    from miil.core.backbones import create_backbone
 
     if run_dir is not None:
         state, sidecar = load_run_weights(run_dir, which)
         config, run_info = sidecar["config"], sidecar.get("run_info", {})
-        net = timm.create_model(config["model"], pretrained=False, num_classes=run_info["num_classes"])
+        net = create_backbone(config["model"], num_classes=run_info["num_classes"])
         net.load_state_dict(state, strict=True)
         info = {"mean": run_info["mean"], "std": run_info["std"], "img_size": config["img_size"]}
         if run_info.get("task") == "transfer":
@@ -365,7 +363,7 @@ def load_trained_model(
     if model is None:
         raise ValueError("pass a run directory or a model name")
     tree_obj = load_tree(tree or "fall11")
-    net = timm.create_model(model, pretrained=pretrained and checkpoint is None, num_classes=len(tree_obj))
+    net = create_backbone(model, pretrained=pretrained and checkpoint is None, num_classes=len(tree_obj))
     if checkpoint is not None:
         net.load_state_dict(convert_original_checkpoint(checkpoint, net), strict=True)
     elif not pretrained:

@@ -4,11 +4,13 @@ Paper: "ML-Decoder: Scalable and Versatile Classification Head", Ridnik et al., 
 ("a drop-in replacement for various classification heads").
 
 The reference ``add_ml_decoder_head`` edits ResNet (``global_pool`` + ``fc``) and TResNet (``head``) models in place
-and exits the process for anything else. Here the backbone is turned into an unpooled feature extractor with timm's
-own API (``reset_classifier(0, global_pool="")``, which keeps what a family's head applies before pooling, such as
-ConvNeXt's norm), its output is read as ``[B, L, C]`` tokens with miil-core (NCHW CNNs, NHWC Swin-like models, ViT
-token sequences), and the head consumes the tokens. ResNet, TResNet, ConvNeXt, EfficientNet, ViT, Swin and the other
-timm families work the same way.
+and exits the process for anything else. Here the backbone is read through miil-core's backbone adapter in its
+``"tokens"`` form: timm's own API removes the classifier and the pooling (``reset_classifier(0, global_pool="")``,
+which keeps the head layers that work per position, such as ConvNeXt's norm or MobileNetV3's ``conv_head``), the
+unpooled pre-logits features become ``[B, L, C]`` tokens (NCHW CNNs, NHWC Swin-like models, ViT token sequences), and
+the head consumes the tokens; ``C`` is timm's ``head_hidden_size`` and is checked against every output. ResNet,
+TResNet, ConvNeXt, EfficientNet, RegNet, MobileNetV3 / V4, GhostNet, ViT, Swin and the other timm families work the
+same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from miil.core.backbones import create_backbone, feature_dim, feature_format, to_tokens
+from miil.core.backbones import backbone_features, create_backbone, feature_format, feature_width, prepare_backbone
 
 from .ml_decoder import MLDecoder
 from .zero_shot import ZeroShotMLDecoder
@@ -30,33 +32,22 @@ HEADS = ("ml_decoder", "zero_shot", "linear")
 
 
 def _unpooled(model: nn.Module) -> nn.Module:
-    """Remove the classifier and the pooling so that ``model(x)`` returns unpooled features."""
+    """Remove the classifier and the pooling, so that the model gives its unpooled pre-logits features."""
     if not hasattr(model, "reset_classifier"):
         raise TypeError(
             f"{type(model).__name__} is not a timm model (it has no reset_classifier); build the backbone with "
             "timm.create_model or wrap its features yourself and use MLDecoder directly"
         )
-    try:
-        model.reset_classifier(0, global_pool="")
-    except (TypeError, AssertionError, ValueError) as err:
-        raise ValueError(
-            f"{type(model).__name__} cannot drop its global pooling (reset_classifier(0, global_pool='') failed: "
-            f"{err}); use MLDecoder on its forward_features output instead"
-        ) from err
-    # ML-Decoder has its own dropout; the backbone's pre-classifier dropout would act on the feature map.
-    if isinstance(getattr(model, "drop_rate", None), float):
-        model.drop_rate = 0.0
-    if isinstance(getattr(model, "head_drop", None), nn.Dropout):
-        model.head_drop = nn.Identity()
-    return model
+    # Also sets the backbone's pre-classifier dropout to zero: ML-Decoder has its own.
+    return prepare_backbone(model, "tokens")
 
 
 class MLDecoderClassifier(nn.Module):
     """A timm backbone without pooling, followed by an ML-Decoder (or zero-shot ML-Decoder) head on its tokens.
 
     Args:
-        backbone: A timm model already reset to ``num_classes=0, global_pool=""`` (see ``add_ml_decoder_head``).
-        head: The head; called on ``[B, L, C]`` tokens.
+        backbone: A timm model prepared for tokens (``num_classes=0, global_pool=""``, see ``add_ml_decoder_head``).
+        head: The head; called on ``[B, L, C]`` tokens (its ``in_features`` is checked against every output).
         feature_format: Layout of the backbone's 4-D output, "NCHW" or "NHWC".
         num_prefix_tokens: Leading tokens (ViT class / register tokens) removed before the head.
     """
@@ -76,8 +67,14 @@ class MLDecoderClassifier(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features as ``[B, L, C]`` tokens (prefix tokens removed)."""
-        tokens = to_tokens(self.backbone(x), self.feature_format)
-        return tokens[:, self.num_prefix_tokens :] if self.num_prefix_tokens else tokens
+        return backbone_features(
+            self.backbone,
+            x,
+            "tokens",
+            width=getattr(self.head, "in_features", None),
+            fmt=self.feature_format,
+            num_prefix_tokens=self.num_prefix_tokens,
+        )
 
     def forward(self, x: torch.Tensor, **head_kwargs: Any) -> torch.Tensor:
         """Logits ``[B, N]``; keyword arguments go to the head (e.g. ``word_vectors`` of a zero-shot head)."""
@@ -119,7 +116,7 @@ def add_ml_decoder_head(
         if num_classes < 1:
             raise ValueError(f"{type(model).__name__} has no classes; pass num_classes")
     backbone = _unpooled(model)
-    in_features = feature_dim(backbone)
+    in_features = feature_width(backbone, "tokens")
     fmt = feature_format(backbone)
     prefix = int(getattr(backbone, "num_prefix_tokens", 0) or 0) if drop_prefix_tokens else 0
     if zero_shot:

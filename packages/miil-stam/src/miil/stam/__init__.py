@@ -22,7 +22,15 @@ from .data import (
     sample_video_paths,
 )
 from .layers import FrameAverage, TemporalTransformer, resize_temporal_pos_embed
-from .models import STAM, STAM_PRESETS, convert_original_checkpoint, create_stam, preset_frame_rate, to_original_layout
+from .models import (
+    STAM,
+    STAM_PRESETS,
+    convert_original_checkpoint,
+    convert_original_temporal,
+    create_stam,
+    preset_frame_rate,
+    to_original_layout,
+)
 from .pipeline import DataSource, build_dataset, evaluate_videos, load_trained, train
 from .recipes import RECIPES, STAM8, STAM16, STAM32, STAM64, STAMRecipe
 from .video import (
@@ -63,6 +71,7 @@ __all__ = [
     "available_backends",
     "build_dataset",
     "convert_original_checkpoint",
+    "convert_original_temporal",
     "create_stam",
     "evaluate_videos",
     "list_videos",

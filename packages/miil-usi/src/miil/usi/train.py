@@ -35,13 +35,16 @@ from .teacher_logits import TeacherLogits
 __all__ = ["build_usi_trainer", "create_student", "train_usi", "usi_transforms"]
 
 
-def create_student(cfg: USIRecipe) -> nn.Module:
+def create_student(cfg: USIRecipe, **model_kwargs: Any) -> nn.Module:
     """The student network named by ``cfg.model`` with ``cfg.num_classes`` outputs (random init, as in the paper).
+
+    Any timm model: the student is the timm classifier itself (miil-core's ``create_backbone``).
 
     Args:
         cfg: The recipe.
+        model_kwargs: More ``timm.create_model`` arguments (e.g. tiny sizes for tests).
     """
-    kwargs: dict[str, Any] = {"num_classes": cfg.num_classes}
+    kwargs: dict[str, Any] = {**model_kwargs, "num_classes": cfg.num_classes}
     if cfg.drop_path_rate is not None:
         kwargs["drop_path_rate"] = cfg.drop_path_rate
     return create_backbone(cfg.model, **kwargs)

@@ -1,6 +1,8 @@
 """miil-core: what every miil package shares.
 
-- ``miil.core.backbones``: timm models by name and their features as ``[B, N, C]`` tokens.
+- ``miil.core.backbones``: timm models by name and their features (pooled, maps or ``[B, N, C]`` tokens), the width
+  read from what the model returns.
+- ``miil.core.layers``: layers several packages share (the CLS-token transformer aggregator of STAM, PETA and EAT).
 - ``miil.core.losses``: asymmetric loss (multi- and single-label), knowledge distillation, soft-target CE.
 - ``miil.core.metrics``: tie-aware AP/mAP with partial labels, top-k, precision/recall/F1, Spearman; DDP-aware meters.
 - ``miil.core.train``: the one training engine (timm optimizers/schedulers, AMP, EMA, DDP, exact resume).
@@ -22,10 +24,13 @@ __version__ = importlib.metadata.version("miil-core")  # written once, in pyproj
 
 _EXPORTS = {
     "TokenBackbone": ".backbones",
+    "backbone_features": ".backbones",
     "create_backbone": ".backbones",
     "feature_dim": ".backbones",
     "feature_format": ".backbones",
+    "feature_width": ".backbones",
     "forward_tokens": ".backbones",
+    "prepare_backbone": ".backbones",
     "to_tokens": ".backbones",
     "add_dataclass_arguments": ".config",
     "dataclass_from_args": ".config",
@@ -52,7 +57,17 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .backbones import TokenBackbone, create_backbone, feature_dim, feature_format, forward_tokens, to_tokens
+    from .backbones import (
+        TokenBackbone,
+        backbone_features,
+        create_backbone,
+        feature_dim,
+        feature_format,
+        feature_width,
+        forward_tokens,
+        prepare_backbone,
+        to_tokens,
+    )
     from .config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
     from .io import KeyMappingError, UnsafeCheckpointError, load_checkpoint, remap_state_dict, save_safetensors
     from .losses import AsymmetricLoss, AsymmetricLossSingleLabel, DistillationLoss, SoftTargetCrossEntropy
@@ -88,14 +103,17 @@ __all__ = [
     "UnsafeCheckpointError",
     "add_dataclass_arguments",
     "average_precision",
+    "backbone_features",
     "create_backbone",
     "dataclass_from_args",
     "feature_dim",
     "feature_format",
+    "feature_width",
     "forward_tokens",
     "load_checkpoint",
     "mean_average_precision",
     "pick_recipe",
+    "prepare_backbone",
     "recipe_to_dict",
     "remap_state_dict",
     "save_safetensors",

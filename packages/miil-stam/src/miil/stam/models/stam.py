@@ -3,9 +3,10 @@
 Paper: "An Image is Worth 16x16 Words, What is a Video Worth?", Sharir, Noy and Zelnik-Manor, 2021
 (arXiv 2103.13915), section 3. The spatial model is ViT-B/16 (any timm model works here: its pooled pre-logits
 features are the frame embedding, the CLS token after the final LayerNorm for ViTs). The ``T`` frames of a clip go
-through it as one batch of ``B * T`` images; the temporal transformer (:class:`TemporalTransformer`) aggregates
-them and ``head`` classifies the clip. ``aggregation="mean"`` swaps the temporal transformer for frame averaging,
-the baseline of the paper.
+through it as one batch of ``B * T`` images, read through miil-core's backbone adapter as pooled features (the width
+is checked against what the model returns, ``head_hidden_size`` for MobileNetV3); the temporal transformer
+(:class:`TemporalTransformer`) aggregates them and ``head`` classifies the clip. ``aggregation="mean"`` swaps the
+temporal transformer for frame averaging, the baseline of the paper.
 
 Presets ``stam_8/16/32/64`` are the paper's Kinetics-400 table rows: ``T`` frames sampled at ``T / 10`` fps, i.e.
 always the first 10 s of a video. The original ViT used PyTorch's LayerNorm epsilon (1e-5), not timm's 1e-6;
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from miil.core.backbones import create_backbone, feature_dim
+from miil.core.backbones import backbone_features, create_backbone, feature_width, prepare_backbone
 
 from ..layers import FrameAverage, TemporalTransformer
 
@@ -97,7 +98,7 @@ class STAM(nn.Module):
         kwargs = dict(spatial_kwargs or {})
         if isinstance(spatial, str | type):
             kwargs.setdefault("num_classes", 0)
-        self.spatial = create_backbone(spatial, pretrained=spatial_pretrained, **kwargs)
+        self.spatial = prepare_backbone(create_backbone(spatial, pretrained=spatial_pretrained, **kwargs), "pooled")
         if spatial_norm_eps is not None:
             for module in self.spatial.modules():
                 if isinstance(module, nn.LayerNorm):
@@ -105,7 +106,7 @@ class STAM(nn.Module):
         if spatial_checkpoint is not None:
             # After removing the classifier, so that ImageNet weights with a head are refused loudly, not mixed in.
             self.spatial = create_backbone(self.spatial, checkpoint=spatial_checkpoint)
-        self.embed_dim = feature_dim(self.spatial)
+        self.embed_dim = feature_width(self.spatial, "pooled")
         self.num_frames = num_frames
         self.num_classes = num_classes
         self.aggregation = aggregation
@@ -158,7 +159,7 @@ class STAM(nn.Module):
             raise ValueError(f"expected a [B, T, C, H, W] video batch, got shape {tuple(video.shape)}")
         b, t = video.shape[:2]
         frames = video.flatten(0, 1)
-        feats = self.spatial.forward_head(self.spatial.forward_features(frames), pre_logits=True)
+        feats = backbone_features(self.spatial, frames, "pooled", width=self.embed_dim)
         return feats.reshape(b, t, -1)
 
     def forward_features(self, video: torch.Tensor) -> torch.Tensor:
