@@ -8,8 +8,10 @@ state dict. Their keys are ``body.*`` (InplaceABN layout), ``head.fc.weight`` / 
 
 The backbone keys and the InplaceABN weights (``|w| + eps``) are converted by timm's own
 ``timm.models.tresnet.checkpoint_filter_fn`` (timm's TResNet weights come from the same originals); the head keys are
-renamed here; BatchNorm's ``num_batches_tracked`` counters, which InplaceABN does not have, are set to 0. Every key
-must be mapped and every model key filled, or :class:`miil.core.io.KeyMappingError` lists what is wrong.
+renamed here; BatchNorm's ``num_batches_tracked`` counters, which InplaceABN before 1.1 does not have, are set to 0
+(checkpoints made with InplaceABN >= 1.1 keep theirs). Every key must be mapped and every model key filled, or
+:class:`miil.core.io.KeyMappingError` lists what is wrong. The key layouts the original code builds are committed in
+``tests/original_keys/`` and tested.
 """
 
 from __future__ import annotations
@@ -57,12 +59,15 @@ def convert_original_checkpoint(obj: Any, model: MultiLabelClassifier) -> dict[s
     body = {k: v for k, v in source.items() if k.startswith("body.") and not k.endswith(".filt")}
     converted = dict(checkpoint_filter_fn(body, model.backbone))
     converted.update({k: v for k, v in source.items() if not k.startswith("body.")})
-    out = remap_state_dict(converted, _HEAD_RULES, expected=[k for k in model.state_dict() if "num_batches" not in k])
-    for key, value in model.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            out[key] = torch.zeros_like(value)
-    remap_state_dict(out, [(r"(.*)", r"\1")], expected=model)
-    return out
+    for key in model.state_dict():
+        # InplaceABN before 1.1 (v1.0.12, pinned by the originals) keeps no num_batches_tracked; from 1.1 on it
+        # does. A missing counter changes no output and is taken as 0; a present one is kept.
+        name = key[len("backbone.") :]
+        layer = name[: -len("num_batches_tracked")]
+        counter = key.startswith("backbone.") and key.endswith(".num_batches_tracked")
+        if counter and name not in converted and layer + "running_mean" in converted:
+            converted[name] = torch.zeros((), dtype=torch.long)
+    return remap_state_dict(converted, _HEAD_RULES, expected=model)
 
 
 def load_original_checkpoint(

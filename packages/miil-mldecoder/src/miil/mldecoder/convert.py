@@ -15,7 +15,9 @@ TResNet, ``fc.`` for ResNet, ``classifier.`` for EfficientNet in timm's port):
 Every source key must be mapped and every key of the target produced (``miil.core.io.remap_state_dict``), so a
 conversion either gives identical logits or fails with the list of keys that do not line up. Backbone keys of a whole
 model go through the timm family's own ``checkpoint_filter_fn`` when it has one (e.g. TResNet's InplaceABN ->
-BatchNorm conversion) and are then checked against the timm backbone just as strictly.
+BatchNorm conversion) and are then checked against the timm backbone just as strictly; the one thing filled in is a
+BatchNorm ``num_batches_tracked`` counter that InplaceABN before 1.1 does not keep (set to 0; it changes no output).
+The key layouts the original code builds are committed in ``tests/original_keys/`` and tested.
 """
 
 from __future__ import annotations
@@ -116,6 +118,17 @@ def _backbone_filter(backbone: nn.Module):
     return fn if callable(fn) and module.__name__.startswith("timm.models") else None
 
 
+def _with_bn_counters(state: dict[str, torch.Tensor], backbone: nn.Module) -> dict[str, torch.Tensor]:
+    # InplaceABN before 1.1 (v1.0.12, which the original TResNet code pins) keeps no num_batches_tracked; a counter
+    # does not change any output, so one the source lacks is taken as 0 when the rest of its norm layer is there.
+    out = dict(state)
+    for key in backbone.state_dict():
+        layer = key[: -len("num_batches_tracked")]
+        if key.endswith(".num_batches_tracked") and key not in out and layer + "running_mean" in out:
+            out[key] = torch.zeros((), dtype=torch.long)
+    return out
+
+
 def convert_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     model: nn.Module,
@@ -149,7 +162,9 @@ def convert_state_dict(
             fn = _backbone_filter(model.backbone)
             if fn is not None:
                 rest = dict(fn(rest, model.backbone))
-        backbone = remap_state_dict(rest, [(r"(.*)", r"\1")], expected=model.backbone)
+        backbone = remap_state_dict(
+            _with_bn_counters(rest, model.backbone), [(r"(.*)", r"\1")], expected=model.backbone
+        )
         return {**{f"backbone.{k}": v for k, v in backbone.items()}, **{f"head.{k}": v for k, v in head.items()}}
     if rest:
         raise ValueError(
