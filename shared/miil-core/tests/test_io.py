@@ -121,10 +121,12 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path):
     assert not marker.exists()
 
 
-def test_checkpoint_with_training_args_is_refused(tmp_path):
-    path = tmp_path / "with_args.pth.tar"
-    torch.save({"model": {"w": torch.zeros(2)}, "args": argparse.Namespace(lr=0.1)}, path)
-    with pytest.raises(UnsafeCheckpointError, match=r"with_args\.pth\.tar.*argparse\.Namespace"):
+def test_checkpoint_with_other_objects_is_refused(tmp_path):
+    import fractions
+
+    path = tmp_path / "with_object.pth.tar"
+    torch.save({"model": {"w": torch.zeros(2)}, "lr": fractions.Fraction(1, 10)}, path)
+    with pytest.raises(UnsafeCheckpointError, match=r"with_object\.pth\.tar.*fractions\.Fraction"):
         load_checkpoint(path)
 
 
@@ -302,3 +304,11 @@ def test_load_file_reads_plain_files(tmp_path):
             message = "unknown file type"
         with pytest.raises(UserError, match=message):
             load_file(bad)
+
+
+def test_original_training_checkpoints_with_their_argparse_namespace_load(tmp_path):
+    # USI's, HardCoRe-NAS's and DINO's training scripts save {"state_dict": ..., "args": argparse.Namespace(...)}.
+    path = tmp_path / "checkpoint.pth.tar"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=0.1, arch="vit_small")}, path)
+    obj = load_checkpoint(path)
+    assert obj["args"].arch == "vit_small" and obj["state_dict"]["w"].tolist() == [1.0, 1.0]

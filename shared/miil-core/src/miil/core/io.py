@@ -11,6 +11,7 @@ interrupted save never leaves a half-written file in place.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import re
@@ -149,7 +150,10 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         except Exception as err:
             raise UnreadableCheckpointError(f"cannot read safetensors file {path}: {err}") from err
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        # The original training scripts (USI, HardCoRe-NAS, DINO) store their argparse.Namespace beside the weights;
+        # rebuilding one only fills its __dict__ with values the weights-only loader already admits, so it is allowed.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError) as err:
         if not _weights_only_refusal(err):
             raise UnreadableCheckpointError(f"cannot read checkpoint {path}: {err}") from err
