@@ -12,9 +12,11 @@ from .embedded import DigitsDataset, digits_pil_images, load_digits_split
 from .transforms import (
     CutoutPIL,
     SquishResize,
+    floor_posterize_bits,
     multilabel_eval_transform,
     multilabel_train_transform,
     rand_augment,
+    timm_augment_ops,
 )
 from .unreadable import UnreadableFileError, UnreadableFileWarning, UnreadablePolicy, skip_unreadable_collate
 
@@ -30,11 +32,13 @@ __all__ = [
     "UnreadableFileWarning",
     "UnreadablePolicy",
     "digits_pil_images",
+    "floor_posterize_bits",
     "load_digits_split",
     "multilabel_eval_transform",
     "multilabel_train_transform",
     "rand_augment",
     "resolve_under_root",
     "skip_unreadable_collate",
+    "timm_augment_ops",
     "write_multilabel_csv",
 ]
