@@ -21,7 +21,7 @@ from .importance import attention_rollout, cls_attention, image_importance, impo
 from .metrics import EventMeter, top1_hit_rate
 from .models import PETA, MeanOfPredictions, embed_album_images
 from .recipes import RECIPES, PETARecipe
-from .train import build_model, make_loss, make_trainer
+from .train import album_datasets, build_model, make_loss, make_trainer
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "ImageEncoder",
     "MeanOfPredictions",
     "PETARecipe",
+    "album_datasets",
     "album_report",
     "attention_rollout",
     "build_model",
