@@ -60,6 +60,7 @@ from .training import (
     load_run,
     recalibrate_batchnorm,
     train,
+    train_augment,
 )
 
 __version__ = "0.1.0"
@@ -123,4 +124,5 @@ __all__ = [
     "resample_audio",
     "time_mix",
     "train",
+    "train_augment",
 ]
