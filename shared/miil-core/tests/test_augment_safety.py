@@ -8,7 +8,7 @@ from PIL import Image
 from timm.data import create_transform
 from timm.data.auto_augment import auto_augment_transform, rand_augment_transform
 
-from miil.core.data import UnreadablePolicy, floor_posterize_bits, rand_augment, timm_augment_ops
+from miil.core.data import IMAGE_EXTENSIONS, UnreadablePolicy, floor_posterize_bits, rand_augment, timm_augment_ops
 from miil.core.testing import (
     IMAGE_MODES,
     DrawPlan,
@@ -78,7 +78,7 @@ def test_real_images_cover_modes_sizes_and_formats(tmp_path):
     again = real_images(24, seed=3, min_side=8, max_side=96)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(images, again))
     paths = write_image_folder(tmp_path, ("x", "y"), per_class=12, seed=3, max_side=96)
-    assert {p.suffix for p in paths} >= {".jpg", ".png", ".gif", ".webp", ".bmp", ".tiff"}
+    assert {p.suffix for p in paths} == {".jpg", ".png", ".webp", ".bmp", ".tiff"} <= set(IMAGE_EXTENSIONS)
     policy = UnreadablePolicy(strict=True)
     assert all(policy.load_image(p).mode == "RGB" for p in paths)
 

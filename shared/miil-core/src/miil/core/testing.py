@@ -51,13 +51,14 @@ _PHOTOS = (
     "horse.png",
     "logo.png",
 )
-# Modes a decoded file can have, and file formats that store each of them.
+# Modes a decoded file can have, and file formats that store each of them (the extensions image folders list:
+# miil.core.data.IMAGE_EXTENSIONS, like torchvision's, has no .gif).
 IMAGE_MODES = ("RGB", "L", "RGBA", "P", "LA", "1", "CMYK", "I;16")
 _FORMATS = {
     "RGB": (".jpg", ".png", ".webp", ".bmp"),
     "L": (".png", ".jpg"),
     "RGBA": (".png", ".webp"),
-    "P": (".gif", ".png"),
+    "P": (".png", ".tiff"),
     "LA": (".png",),
     "1": (".png", ".bmp"),
     "CMYK": (".jpg", ".tiff"),
