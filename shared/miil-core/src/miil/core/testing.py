@@ -2,7 +2,7 @@
 
 Not part of a paper. A recipe is only known to train when its full training and evaluation transforms have met
 real inputs of the kinds datasets hold (photos and digits; small and large; wide, tall and square; RGB, grey, with
-alpha, palette, 1-bit, CMYK, 16-bit; PNG, JPEG, BMP, GIF, TIFF, WebP) under seeds that reach the random branches.
+alpha, palette, 1-bit, CMYK, 16-bit; PNG, JPEG, BMP, TIFF, WebP) under seeds that reach the random branches.
 Rare draws hide from any number of random applications (a posterize magnitude that fails 1 time in 50, or 1 in a
 billion), so :func:`augment_draw_failures` also runs every op of timm's RandAugment / AutoAugment at every magnitude
 its configuration can draw.
