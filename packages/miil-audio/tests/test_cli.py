@@ -124,3 +124,21 @@ def test_torchrun_two_processes(tmp_path, keyword_folders):
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["updates"] for r in rows] == [3, 3]  # 18 clips / (3 per process x 2 processes)
     assert 0 <= json.loads((run / "best.json").read_text())["metrics"]["top1"] <= 100
+
+
+def test_default_recipe_trains_on_real_esc50_layout(tmp_path, keywords, capsys):
+    """The default recipe (ESC-50, 22.05 kHz, 114688-sample clips, the full augmentation, AMP, EMA), as a user runs
+    it, on spoken keywords in the ESC-50 class-folder layout (``<fold>-`` file names); only the model is tiny."""
+    clips, labels, _, sr, words = keywords
+    for i, (clip, label) in enumerate(zip(clips, labels)):
+        folder = tmp_path / "esc50" / words[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / f"{1 + i % 5}-{i:03d}-A-{label}.wav", clip, sr, subtype="PCM_16")
+    run = tmp_path / "run"
+    tiny = ["--base-channels", "4", "--embed-dim", "16", "--depth", "1", "--num-heads", "2", "--mlp-dim", "32"]
+    short = ["--num-classes", "0", "--epochs", "1", "--batch-size", "4", "--max-steps-per-epoch", "2"]
+    argv = ["audio", "train", "--data-root", str(tmp_path / "esc50"), *tiny, *short, "--out-dir", str(run)]
+    assert main([*argv, "--device", "cpu", "--progress", "false"]) == 0
+    best = json.loads((run / "best.json").read_text())
+    assert best["config"]["dataset"] == "esc50" and best["config"]["seq_len"] == 114688
+    assert best["run_info"]["classes"] == sorted(words) and 0 <= best["metrics"]["top1"] <= 100

@@ -136,3 +136,35 @@ def test_recipe_validation():
     for bad in (dict(mode="positive"), dict(data_format="voc"), dict(simulate="xyz"), dict(topk_scope="image")):
         with pytest.raises(ValueError):
             CSLConfig(**bad)
+
+
+def test_default_recipe_trains_on_real_coco_layout(tmp_path, capsys):
+    """The default recipe (COCO, FPC(1000), CSL with the prior from a first ignore-mode stage), as a user runs it,
+    on real photos in the COCO instances layout; only the model, sizes and length are made tiny."""
+    from miil.core.testing import write_image_folder
+
+    paths = write_image_folder(tmp_path, ["train2014"], per_class=16, seed=0, max_side=96)
+    rng = np.random.default_rng(0)
+    categories = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 7, "name": "dog"}]
+    annotations = [
+        {"id": len(paths) * k + i, "image_id": i, "category_id": c["id"], "area": 100.0}
+        for i in range(len(paths))
+        for k, c in enumerate(categories)
+        if rng.random() < 0.5 or k == i % 3
+    ]
+    instances = {
+        "images": [{"id": i, "file_name": p.name} for i, p in enumerate(paths)],
+        "categories": categories,
+        "annotations": annotations,
+    }
+    (tmp_path / "instances.json").write_text(json.dumps(instances))
+    out = tmp_path / "run"
+    data = ["--train", str(tmp_path / "instances.json"), "--train-root", str(tmp_path / "train2014")]
+    data += ["--val", str(tmp_path / "instances.json"), "--val-root", str(tmp_path / "train2014")]
+    tiny = ["--model", "test_resnet", "--pretrained", "false", "--img-size", "32", "--batch-size", "8"]
+    assert main(["csl", "train", *data, *tiny, "--out-dir", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "FPC(1000)" in printed and "stage 1" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["run_info"]["recipe"] == "coco_fpc1000_csl" and config["config"]["randaug"] == "rand-m9-mstd0.5"
+    assert (out / "prior.csv").is_file() and (out / "best.safetensors").is_file()

@@ -194,3 +194,22 @@ def test_cli_errors_are_clear(tmp_path, capsys):
         main(["hardcore", "extract", "--supernet", str(tmp_path), "--arch", "hardcorenas_a"])
     with pytest.raises(SystemExit):
         main(["hardcore", "search", "--recipe", "hardcorenas_z"])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [pytest.param(["train-supernet"], marks=pytest.mark.slow), ["train", "--arch", "hardcorenas_a"]],
+    ids=["train-supernet", "train"],
+)
+def test_default_recipes_train_on_real_images(command, tmp_path, capsys):
+    """``train-supernet`` (heaviest path, ImageNet recipe) and ``train`` (a child from scratch) with their default
+    recipes and the paper's search space, as a user runs them, on real photos; only the images are small (32 px)."""
+    from miil.core.testing import write_image_folder
+
+    write_image_folder(tmp_path / "train", ["a", "b", "c"], per_class=6, seed=0, max_side=96)
+    write_image_folder(tmp_path / "val", ["a", "b", "c"], per_class=2, seed=1, max_side=96)
+    data = ["--data-dir", str(tmp_path / "train"), "--val-dir", str(tmp_path / "val"), "--img-size", "32"]
+    assert main(["hardcore", *command, *data, "--out-dir", str(tmp_path / "run"), *TRAIN]) == 0
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["config"]["auto_augment"] == "rand-m9-mstd0.5" and best["config"]["re_prob"] == 0.2
+    assert best["config"]["space"] == "hardcorenas" and 0 <= best["metrics"]["top1"] <= 100

@@ -74,3 +74,16 @@ def test_train_with_distillation_from_a_teacher_run(trained_run, motion_root, tm
     assert config["kd_alpha"] == 0.5 and config["teacher"] == str(trained_run)
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert row["updates"] >= 1 and row["train_loss"] > 0
+
+
+def test_default_recipe_trains_on_real_clips(motion_root, tmp_path, tiny_cli_args):
+    """``miil stam train`` with its default recipe (STAM-16: 16 frames at 1.6 fps, random-resized crops, flips, AMP),
+    as a user runs it, on clips encoded from real images; only the model and the frame size are tiny."""
+    i = tiny_cli_args.index("--amp")
+    tiny = tiny_cli_args[:i] + tiny_cli_args[i + 2 :]  # the recipe's AMP (bf16 on CPU)
+    out = tmp_path / "run"
+    args = ["stam", "train", "--train-root", str(motion_root), "--val-root", str(motion_root), "--out-dir", str(out)]
+    assert main([*args, "--epochs", "1", "--max-steps-per-epoch", "2", *tiny]) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["run_info"]["recipe"] == "STAM-16" and best["config"]["num_frames"] == 16 and best["config"]["amp"]
+    assert 0 <= best["metrics"]["top1"] <= 100

@@ -30,7 +30,7 @@ from .importance import attention_rollout, cls_attention, image_importance, impo
 from .metrics import EventMeter, top1_hit_rate
 from .models import PETA, MeanOfPredictions, embed_album_images
 from .recipes import RECIPES, PETARecipe
-from .train import build_model, make_loss, make_trainer
+from .train import album_datasets, build_model, make_loss, make_trainer
 
 __version__ = importlib.metadata.version("miil-album")  # written once, in pyproject.toml
 
@@ -43,6 +43,7 @@ __all__ = [
     "ImageEncoder",
     "MeanOfPredictions",
     "PETARecipe",
+    "album_datasets",
     "album_report",
     "attention_rollout",
     "build_model",

@@ -25,7 +25,6 @@ from miil.core.io import atomic_write_text, save_safetensors
 from .data import (
     AlbumDataset,
     album_classes,
-    album_train_transform,
     collate_albums,
     load_event_labels,
     load_importance_scores,
@@ -39,7 +38,7 @@ from .inference import load_album_model, predict_album
 from .metrics import EventMeter
 from .models import PETA
 from .recipes import RECIPES, PETARecipe
-from .train import build_model, make_trainer
+from .train import album_datasets, build_model, make_trainer
 
 __all__ = ["register"]
 
@@ -103,19 +102,7 @@ def _train(args: argparse.Namespace) -> int:
             raise SystemExit(f"events {missing} of the data are not in --classes")
         classes = given
     recipe = dataclasses.replace(recipe, num_classes=len(classes))
-    train_ds = AlbumDataset(
-        train_records,
-        classes,
-        album_size=recipe.album_size,
-        train=True,
-        transform=album_train_transform(recipe.img_size, recipe.augment),
-        pad=recipe.pad,
-    )
-    val_ds = None
-    if val_records:
-        val_ds = AlbumDataset(
-            val_records, classes, album_size=recipe.album_size, img_size=recipe.img_size, pad=recipe.pad
-        )
+    train_ds, val_ds = album_datasets(recipe, train_records, classes, val_records)
     backbone_kwargs = _backbone_kwargs(args.backbone_kwargs)
     model = build_model(recipe, backbone_kwargs=backbone_kwargs)
     run_info = {

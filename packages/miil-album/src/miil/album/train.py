@@ -7,7 +7,7 @@ supplies the model from a recipe, the album batch step (images, mask) and the ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -17,12 +17,47 @@ from torch.utils.data import Dataset
 from miil.core.losses import AsymmetricLoss
 from miil.core.train import Trainer
 
-from .data import collate_albums
+from .data import AlbumDataset, AlbumRecord, album_train_transform, collate_albums
 from .metrics import EventMeter
 from .models import PETA, MeanOfPredictions
 from .recipes import PETARecipe
 
-__all__ = ["album_eval_fn", "album_step_fn", "build_model", "make_loss", "make_trainer"]
+__all__ = ["album_datasets", "album_eval_fn", "album_step_fn", "build_model", "make_loss", "make_trainer"]
+
+
+def album_datasets(
+    recipe: PETARecipe,
+    train_records: Sequence[AlbumRecord],
+    classes: Sequence[str],
+    val_records: Sequence[AlbumRecord] | None = None,
+    *,
+    strict: bool = False,
+) -> tuple[AlbumDataset, AlbumDataset | None]:
+    """``(train, val or None)`` album datasets of a recipe: random K-subsets with the recipe's photo augmentation for
+    training, the deterministic K photos squish-resized for validation.
+
+    Args:
+        recipe: The recipe (``album_size``, ``img_size``, ``augment``, ``pad``).
+        train_records: Training albums.
+        classes: Event names in target order.
+        val_records: Validation albums.
+        strict: Raise on unreadable photos instead of skipping them.
+    """
+    train = AlbumDataset(
+        train_records,
+        classes,
+        album_size=recipe.album_size,
+        train=True,
+        transform=album_train_transform(recipe.img_size, recipe.augment),
+        pad=recipe.pad,
+        strict=strict,
+    )
+    val = None
+    if val_records:
+        val = AlbumDataset(
+            val_records, classes, album_size=recipe.album_size, img_size=recipe.img_size, pad=recipe.pad, strict=strict
+        )
+    return train, val
 
 
 def build_model(

@@ -62,6 +62,7 @@ from .training import (
     load_run,
     recalibrate_batchnorm,
     train,
+    train_augment,
 )
 
 __version__ = importlib.metadata.version("miil-audio")  # written once, in pyproject.toml
@@ -126,4 +127,5 @@ __all__ = [
     "resample_audio",
     "time_mix",
     "train",
+    "train_augment",
 ]

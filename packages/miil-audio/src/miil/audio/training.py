@@ -56,6 +56,7 @@ __all__ = [
     "recalibrate_batchnorm",
     "recipe_from_dict",
     "train",
+    "train_augment",
     "weight_decay_groups",
 ]
 
@@ -125,6 +126,15 @@ def build_datasets(recipe: EATRecipe, *, train: bool = True, val: bool = True) -
         return AudioFolderDataset(folder, train=is_train, **common)
 
     return (make(True) if train else None), (make(False) if val else None)
+
+
+def train_augment(recipe: EATRecipe) -> BatchAugment:
+    """The recipe's training-batch augmentation (signal, noise, resampling, mixing from ``mix_start_epoch``).
+
+    Args:
+        recipe: The recipe.
+    """
+    return BatchAugment(recipe.augment_config(), sample_rate=recipe.sample_rate)
 
 
 def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -261,7 +271,7 @@ def train(
     if recipe.init_checkpoint:
         load_pretrained(model, recipe.init_checkpoint)
 
-    augment = BatchAugment(recipe.augment_config(), sample_rate=recipe.sample_rate)
+    augment = train_augment(recipe)
 
     def sampler(ds: Dataset, rank: int, world: int, seed: int) -> Sampler:
         if recipe.balanced_sampler:

@@ -49,6 +49,7 @@ __all__ = [
     "load_split",
     "model_kwargs",
     "train_csl",
+    "train_transform",
 ]
 
 PRIOR_FILE = "prior.csv"
@@ -149,7 +150,8 @@ def eval_transform(cfg: CSLConfig):
     return multilabel_eval_transform(cfg.img_size)
 
 
-def _train_transform(cfg: CSLConfig):
+def train_transform(cfg: CSLConfig):
+    """PIL -> tensor transform for training: squish, CutoutPIL and RandAugment (grey models: the eval transform)."""
     if cfg.in_chans == 1:
         return eval_transform(cfg)
     return multilabel_train_transform(cfg.img_size, cutout_factor=cfg.cutout, randaug=cfg.randaug)
@@ -194,7 +196,7 @@ def build_datasets(
     Returns:
         ``(train, val or None, classes, simulation summary or None)``.
     """
-    train = load_split(cfg, spec, "train", _train_transform(cfg))
+    train = load_split(cfg, spec, "train", train_transform(cfg))
     summary = apply_partial_simulation(
         train, cfg.simulate, cfg.simulate_param, seed=cfg.simulate_seed, verbose=verbose and du.is_main_process()
     )

@@ -33,7 +33,15 @@ from .measure import (
     weight_metrics,
 )
 from .penultimate import logits_and_features, penultimate_features, replace_classifier
-from .pretrain import DiversityTracker, PretrainResult, pretrain, pretrain_folders, ssl_config, ssl_transform
+from .pretrain import (
+    DiversityTracker,
+    PretrainResult,
+    pretrain,
+    pretrain_datasets,
+    pretrain_folders,
+    ssl_config,
+    ssl_transform,
+)
 from .recipes import FINE_TUNE, LINEAR_PROBE, RECIPES, TRANSFER_RECIPES, DiversityRecipe, TransferRecipe
 from .report import correlations, load_records, plot_transfer, report_table
 from .ssl import ContrastiveStep, NTXentLoss, ProjectionHead, SSLModel, TwoViewDataset, nt_xent_loss, train_ssl
@@ -44,6 +52,7 @@ from .transfer import (
     linear_probe,
     load_transfer_dataset,
     transfer,
+    transfer_datasets,
     transfer_transforms,
 )
 
@@ -94,6 +103,7 @@ __all__ = [
     "plot_transfer",
     "pool_features",
     "pretrain",
+    "pretrain_datasets",
     "pretrain_folders",
     "register_feature_metric",
     "register_weight_metric",
@@ -103,6 +113,7 @@ __all__ = [
     "ssl_transform",
     "train_ssl",
     "transfer",
+    "transfer_datasets",
     "transfer_transforms",
     "weight_metrics",
 ]

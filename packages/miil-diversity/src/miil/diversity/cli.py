@@ -152,20 +152,16 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     from miil.usi import model_mean_std
 
     from .measure import measure_diversity
-    from .transfer import load_transfer_dataset, transfer, transfer_transforms
+    from .transfer import transfer, transfer_datasets
 
     cfg = dataclass_from_args(pick_recipe(TRANSFER_RECIPES, args.recipe), args)
     du.init_distributed(cfg.device)
     model, meta = _load_model(args)
     mean, std = model_mean_std(model)
-    train_tf, eval_tf = transfer_transforms(cfg, mean=mean, std=std)
-    train_ds = load_transfer_dataset(
-        args.train, transform=eval_tf if cfg.mode == "linear" else train_tf, root=args.root, strict=args.strict
+    train_ds, val_ds = transfer_datasets(
+        cfg, args.train, args.val, mean=mean, std=std, root=args.root, val_root=args.val_root, strict=args.strict
     )
     classes = getattr(train_ds, "classes", None)
-    val_ds = load_transfer_dataset(
-        args.val, transform=eval_tf, root=args.val_root or args.root, classes=classes, strict=args.strict
-    )
     if classes is None:
         raise SystemExit(f"{args.train}: the dataset does not list its classes")
     diversity = {}

@@ -33,7 +33,15 @@ from .penultimate import logits_and_features
 from .recipes import DiversityRecipe
 from .ssl import TwoViewDataset, train_ssl
 
-__all__ = ["DiversityTracker", "PretrainResult", "pretrain", "pretrain_folders", "ssl_config", "ssl_transform"]
+__all__ = [
+    "DiversityTracker",
+    "PretrainResult",
+    "pretrain",
+    "pretrain_datasets",
+    "pretrain_folders",
+    "ssl_config",
+    "ssl_transform",
+]
 
 
 class DiversityTracker:
@@ -196,6 +204,41 @@ def pretrain(
     return PretrainResult(ssl=ssl_result, supervised=trainer.fit(), init=cfg.init)
 
 
+def pretrain_datasets(
+    cfg: DiversityRecipe,
+    model: nn.Module,
+    *,
+    train_dir: str | os.PathLike,
+    val_dir: str | os.PathLike | None = None,
+) -> tuple[Dataset, Dataset | None, Dataset | None]:
+    """``(train, val or None, ssl or None)`` datasets of ImageNet-style folders with the recipe's transforms.
+
+    The labelled sets use USI's training and evaluation transforms for ``model``'s normalisation; the
+    self-supervised set (``init="ssl"`` only) gives two :func:`ssl_transform` views of each training image.
+
+    Args:
+        cfg: The recipe.
+        model: The student (its timm config gives the normalisation unless the recipe sets one).
+        train_dir: Training folder (``train_dir/<class>/<image>``).
+        val_dir: Validation folder with the same classes.
+    """
+    mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
+    train_tf, eval_tf = usi_transforms(cfg, mean, std)
+    train_ds = image_folder(train_dir, transform=train_tf, strict=cfg.strict_images)
+    if len(train_ds.classes) != cfg.num_classes:
+        raise ValueError(
+            f"{train_dir} has {len(train_ds.classes)} class folders but --num-classes is {cfg.num_classes}"
+        )
+    val_ds = None
+    if val_dir is not None:
+        val_ds = image_folder(val_dir, transform=eval_tf, classes=train_ds.classes, strict=cfg.strict_images)
+    ssl_ds = None
+    if cfg.init == "ssl":
+        raw = image_folder(train_dir, transform=None, strict=cfg.strict_images)
+        ssl_ds = TwoViewDataset(raw, ssl_transform(cfg.img_size, mean=mean, std=std, scale=cfg.ssl_scale))
+    return train_ds, val_ds, ssl_ds
+
+
 def pretrain_folders(
     cfg: DiversityRecipe,
     *,
@@ -212,20 +255,7 @@ def pretrain_folders(
         recipe_name: Name of the recipe, stored with the runs.
     """
     model = create_student(cfg)
-    mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
-    train_tf, eval_tf = usi_transforms(cfg, mean, std)
-    train_ds = image_folder(train_dir, transform=train_tf, strict=cfg.strict_images)
-    if len(train_ds.classes) != cfg.num_classes:
-        raise ValueError(
-            f"{train_dir} has {len(train_ds.classes)} class folders but --num-classes is {cfg.num_classes}"
-        )
-    val_ds = None
-    if val_dir is not None:
-        val_ds = image_folder(val_dir, transform=eval_tf, classes=train_ds.classes, strict=cfg.strict_images)
-    ssl_ds = None
-    if cfg.init == "ssl":
-        raw = image_folder(train_dir, transform=None, strict=cfg.strict_images)
-        ssl_ds = TwoViewDataset(raw, ssl_transform(cfg.img_size, mean=mean, std=std, scale=cfg.ssl_scale))
+    train_ds, val_ds, ssl_ds = pretrain_datasets(cfg, model, train_dir=train_dir, val_dir=val_dir)
     info = {
         "recipe": recipe_name,
         "classes": train_ds.classes,

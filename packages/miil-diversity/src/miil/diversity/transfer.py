@@ -38,6 +38,7 @@ __all__ = [
     "linear_probe",
     "load_transfer_dataset",
     "transfer",
+    "transfer_datasets",
     "transfer_transforms",
 ]
 
@@ -112,6 +113,39 @@ def load_transfer_dataset(
     if p.suffix.lower() == ".csv":
         return MultiLabelCSVDataset(p, root, transform=transform, classes=classes, strict=strict)
     raise FileNotFoundError(f"transfer data {p} is neither a folder (<class>/<image>) nor a .csv file")
+
+
+def transfer_datasets(
+    cfg: TransferRecipe,
+    train: str | os.PathLike,
+    val: str | os.PathLike,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    root: str | os.PathLike | None = None,
+    val_root: str | os.PathLike | None = None,
+    strict: bool = False,
+) -> tuple[Dataset, Dataset]:
+    """``(train, val)`` splits with the harness's transforms: a linear probe trains on evaluation-transformed images
+    (its features are extracted once), fine-tuning on :func:`transfer_transforms`' training transform.
+
+    Args:
+        cfg: The transfer recipe.
+        train: Training folder or CSV (see :func:`load_transfer_dataset`).
+        val: Evaluation folder or CSV, with the training split's classes.
+        mean: Model input mean.
+        std: Model input std.
+        root: Image root of a training CSV.
+        val_root: Image root of an evaluation CSV (default: ``root``).
+        strict: Raise on unreadable images instead of skipping them.
+    """
+    train_tf, eval_tf = transfer_transforms(cfg, mean=mean, std=std)
+    train_ds = load_transfer_dataset(
+        train, transform=eval_tf if cfg.mode == "linear" else train_tf, root=root, strict=strict
+    )
+    classes = getattr(train_ds, "classes", None)
+    val_ds = load_transfer_dataset(val, transform=eval_tf, root=val_root or root, classes=classes, strict=strict)
+    return train_ds, val_ds
 
 
 def _loss_and_meter(cfg: TransferRecipe) -> tuple[nn.Module, Any, str]:

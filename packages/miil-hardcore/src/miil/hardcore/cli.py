@@ -43,7 +43,7 @@ from .builder import build_child, resolve_architecture
 from .calibrate import calibrate_latency
 from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
 from .convert import convert_original_checkpoint
-from .data import eval_transform, held_out_split, image_folder, train_transform
+from .data import eval_transform, held_out_split, image_folder, image_sets
 from .extract import extract_child
 from .latency import BACKENDS, STATISTICS, TimingConfig, measure_latency_table
 from .latency_table import LatencyTable, LatencyTableError
@@ -161,16 +161,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------- supernet
 def _image_sets(args: argparse.Namespace, recipe, *, train_percent: float | None, seed: int):
-    train = image_folder(
-        args.data_dir, train_transform(recipe.img_size, auto_augment=recipe.auto_augment, re_prob=recipe.re_prob)
-    )
-    classes = train.classes
-    if train_percent is not None:
-        train, _ = held_out_split(train, train_percent=train_percent, seed=seed)
-    val = image_folder(args.val_dir, eval_transform(recipe.img_size)) if args.val_dir else None
-    if val is not None and val.classes != classes:
-        raise ValueError(f"class folders of {args.val_dir} differ from those of {args.data_dir}")
-    return train, val, classes
+    return image_sets(recipe, args.data_dir, args.val_dir, train_percent=train_percent, seed=seed)
 
 
 def _train_supernet(args: argparse.Namespace) -> int:

@@ -8,20 +8,27 @@ permutation, so training and search agree on it across runs and processes.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 from timm.data import create_transform
 from torch.utils.data import Dataset, Subset
 
-from miil.core.data import ImageFolderDataset
+from miil.core.data import ImageFolderDataset, floor_posterize_bits
 
-__all__ = ["eval_transform", "held_out_split", "image_folder", "train_transform"]
+__all__ = ["eval_transform", "held_out_split", "image_folder", "image_sets", "train_transform"]
 
 
 def train_transform(img_size: int, *, auto_augment: str | None = None, re_prob: float = 0.0):
-    """timm's ImageNet training transform (random resized crop, flip, optional RandAugment and random erasing)."""
-    return create_transform(
-        img_size, is_training=True, auto_augment=auto_augment, re_prob=re_prob, interpolation="bilinear"
+    """timm's ImageNet training transform (random resized crop, flip, optional RandAugment and random erasing).
+
+    Posterize keeps at least 1 bit (``miil.core.data.floor_posterize_bits``): a Gaussian RandAugment magnitude can
+    ask for 0 bits, which Pillow rejects.
+    """
+    return floor_posterize_bits(
+        create_transform(
+            img_size, is_training=True, auto_augment=auto_augment, re_prob=re_prob, interpolation="bilinear"
+        )
     )
 
 
@@ -33,6 +40,38 @@ def eval_transform(img_size: int):
 def image_folder(root: str | os.PathLike, transform, *, strict: bool = False) -> ImageFolderDataset:
     """An ImageNet-style folder ``root/<class>/<image>`` (unreadable images skipped unless ``strict``)."""
     return ImageFolderDataset(root, transform=transform, strict=strict)
+
+
+def image_sets(
+    recipe: Any,
+    data_dir: str | os.PathLike,
+    val_dir: str | os.PathLike | None = None,
+    *,
+    train_percent: float | None = None,
+    seed: int = 0,
+    strict: bool = False,
+) -> tuple[Dataset, ImageFolderDataset | None, list[str]]:
+    """``(train, val or None, classes)`` of a supernet or child recipe: the training folder with the recipe's
+    augmentation (its first ``train_percent`` percent when given, as the supernet trains), the validation folder
+    with the evaluation transform.
+
+    Args:
+        recipe: A supernet or child recipe (``img_size``, ``auto_augment``, ``re_prob``).
+        data_dir: Training folder ``<class>/<image>``.
+        val_dir: Validation folder with the same classes.
+        train_percent: Keep only the weights part of :func:`held_out_split`.
+        seed: Seed of that split.
+        strict: Raise on unreadable images instead of skipping them.
+    """
+    augment = train_transform(recipe.img_size, auto_augment=recipe.auto_augment, re_prob=recipe.re_prob)
+    train: Dataset = image_folder(data_dir, augment, strict=strict)
+    classes = list(train.classes)
+    if train_percent is not None:
+        train, _ = held_out_split(train, train_percent=train_percent, seed=seed)
+    val = image_folder(val_dir, eval_transform(recipe.img_size), strict=strict) if val_dir else None
+    if val is not None and list(val.classes) != classes:
+        raise ValueError(f"class folders of {val_dir} differ from those of {data_dir}")
+    return train, val, classes
 
 
 def held_out_split(dataset: Dataset, *, train_percent: float = 80.0, seed: int = 0) -> tuple[Subset, Subset]:

@@ -5,10 +5,13 @@ Paper: "ImageNet-21K Pretraining for the Masses", Ridnik et al. (arXiv 2104.1097
 RandAugment, ``ToTensor`` (inputs in [0, 1], no mean/std normalisation) for training; squish and ``ToTensor`` for
 validation.
 
-The original used the PyPI ``randaugment`` package (UDA-style: 2 random ops of its list, each applied with
-probability 0.5 at a random magnitude). We use timm's RandAugment, which draws 2 ops, applies each with probability
-0.5, and with ``mstd101`` samples the magnitude uniformly in [0, m] (``"rand-m9-n2-mstd101"``); the op list differs
-slightly from UDA's.
+The original used the PyPI ``randaugment`` package (UDA-style: 2 random ops of its list of 15, each applied with
+probability 0.5 at an integer magnitude in 1..9; posterize keeps ``4 - int(0.4 m)`` bits, solarize thresholds at
+``256 - int(25.6 m)``). We use timm's RandAugment ``"rand-m9-n2-mstd101-inc1"``: 2 ops, probability 0.5, magnitude
+uniform in [0, 9] (``mstd101``), and timm's "increasing" posterize and solarize (``inc1``), which are exactly those two
+formulas, so posterize keeps 4 down to 1 bits as in the original and never 0 (which Pillow rejects). The op list
+differs slightly from UDA's (SolarizeAdd instead of Cutout). The earlier ``"rand-m9-n2-mstd101"`` used timm's plain
+posterize, ``int(0.4 m)`` bits: stronger than the original, and 0 bits below magnitude 2.5 (a crash in ~2% of images).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from .tree import SemanticTree
 
 __all__ = ["TreeImageFolder", "find_split_folder", "in21k_eval_transform", "in21k_train_transform"]
 
-RANDAUG_IN21K = "rand-m9-n2-mstd101"
+RANDAUG_IN21K = "rand-m9-n2-mstd101-inc1"
 _TRAIN_NAMES = ("imagenet21k_train", "train")
 _VAL_NAMES = ("imagenet21k_val", "val")
 

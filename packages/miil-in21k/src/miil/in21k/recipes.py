@@ -4,7 +4,9 @@ Semantic-softmax pretraining (the model-zoo table of the paper / ``MODEL_ZOO.md`
 ``torch.optim.Adam`` lr 3e-4 with weight decay 1e-4 on everything but biases and norms, coupled (L2 in the gradient,
 not AdamW), one-cycle lr stepped per update (``pct_start=0.1``, ``div_factor=20``, momentum not cycled), 80 epochs,
 64 images per GPU, AMP, squish 224, CutoutPIL 0.5 + RandAugment, inputs in [0, 1], no EMA, no mixup, weights
-initialised from ImageNet-1K with mismatched tensors (the head) skipped, label smoothing 0.2. Rows:
+initialised from ImageNet-1K with mismatched tensors (the head) skipped, label smoothing 0.2. RandAugment is timm's
+``rand-m9-n2-mstd101-inc1`` (:data:`miil.in21k.data.RANDAUG_IN21K`): the original's UDA RandAugment (2 ops, p 0.5,
+magnitude up to 9, posterize keeping 4..1 bits, never 0); see :mod:`miil.in21k.data`. Rows:
 
 ==============================================  ===========================  ==================================
 recipe                                          paper row                    paper: semantic top-1 / 1K top-1
@@ -20,6 +22,9 @@ recipe                                          paper row                    pap
 ``single_label_from_scratch_tresnet_m``         random init, 140 epochs      ``train_single_label_from_scratch``
 ``transfer_cifar100_mixer_b16_miil_in21k``      Transfer_learning.md, Adam   91.1 (CIFAR-100 top-1)
 ==============================================  ===========================  ==================================
+
+The transfer row's AutoAugment v0 asks for a 0-bit posterize in one sub-policy (a black image on 2021's Pillow, an
+error on ours); that draw keeps 1 bit (:func:`miil.core.data.floor_posterize_bits`).
 
 The released zoo numbers were trained with KD (the authors' issue #35); the teacher was never named (#61), so
 ``semantic_kd_tresnet_m`` uses TResNet-L-V2 21K, one of the two teachers the authors suggested (#35). The KD weight

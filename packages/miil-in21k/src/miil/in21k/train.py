@@ -22,7 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from miil.core import distributed as du
-from miil.core.data import ImageFolderDataset, SquishResize, UnreadablePolicy, skip_unreadable_collate
+from miil.core.data import (
+    ImageFolderDataset,
+    SquishResize,
+    UnreadablePolicy,
+    floor_posterize_bits,
+    skip_unreadable_collate,
+)
 from miil.core.metrics import AccuracyMeter
 from miil.core.train import OneCycleSchedule, Trainer, TrainResult, load_run_weights
 from miil.core.train.schedule import LRSchedule
@@ -44,6 +50,8 @@ __all__ = [
     "install_paper_onecycle",
     "load_trained_model",
     "predict_images",
+    "recipe_normalization",
+    "recipe_transforms",
     "train",
     "validate",
     "validate_classifier",
@@ -52,7 +60,13 @@ __all__ = [
 TREE_FILE = "tree.json.gz"
 
 
-def _model_norm(model: nn.Module, recipe: In21kRecipe) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def recipe_normalization(model: nn.Module, recipe: In21kRecipe) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` of the inputs: the recipe's when set, else the model's timm config (MIIL models: 0 and 1).
+
+    Args:
+        model: The network that will be trained.
+        recipe: The recipe.
+    """
     cfg = resolve_data_config({}, model=model)
     mean = tuple(recipe.mean) if recipe.mean is not None else tuple(cfg["mean"])
     std = tuple(recipe.std) if recipe.std is not None else tuple(cfg["std"])
@@ -183,16 +197,13 @@ def build_pretrain_trainer(
         model, init = create_in21k_model(
             recipe.model, num_classes=len(tree), pretrained=recipe.pretrained, init_checkpoint=recipe.init_checkpoint
         )
-    mean, std = _model_norm(model, recipe)
+    mean, std = recipe_normalization(model, recipe)
+    train_tf, val_tf = recipe_transforms(recipe, mean, std)
     if train_dataset is None:
         if data_dir is None:
             raise ValueError("pass data_dir (or train_dataset)")
-        train_tf = in21k_train_transform(
-            recipe.img_size, cutout_factor=recipe.cutout_factor, randaug=recipe.randaug or None, mean=mean, std=std
-        )
         train_dataset = TreeImageFolder(find_split_folder(data_dir, "train"), tree, transform=train_tf)
     if val_dataset is None and data_dir is not None:
-        val_tf = in21k_eval_transform(recipe.img_size, mean=mean, std=std)
         val_dataset = TreeImageFolder(find_split_folder(data_dir, "val"), tree, transform=val_tf)
     loss_fn = _class_loss(recipe, hierarchy)
     step = None
@@ -241,7 +252,7 @@ def build_pretrain_trainer(
 
 
 def transfer_train_transform(recipe: TransferRecipe, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
-    """Squish, flip, AutoAugment, ToTensor, Normalize, random erasing (the transfer recipe's training pipeline)."""
+    """Squish, flip, AutoAugment (posterize keeps >= 1 bit), ToTensor, Normalize, random erasing (transfer training)."""
     from timm.data.auto_augment import auto_augment_transform
     from timm.data.random_erasing import RandomErasing
 
@@ -258,11 +269,29 @@ def transfer_train_transform(recipe: TransferRecipe, mean: Sequence[float], std:
     steps += [T.ToTensor(), T.Normalize(mean=tuple(mean), std=tuple(std))]
     if recipe.reprob > 0:
         steps.append(RandomErasing(probability=recipe.reprob, mode="pixel", device="cpu"))
-    return T.Compose(steps)
+    return floor_posterize_bits(T.Compose(steps))
 
 
 def _transfer_eval_transform(recipe: In21kRecipe, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
     return T.Compose([SquishResize(recipe.img_size), T.ToTensor(), T.Normalize(mean=tuple(mean), std=tuple(std))])
+
+
+def recipe_transforms(recipe: In21kRecipe, mean: Sequence[float], std: Sequence[float]) -> tuple[Any, Any]:
+    """``(training transform, evaluation transform)`` of a recipe, as the trainers build them.
+
+    Args:
+        recipe: A pretraining or transfer recipe.
+        mean: Input mean (:func:`recipe_normalization`).
+        std: Input std.
+    """
+    if isinstance(recipe, SemanticPretrainRecipe):
+        train_tf = in21k_train_transform(
+            recipe.img_size, cutout_factor=recipe.cutout_factor, randaug=recipe.randaug or None, mean=mean, std=std
+        )
+        return train_tf, in21k_eval_transform(recipe.img_size, mean=mean, std=std)
+    if isinstance(recipe, TransferRecipe):
+        return transfer_train_transform(recipe, mean, std), _transfer_eval_transform(recipe, mean, std)
+    raise TypeError(f"unknown recipe type {type(recipe).__name__}")
 
 
 def build_transfer_trainer(
@@ -286,11 +315,10 @@ def build_transfer_trainer(
     model, init = create_in21k_model(
         recipe.model, num_classes=len(classes), pretrained=recipe.pretrained, init_checkpoint=recipe.init_checkpoint
     )
-    mean, std = _model_norm(model, recipe)
-    train_ds = ImageFolderDataset(
-        root / "train", classes=classes, transform=transfer_train_transform(recipe, mean, std)
-    )
-    val_ds = ImageFolderDataset(root / "val", classes=classes, transform=_transfer_eval_transform(recipe, mean, std))
+    mean, std = recipe_normalization(model, recipe)
+    train_tf, val_tf = recipe_transforms(recipe, mean, std)
+    train_ds = ImageFolderDataset(root / "train", classes=classes, transform=train_tf)
+    val_ds = ImageFolderDataset(root / "val", classes=classes, transform=val_tf)
     run_info = {
         "package": "miil-in21k",
         "task": "transfer",

@@ -23,6 +23,7 @@ from torchvision import transforms as T
 from miil.core.data import (
     ImageFolderDataset,
     MultiLabelCSVDataset,
+    floor_posterize_bits,
     multilabel_eval_transform,
     multilabel_train_transform,
 )
@@ -130,13 +131,17 @@ def _with_norm(steps: T.Compose, norm: tuple[Sequence[float], Sequence[float]] |
 
 
 def train_transform(recipe: MLDecoderRecipe, norm: tuple[Sequence[float], Sequence[float]] | None) -> Any:
-    """Training transform: the MIIL multi-label pipeline, or timm's ImageNet pipeline for single-label runs."""
+    """Training transform: the MIIL multi-label pipeline, or timm's ImageNet pipeline for single-label runs.
+
+    Posterize keeps at least 1 bit in both (``miil.core.data.floor_posterize_bits``): ``rand-m7-mstd0.5-inc1`` asks
+    for 0 bits, which Pillow rejects, whenever its Gaussian magnitude reaches 10.
+    """
     if recipe.task == "singlelabel":
         from timm.data import create_transform
 
         mean, std = norm if norm is not None else ((0.0,) * 3, (1.0,) * 3)
-        return create_transform(
-            recipe.img_size, is_training=True, auto_augment=recipe.randaug or None, mean=mean, std=std
+        return floor_posterize_bits(
+            create_transform(recipe.img_size, is_training=True, auto_augment=recipe.randaug or None, mean=mean, std=std)
         )
     steps = multilabel_train_transform(recipe.img_size, cutout_factor=recipe.cutout or None, randaug=recipe.randaug)
     return _with_norm(steps, norm)

@@ -13,9 +13,11 @@ from .embedded import DigitsDataset, digits_pil_images, load_digits_split
 from .transforms import (
     CutoutPIL,
     SquishResize,
+    floor_posterize_bits,
     multilabel_eval_transform,
     multilabel_train_transform,
     rand_augment,
+    timm_augment_ops,
 )
 from .unreadable import (
     Skipped,
@@ -43,11 +45,13 @@ __all__ = [
     "UnreadablePolicy",
     "describe_read_error",
     "digits_pil_images",
+    "floor_posterize_bits",
     "load_digits_split",
     "multilabel_eval_transform",
     "multilabel_train_transform",
     "rand_augment",
     "resolve_under_root",
     "skip_unreadable_collate",
+    "timm_augment_ops",
     "write_multilabel_csv",
 ]

@@ -4,12 +4,19 @@ Follows the ML-Decoder / ASL (Asymmetric Loss) training recipes: images are "squ
 the aspect ratio (their ``Resize((S, S))``), augmented with ``CutoutPIL`` (one randomly coloured rectangle) and
 RandAugment, and fed to the network in [0, 1] without mean/std normalisation (TResNet normalises internally).
 RandAugment itself is timm's implementation, configured the way timm's ``create_transform`` configures it.
+
+timm's posterize ops map some magnitudes to 0 bits kept (``Posterize`` below magnitude 2.5, ``PosterizeIncreasing``
+at magnitude 10, AutoAugment v0's ``("Posterize", 0.8, 2)``). Old Pillow turned that into a black image; the Pillow we
+lock rejects it (``bits must be between or equal to 1 and 8``), which ends a training run at the first such draw.
+:func:`floor_posterize_bits` keeps at least 1 bit in those draws (the strongest posterize Pillow allows) and leaves
+every other draw untouched; :func:`rand_augment` applies it, and so do the packages to timm's ``create_transform``.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from PIL import Image
 from torchvision import transforms as T
@@ -17,9 +24,11 @@ from torchvision import transforms as T
 __all__ = [
     "CutoutPIL",
     "SquishResize",
+    "floor_posterize_bits",
     "multilabel_eval_transform",
     "multilabel_train_transform",
     "rand_augment",
+    "timm_augment_ops",
 ]
 
 # ImageNet channel means (the same values as timm.data.IMAGENET_DEFAULT_MEAN), kept here so that importing this
@@ -108,6 +117,55 @@ class CutoutPIL:
         return f"{type(self).__name__}(cutout_factor={self.cutout_factor}, p={self.p}, fill={self.fill})"
 
 
+_POSTERIZE_OPS = ("Posterize", "PosterizeIncreasing", "PosterizeOriginal")
+
+
+def timm_augment_ops(transform: Any) -> Iterator[Any]:
+    """Every timm ``AugmentOp`` inside a transform: RandAugment ops, AutoAugment sub-policies, nested ``Compose``.
+
+    Args:
+        transform: A transform, e.g. the ``Compose`` of timm's ``create_transform`` or :func:`rand_augment`'s result.
+    """
+    from timm.data.auto_augment import AugmentOp
+
+    if isinstance(transform, AugmentOp):
+        yield transform
+    elif isinstance(transform, list | tuple):
+        for item in transform:
+            yield from timm_augment_ops(item)
+    else:
+        for attr in ("transforms", "ops", "policy"):  # Compose / RandomApply, RandAugment / AugMix, AutoAugment
+            children = getattr(transform, attr, None)
+            if isinstance(children, list | tuple):
+                yield from timm_augment_ops(children)
+
+
+class _AtLeastOneBit:
+    """A timm posterize level function whose number of kept bits never drops below 1 (Pillow rejects 0)."""
+
+    def __init__(self, level_fn: Callable[..., tuple[int]]):
+        self.level_fn = level_fn
+
+    def __call__(self, magnitude: float, hparams: dict) -> tuple[int]:
+        (bits,) = self.level_fn(magnitude, hparams)
+        return (max(1, int(bits)),)
+
+
+def floor_posterize_bits(transform: Any) -> Any:
+    """Make every timm posterize op inside ``transform`` keep at least 1 bit; returns ``transform`` (changed in place).
+
+    Draws that asked for 1 to 8 bits are unchanged; a draw of 0 bits (a black image on old Pillow, an error on the
+    Pillow we lock) keeps 1 bit instead. Safe to call twice.
+
+    Args:
+        transform: A transform holding timm RandAugment / AutoAugment ops (others are left alone).
+    """
+    for op in timm_augment_ops(transform):
+        if op.name in _POSTERIZE_OPS and not isinstance(op.level_fn, _AtLeastOneBit):
+            op.level_fn = _AtLeastOneBit(op.level_fn)
+    return transform
+
+
 def rand_augment(
     config_str: str = "rand-m9-mstd0.5",
     *,
@@ -115,6 +173,8 @@ def rand_augment(
     mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
 ) -> Callable[[Image.Image], Image.Image]:
     """timm's RandAugment (PIL in, PIL out), with the hyper-parameters timm's ``create_transform`` uses.
+
+    Posterize keeps at least 1 bit (:func:`floor_posterize_bits`).
 
     Args:
         config_str: timm RandAugment config, e.g. ``"rand-m9-mstd0.5"`` or ``"rand-m9-n3-mstd0.5-inc1"``.
@@ -130,7 +190,7 @@ def rand_augment(
         "translate_const": int(min(h, w) * 0.45),
         "img_mean": tuple(min(255, round(255 * m)) for m in mean),
     }
-    return rand_augment_transform(config_str, hparams)
+    return floor_posterize_bits(rand_augment_transform(config_str, hparams))
 
 
 def multilabel_train_transform(
