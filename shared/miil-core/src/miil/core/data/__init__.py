@@ -1,5 +1,6 @@
-"""Data: image datasets, MIIL multi-label transforms, unreadable-file handling and embedded real data."""
+"""Data: image datasets (folders, CSV, COCO), MIIL transforms, unreadable-file handling, embedded real data."""
 
+from .coco import CocoLabels, CocoMultiLabelDataset, read_coco_labels
 from .datasets import (
     IMAGE_EXTENSIONS,
     ImageFolderDataset,
@@ -9,6 +10,7 @@ from .datasets import (
     write_multilabel_csv,
 )
 from .embedded import DigitsDataset, digits_pil_images, load_digits_split
+from .mosaic import DigitMosaicDataset, MosaicDigit, make_digit_mosaics, plan_digit_mosaics
 from .transforms import (
     CutoutPIL,
     SquishResize,
@@ -20,10 +22,14 @@ from .unreadable import UnreadableFileError, UnreadableFileWarning, UnreadablePo
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "CocoLabels",
+    "CocoMultiLabelDataset",
     "CutoutPIL",
+    "DigitMosaicDataset",
     "DigitsDataset",
     "ImageFolderDataset",
     "ImageTargetsDataset",
+    "MosaicDigit",
     "MultiLabelCSVDataset",
     "SquishResize",
     "UnreadableFileError",
@@ -31,9 +37,12 @@ __all__ = [
     "UnreadablePolicy",
     "digits_pil_images",
     "load_digits_split",
+    "make_digit_mosaics",
     "multilabel_eval_transform",
     "multilabel_train_transform",
+    "plan_digit_mosaics",
     "rand_augment",
+    "read_coco_labels",
     "resolve_under_root",
     "skip_unreadable_collate",
     "write_multilabel_csv",
