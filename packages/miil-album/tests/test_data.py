@@ -19,6 +19,8 @@ from miil.album.data import (
     train_album_indices,
 )
 from miil.album.digit_albums import DigitAlbums
+from miil.album.miniature import make_cufed, make_ml_cufed, make_pec
+from miil.core.miniature import miniature_digest
 
 from .conftest import CUFED_CLASSES, PEC_CLASSES
 
@@ -142,3 +144,17 @@ def test_digit_albums_follow_their_rule():
         assert torch.all(digits[relevance == 1] <= 2) and torch.all(digits[relevance == 0] > 2)
         assert int(target.argmax()) == int(digits[relevance == 1].sum()) % 3
     assert len(set(albums.events.tolist())) == 3
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [
+        (make_ml_cufed, {"train_albums_per_event": 1, "test_albums_per_event": 1}),
+        (make_cufed, {"train_albums_per_event": 1, "test_albums_per_event": 1}),
+        (make_pec, {"train_albums_per_event": 1, "test_albums_per_event": 1}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

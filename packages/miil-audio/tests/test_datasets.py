@@ -19,10 +19,18 @@ from miil.audio import (
     peak_normalize,
 )
 from miil.audio.data import DistributedWeightedSampler, EpochAwareSampler
-from miil.audio.miniature import AUDIOSET_CLASSES, ESC50_CLASSES, URBANSOUND8K_CLASSES, make_audioset
+from miil.audio.miniature import (
+    AUDIOSET_CLASSES,
+    ESC50_CLASSES,
+    URBANSOUND8K_CLASSES,
+    make_audioset,
+    make_esc50,
+    make_urbansound8k,
+)
 from miil.audio.recipes import RECIPES
 from miil.audio.training import build_datasets
 from miil.core.data import UnreadableFileWarning
+from miil.core.miniature import miniature_digest
 
 from .conftest import sine
 
@@ -81,7 +89,7 @@ def test_urbansound8k_layout(urbansound8k_root):
     assert len(formats) > 3  # the uploads' rates, channel counts and sample formats vary
     every = UrbanSound8KDataset(urbansound8k_root, fold=None, train=False, sample_rate=22050, seq_len=4096)
     for i in range(len(every)):
-        x, y = every[i]  # stereo, 8-bit, 24-bit, float and 8-96 kHz files all decode to one mono rate
+        x, y = every[i]  # stereo, 8-, 24- and 32-bit, 8-96 kHz files all decode to one mono rate
         assert x.shape == (1, 4096) and torch.isfinite(x).all() and 0 <= y < 5
 
 
@@ -193,3 +201,13 @@ def test_recipes_find_the_official_layouts(recipe, fixture, sizes, request):
     assert (len(train), len(val)) == sizes and train.classes == val.classes
     x, _ = val[0]
     assert x.shape == (1, 4096)
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_esc50, {"takes": 1, "seconds": 0.5}), (make_urbansound8k, {"max_seconds": 1.5})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

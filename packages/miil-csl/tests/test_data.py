@@ -9,9 +9,10 @@ from PIL import Image
 
 from miil.core.data import write_multilabel_csv
 from miil.core.metrics import MeanAPMeter
+from miil.core.miniature import miniature_digest
 from miil.csl import PartialMAPMeter
 from miil.csl.data import LVISFederatedDataset, OpenImagesDataset, read_openimages_classes
-from miil.csl.miniature import LVIS_DIGIT_NAMES, OPENIMAGES_DIGIT_CLASSES
+from miil.csl.miniature import LVIS_DIGIT_NAMES, OPENIMAGES_DIGIT_CLASSES, make_lvis, make_openimages
 from miil.csl.pipeline import CSLConfig, DataSpec, build_datasets, build_meter
 
 
@@ -136,3 +137,13 @@ def test_core_csv_format_through_the_pipeline(tmp_path):
     write_multilabel_csv(tmp_path / "full.csv", paths, [[1, 0], [0, 1], [1, 1]], ["cat", "dog"])
     _, full, _, _ = build_datasets(cfg, DataSpec(train=spec.train, val=str(tmp_path / "full.csv")), verbose=False)
     assert isinstance(build_meter(cfg, full), MeanAPMeter)  # fully labelled: standard mAP
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_openimages, {"train_images": 3, "val_images": 2}), (make_lvis, {"train_images": 3, "val_images": 2})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

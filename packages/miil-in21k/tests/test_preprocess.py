@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from miil.core.cli import main as miil_main
+from miil.core.miniature import miniature_digest
 from miil.in21k import packaged_tree, plan_split, preprocess_imagenet21k, resize_image, scan_class_folders
 from miil.in21k.miniature import MINIATURE_CLASSES, SMALL_CLASS, make_imagenet21k
 
@@ -101,3 +102,13 @@ def test_short_edge_resize_and_cli(release, tmp_path):
         scale = 40 / min(width, height)
         assert im.size == (round(width * scale), round(height * scale)) and min(im.size) == 40
     assert miil_main(["in21k", "preprocess", str(release), str(release / "inside"), "--variant", "none"]) == 2
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_imagenet21k, {"images_per_class": 2, "small_class_images": 1})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

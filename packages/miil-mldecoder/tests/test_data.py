@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from miil.core.miniature import miniature_digest
 from miil.mldecoder import NusWideDataset, VOCDataset, load_word_vectors
 from miil.mldecoder.data import VOC_CLASSES, parse_label_list, read_nus_wide_csv
-from miil.mldecoder.miniature import NUS_WIDE_DIGIT_CLASSES
+from miil.mldecoder.miniature import NUS_WIDE_DIGIT_CLASSES, make_nus_wide, make_voc2007
 from miil.mldecoder.zsl_metrics import load_zsl_split
 
 
@@ -99,3 +100,16 @@ def test_nus_wide_zsl_json_names_unknown_classes(nus_root, tmp_path):
     (tmp_path / "split.json").write_text(json.dumps(split))
     with pytest.raises(ValueError, match="unicorn"):
         load_zsl_split(tmp_path / "split.json", sorted(NUS_WIDE_DIGIT_CLASSES))
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [
+        (make_voc2007, {"train_images": 3, "val_images": 2, "test_images": 2}),
+        (make_nus_wide, {"train_images": 3, "val_images": 2}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 
+from miil.core.miniature import miniature_digest
 from miil.stam import ClipSampling, KineticsDataset, UCF101Dataset, VideoCSVDataset, VideoFolderDataset, VideoTransform
 from miil.stam.data import read_kinetics_csv
 from miil.stam.miniature import KINETICS_MOTION_LABELS, make_kinetics400
@@ -118,3 +119,13 @@ def test_motion_clips_need_temporal_order():
         np.testing.assert_array_equal(a, b[::-1])  # the same frames, only their order differs
     with pytest.raises(ValueError, match="direction"):
         motion_frames(digit, "sideways", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_kinetics400, {"train_per_class": 1, "val_per_class": 1})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

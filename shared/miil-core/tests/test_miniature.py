@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,23 +9,32 @@ import pytest
 from PIL import Image
 
 from miil.core.data import ImageFolderDataset
-from miil.core.miniature import MANIFEST, build_miniature, cached_miniature, make_coco2014, make_imagenet
+from miil.core.miniature import (
+    MANIFEST,
+    build_miniature,
+    cached_miniature,
+    make_coco2014,
+    make_imagenet,
+    miniature_digest,
+)
 from miil.core.miniature.imagenet import imagenet_synsets
-
-
-def _digest(root):
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path, coco_root):
     again = make_coco2014(tmp_path / "again")
-    assert _digest(again) == _digest(coco_root)
-    other = make_coco2014(tmp_path / "other", seed=1, train_images=4, val_images=2)
-    assert _digest(other) != _digest(coco_root)
+    assert miniature_digest(again) == miniature_digest(coco_root)
+    other = make_coco2014(tmp_path / "other", seed=1)
+    assert miniature_digest(other) != miniature_digest(coco_root)
+    (again / "train2014" / "extra.jpg").write_bytes(b"x")
+    assert miniature_digest(again) != miniature_digest(coco_root)
+
+
+@pytest.mark.parametrize("make", [make_imagenet, make_coco2014])
+def test_generators_are_deterministic_by_seed(make, tmp_path):
+    small = {"num_classes": 2, "train_per_class": 2, "val_per_class": 1} if make is make_imagenet else {
+        "train_images": 3, "val_images": 2}  # fmt: skip
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))
 
 
 def test_build_once_rebuild_on_new_settings_refuse_real_data(tmp_path):

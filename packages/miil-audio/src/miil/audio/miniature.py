@@ -6,8 +6,9 @@ Paper: EAT (arXiv 2204.11479), Sec. 4 trains and evaluates on ESC-50 (5-fold cro
 placed at random offsets with random gain and speed, and speech synthesised offline with espeak-ng
 (:mod:`miil.audio.data.speech`); a class is one source sound (or one word), so the labels are learnable from raw
 waveforms. The generators write atomically, reuse a finished copy made with the same settings, and give the same
-files for the same seed (espeak-ng keeps state between utterances, so the speech samples can differ by a few
-samples between processes that synthesised other text first).
+files for the same seed, with one exception: espeak-ng carries its voice state from one utterance to the next, so
+the speech waveforms of :func:`make_speech_commands` and :func:`make_audioset` change slightly with what the process
+synthesised before (same words, speakers, lengths, placement and labels; other sample values).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ _US8K_FORMATS = (
     (22050, 1, "PCM_16"),
     (96000, 2, "PCM_24"),
     (11025, 1, "PCM_U8"),
-    (44100, 1, "FLOAT"),
+    (44100, 1, "PCM_32"),
     (8000, 1, "PCM_16"),
 )
 
@@ -184,7 +185,7 @@ def make_urbansound8k(
           audio/fold<k>/<fsID>-<classID>-<occurrenceID>-<sliceID>.wav      k = 1..10
 
     As in UrbanSound8K, clips last at most 4 s and keep the formats of their uploads (sample rates from 8 to 96 kHz,
-    mono or stereo, 8-, 16-, 24-bit or float samples); ``start``/``end`` locate the slice in its recording and
+    mono or stereo, 8-, 16-, 24- or 32-bit samples); ``start``/``end`` locate the slice in its recording and
     ``salience`` is 1 (foreground) or 2 (background). The five classes keep their UrbanSound8K ids, which are not
     contiguous (:data:`URBANSOUND8K_CLASSES`).
 

@@ -9,7 +9,14 @@ Outputs are deterministic for a seed, written atomically and reused when the set
 puts them in the user cache).
 """
 
-from .build import MANIFEST, MINIATURE_VERSION, build_miniature, cached_miniature, miniature_cache_dir
+from .build import (
+    MANIFEST,
+    MINIATURE_VERSION,
+    build_miniature,
+    cached_miniature,
+    miniature_cache_dir,
+    miniature_digest,
+)
 from .coco import COCO_DIGIT_CATEGORIES, make_coco2014
 from .imagenet import make_imagenet
 from .render import (
@@ -35,6 +42,7 @@ __all__ = [
     "make_coco2014",
     "make_imagenet",
     "miniature_cache_dir",
+    "miniature_digest",
     "paste_digit",
     "photo_background",
     "render_mosaic_photo",

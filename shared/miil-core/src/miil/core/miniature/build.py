@@ -17,7 +17,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "MINIATURE_VERSION", "build_miniature", "cached_miniature", "miniature_cache_dir"]
+__all__ = [
+    "MANIFEST",
+    "MINIATURE_VERSION",
+    "build_miniature",
+    "cached_miniature",
+    "miniature_cache_dir",
+    "miniature_digest",
+]
 
 #: Bumped when any generator's output changes, so that cached copies are rebuilt.
 MINIATURE_VERSION = 1
@@ -104,3 +111,14 @@ def cached_miniature(make: Callable[..., Path], /, *, cache_dir: str | os.PathLi
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     base = Path(cache_dir) if cache_dir is not None else miniature_cache_dir()
     return make(base / f"{make.__name__.removeprefix('make_')}-{digest}", **kwargs)
+
+
+def miniature_digest(root: str | os.PathLike) -> str:
+    """SHA-1 over the relative paths and bytes of every file under ``root`` (the manifest included): equal digests
+    mean identical datasets."""
+    root = Path(root)
+    h = hashlib.sha1()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha1(path.read_bytes()).digest())
+    return h.hexdigest()
