@@ -13,10 +13,8 @@ synthesised before (same words, speakers, lengths, placement and labels; other s
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
-import io
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -25,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from miil.core.miniature import build_miniature
+from miil.core.miniature import build_miniature, csv_text
 
 from .data.speech import Speaker, keyword_dataset, make_speakers
 from .io import resample_audio
@@ -99,12 +97,6 @@ def _place(canvas: np.ndarray, event: np.ndarray, rng: np.random.Generator) -> N
     canvas[start : start + len(piece)] += piece
 
 
-def _csv(rows: Sequence[Sequence[object]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
-
-
 def make_esc50(
     root: str | os.PathLike,
     *,
@@ -152,7 +144,7 @@ def make_esc50(
         rows.sort(key=lambda r: r[0])
         header = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
         (out / "meta").mkdir(parents=True, exist_ok=True)
-        (out / "meta" / "esc50.csv").write_text(_csv([header, *rows]), encoding="utf-8")
+        (out / "meta" / "esc50.csv").write_text(csv_text([header, *rows]), encoding="utf-8")
 
     return build_miniature(root, "esc50", params, build)
 
@@ -220,7 +212,7 @@ def make_urbansound8k(
                     rows.append([file_name, fs_id, start, round(start + seconds, 6), salience, fold, class_id, name])
         header = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
         (out / "metadata").mkdir(parents=True, exist_ok=True)
-        (out / "metadata" / "UrbanSound8K.csv").write_text(_csv([header, *rows]), encoding="utf-8")
+        (out / "metadata" / "UrbanSound8K.csv").write_text(csv_text([header, *rows]), encoding="utf-8")
 
     return build_miniature(root, "urbansound8k", params, build)
 
@@ -348,7 +340,7 @@ def make_audioset(
         meta = out / "metadata"
         meta.mkdir(parents=True)
         index_rows = [["index", "mid", "display_name"]] + [[i, m, n] for i, (m, n, _) in enumerate(AUDIOSET_CLASSES)]
-        (meta / "class_labels_indices.csv").write_text(_csv(index_rows), encoding="utf-8")
+        (meta / "class_labels_indices.csv").write_text(csv_text(index_rows), encoding="utf-8")
         chars = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
         deck: list[int] = []
         for split, count in (("balanced_train_segments", train_clips), ("eval_segments", eval_clips)):

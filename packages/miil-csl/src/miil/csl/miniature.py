@@ -14,8 +14,6 @@ and give the same files for the same seed.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 import torch
 
 from miil.core.data import plan_digit_mosaics
-from miil.core.miniature import build_miniature, render_mosaic_photo, save_image
+from miil.core.miniature import build_miniature, csv_text, render_mosaic_photo, save_image
 
 __all__ = ["LVIS_DIGIT_NAMES", "OPENIMAGES_DIGIT_CLASSES", "make_lvis", "make_openimages"]
 
@@ -35,12 +33,6 @@ OPENIMAGES_DIGIT_CLASSES = tuple((f"/m/0dgt{d}x", f"Digit {w}") for d, w in enum
 _NOT_TRAINABLE = ("/m/05s2s", "Plant")
 #: LVIS names are snake_case synset lemmas.
 LVIS_DIGIT_NAMES = tuple(f"digit_{w}" for w in _WORDS)
-
-
-def _csv_text(rows: list[list[object]]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue()
 
 
 def make_openimages(
@@ -127,11 +119,11 @@ def make_openimages(
                 pos = [m for m, c in labels if c == 1]
                 neg = [m for m, c in labels if c == 0]
                 csl_rows.append([f"{folder}/{image_id}.jpg", str(pos), str(neg), csl_split])
-            (out / label_file).write_text(_csv_text(rows), encoding="utf-8")
+            (out / label_file).write_text(csv_text(rows), encoding="utf-8")
         descriptions = [["LabelName", "DisplayName"], *map(list, OPENIMAGES_DIGIT_CLASSES), list(_NOT_TRAINABLE)]
-        (out / "oidv6-class-descriptions.csv").write_text(_csv_text(descriptions), encoding="utf-8")
+        (out / "oidv6-class-descriptions.csv").write_text(csv_text(descriptions), encoding="utf-8")
         (out / "oidv6-classes-trainable.txt").write_text("".join(f"{m}\n" for m in mids), encoding="utf-8")
-        (out / "data.csv").write_text(_csv_text(csl_rows), encoding="utf-8")
+        (out / "data.csv").write_text(csv_text(csl_rows), encoding="utf-8")
         torch.save(dict(OPENIMAGES_DIGIT_CLASSES), out / "mid_to_classes.pth")
 
     return build_miniature(root, "openimages_v6", params, build)

@@ -16,8 +16,6 @@ made with the same settings, and gives the same content for the same seed.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import string
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from miil.core.data import load_digits_split
-from miil.core.miniature import build_miniature
+from miil.core.miniature import build_miniature, csv_text
 
 from .data.moving_images import MOTION_CLASSES, motion_frames
 from .video import write_video
@@ -121,9 +119,7 @@ def make_kinetics400(
                 ext = ".mkv" if (split == "val" and i == 0) else ".mp4"
                 base = out / folder / (KINETICS_MOTION_LABELS[k] if class_folders else "")
                 write_video(base / f"{ytid}_{start:06d}_{start + 10:06d}{ext}", frames, fps=fps)
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerows(rows)
             (out / "annotations").mkdir(parents=True, exist_ok=True)
-            (out / "annotations" / csv_name).write_text(buf.getvalue(), encoding="utf-8")
+            (out / "annotations" / csv_name).write_text(csv_text(rows), encoding="utf-8")
 
     return build_miniature(root, "kinetics400", params, build)

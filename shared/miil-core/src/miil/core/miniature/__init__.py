@@ -14,6 +14,7 @@ from .build import (
     MINIATURE_VERSION,
     build_miniature,
     cached_miniature,
+    csv_text,
     miniature_cache_dir,
     miniature_digest,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "build_miniature",
     "cached_miniature",
     "class_digits",
+    "csv_text",
     "make_coco2014",
     "make_imagenet",
     "miniature_cache_dir",

@@ -8,12 +8,14 @@ manifest may be a user's real dataset and is never touched.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ __all__ = [
     "MINIATURE_VERSION",
     "build_miniature",
     "cached_miniature",
+    "csv_text",
     "miniature_cache_dir",
     "miniature_digest",
 ]
@@ -122,3 +125,10 @@ def miniature_digest(root: str | os.PathLike) -> str:
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(hashlib.sha1(path.read_bytes()).digest())
     return h.hexdigest()
+
+
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """Rows as CSV text with ``\\n`` line ends (the datasets' label files are Unix text), quoting cells as needed."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
