@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from miil.core.miniature import build_miniature, render_single_digit_photo, save_image
+from miil.core.miniature import build_miniature, generator_settings, render_single_digit_photo, save_image
 
 __all__ = ["CUFED_EVENTS", "PEC_EVENTS", "make_cufed", "make_ml_cufed", "make_pec"]
 
@@ -124,15 +124,8 @@ def make_ml_cufed(
         multi_label_fraction: Share of albums with a second event.
         album_size: Smallest and largest number of photos per album.
     """
+    params = generator_settings(locals())
     _check(events, 9)
-    params = dict(
-        seed=seed,
-        events=list(events),
-        train_albums_per_event=train_albums_per_event,
-        test_albums_per_event=test_albums_per_event,
-        multi_label_fraction=multi_label_fraction,
-        album_size=list(album_size),
-    )
 
     def build(out: Path) -> None:
         _write_cufed(out, seed, events, train_albums_per_event, test_albums_per_event, multi_label_fraction, album_size)
@@ -161,14 +154,8 @@ def make_cufed(
         test_albums_per_event: Test albums per event.
         album_size: Smallest and largest number of photos per album.
     """
+    params = generator_settings(locals())
     _check(events, 9)
-    params = dict(
-        seed=seed,
-        events=list(events),
-        train_albums_per_event=train_albums_per_event,
-        test_albums_per_event=test_albums_per_event,
-        album_size=list(album_size),
-    )
 
     def build(out: Path) -> None:
         _write_cufed(out, seed, events, train_albums_per_event, test_albums_per_event, 0.0, album_size)
@@ -201,14 +188,8 @@ def make_pec(
         test_albums_per_event: Test albums per event.
         album_size: Smallest and largest number of photos per album.
     """
+    params = generator_settings(locals())
     _check(events, 9)
-    params = dict(
-        seed=seed,
-        events=list(events),
-        train_albums_per_event=train_albums_per_event,
-        test_albums_per_event=test_albums_per_event,
-        album_size=list(album_size),
-    )
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 807])

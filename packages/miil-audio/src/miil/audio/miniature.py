@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from miil.core.miniature import build_miniature, csv_text
+from miil.core.miniature import build_miniature, csv_text, generator_settings
 
 from .data.speech import Speaker, keyword_dataset, make_speakers
 from .io import resample_audio
@@ -124,7 +124,7 @@ def make_esc50(
         sample_rate: Sampling rate of the files.
         seconds: Clip length.
     """
-    params = dict(seed=seed, takes=takes, sample_rate=sample_rate, seconds=seconds)
+    params = generator_settings(locals())
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 50])
@@ -187,7 +187,7 @@ def make_urbansound8k(
         clips_per_fold: Clips per class and fold.
         max_seconds: Longest clip.
     """
-    params = dict(seed=seed, clips_per_fold=clips_per_fold, max_seconds=max_seconds)
+    params = generator_settings(locals())
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 8732])
@@ -250,9 +250,9 @@ def make_speech_commands(
         speakers: Number of synthetic speakers (at least 3).
         sample_rate: Sampling rate of the files.
     """
+    params = generator_settings(locals())
     if speakers < 3 or len(set(words)) != len(words) or not words:
         raise ValueError(f"need at least 3 speakers and distinct words, got {speakers} and {list(words)}")
-    params = dict(seed=seed, words=list(words), speakers=speakers, sample_rate=sample_rate)
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 35])
@@ -323,14 +323,7 @@ def make_audioset(
         sample_rate: Sampling rate of the clips.
         seconds: Clip length.
     """
-    params = dict(
-        seed=seed,
-        train_clips=train_clips,
-        eval_clips=eval_clips,
-        missing_clips=missing_clips,
-        sample_rate=sample_rate,
-        seconds=seconds,
-    )
+    params = generator_settings(locals())
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 527])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from miil.core.data import plan_digit_mosaics
-from miil.core.miniature import build_miniature, csv_text, render_mosaic_photo, save_image
+from miil.core.miniature import build_miniature, csv_text, generator_settings, render_mosaic_photo, save_image
 
 __all__ = ["LVIS_DIGIT_NAMES", "OPENIMAGES_DIGIT_CLASSES", "make_lvis", "make_openimages"]
 
@@ -78,17 +78,7 @@ def make_openimages(
         scale: Image pixels per digit pixel.
         max_digits: Most digits per image.
     """
-    params = dict(
-        seed=seed,
-        train_images=train_images,
-        val_images=val_images,
-        positive_verified=positive_verified,
-        negative_verified=negative_verified,
-        grid=grid,
-        cell=cell,
-        scale=scale,
-        max_digits=max_digits,
-    )
+    params = generator_settings(locals())
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 6])
@@ -172,17 +162,7 @@ def make_lvis(
         scale: Image pixels per digit pixel.
         max_digits: Most digits per image.
     """
-    params = dict(
-        seed=seed,
-        train_images=train_images,
-        val_images=val_images,
-        decay=decay,
-        negative_fraction=negative_fraction,
-        grid=grid,
-        cell=cell,
-        scale=scale,
-        max_digits=max_digits,
-    )
+    params = generator_settings(locals())
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 1203])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from miil.core.miniature import build_miniature, render_single_digit_photo, save_image
+from miil.core.miniature import build_miniature, generator_settings, render_single_digit_photo, save_image
 
 __all__ = ["MINIATURE_CLASSES", "SMALL_CLASS", "make_imagenet21k"]
 
@@ -60,17 +60,11 @@ def make_imagenet21k(
         min_size: Smallest image side in pixels.
         max_size: Largest image side in pixels.
     """
+    params = generator_settings(locals())
     if images_per_class < 2 or small_class_images < 1 or small_class_images >= images_per_class:
         raise ValueError(
             f"need 1 <= small_class_images < images_per_class (>= 2), got {small_class_images}, {images_per_class}"
         )
-    params = dict(
-        seed=seed,
-        images_per_class=images_per_class,
-        small_class_images=small_class_images,
-        min_size=min_size,
-        max_size=max_size,
-    )
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 21841])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from miil.core.data import load_digits_split, plan_digit_mosaics
-from miil.core.miniature import build_miniature, render_mosaic_photo, save_image
+from miil.core.miniature import build_miniature, generator_settings, render_mosaic_photo, save_image
 
 from .data.voc import VOC_CLASSES
 
@@ -119,17 +119,7 @@ def make_voc2007(
         scale: Image pixels per digit pixel.
         max_digits: Most objects per image.
     """
-    params = dict(
-        seed=seed,
-        train_images=train_images,
-        val_images=val_images,
-        test_images=test_images,
-        difficult_fraction=difficult_fraction,
-        grid=grid,
-        cell=cell,
-        scale=scale,
-        max_digits=max_digits,
-    )
+    params = generator_settings(locals())
 
     def build(out: Path) -> None:
         voc = out / "VOCdevkit" / "VOC2007"
@@ -257,20 +247,10 @@ def make_nus_wide(
         scale: Image pixels per digit pixel.
         max_digits: Most digits (labels) per image.
     """
+    params = generator_settings(locals())
     unknown = sorted(set(unseen) - set(NUS_WIDE_DIGIT_CLASSES))
     if unknown or not 0 < len(set(unseen)) < len(NUS_WIDE_DIGIT_CLASSES):
         raise ValueError(f"unseen must be a proper, non-empty subset of {NUS_WIDE_DIGIT_CLASSES}, got {unseen}")
-    params = dict(
-        seed=seed,
-        train_images=train_images,
-        val_images=val_images,
-        unseen=list(unseen),
-        word_dim=word_dim,
-        grid=grid,
-        cell=cell,
-        scale=scale,
-        max_digits=max_digits,
-    )
 
     def build(out: Path) -> None:
         rng = np.random.default_rng([seed, 81])

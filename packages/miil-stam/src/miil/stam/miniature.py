@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from miil.core.data import load_digits_split
-from miil.core.miniature import build_miniature, csv_text
+from miil.core.miniature import build_miniature, csv_text, generator_settings
 
 from .data.moving_images import MOTION_CLASSES, motion_frames
 from .video import write_video
@@ -77,16 +77,7 @@ def make_kinetics400(
         num_frames: Frames per clip (clips last ``num_frames / fps`` seconds, less than their 10 s window).
         fps: Frame rate of the clips.
     """
-    params = dict(
-        seed=seed,
-        train_per_class=train_per_class,
-        val_per_class=val_per_class,
-        class_folders=class_folders,
-        missing_videos=missing_videos,
-        frame_size=frame_size,
-        num_frames=num_frames,
-        fps=fps,
-    )
+    params = generator_settings(locals())
     travel = frame_size // 2
     object_size = max(8, frame_size * 3 // 8)
 

@@ -15,6 +15,7 @@ from .build import (
     build_miniature,
     cached_miniature,
     csv_text,
+    generator_settings,
     miniature_cache_dir,
     miniature_digest,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "cached_miniature",
     "class_digits",
     "csv_text",
+    "generator_settings",
     "make_coco2014",
     "make_imagenet",
     "miniature_cache_dir",

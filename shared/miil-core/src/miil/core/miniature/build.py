@@ -25,6 +25,7 @@ __all__ = [
     "build_miniature",
     "cached_miniature",
     "csv_text",
+    "generator_settings",
     "miniature_cache_dir",
     "miniature_digest",
 ]
@@ -132,3 +133,8 @@ def csv_text(rows: Iterable[Sequence[object]]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue()
+
+
+def generator_settings(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A generator's settings: its arguments but ``root``, from ``locals()`` taken first thing in its body."""
+    return {k: v for k, v in arguments.items() if k != "root"}

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.mosaic import plan_digit_mosaics
-from .build import build_miniature
+from .build import build_miniature, generator_settings
 from .render import photo_background, render_mosaic_photo, save_image
 
 __all__ = ["COCO_DIGIT_CATEGORIES", "make_coco2014"]
@@ -163,17 +163,7 @@ def make_coco2014(
         min_digits: Fewest digits (instances) per annotated image.
         max_digits: Most digits per annotated image.
     """
-    params = dict(
-        seed=seed,
-        train_images=train_images,
-        val_images=val_images,
-        unannotated_images=unannotated_images,
-        grid=grid,
-        cell=cell,
-        scale=scale,
-        min_digits=min_digits,
-        max_digits=max_digits,
-    )
+    params = generator_settings(locals())
     mosaic = dict(grid=grid, cell=cell, scale=scale, min_digits=min_digits, max_digits=max_digits)
 
     def build(out: Path) -> None:

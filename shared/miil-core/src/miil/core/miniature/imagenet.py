@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import build_miniature
+from .build import build_miniature, generator_settings
 from .render import PALETTE, render_single_digit_photo, save_image
 
 __all__ = ["imagenet_synsets", "make_imagenet"]
@@ -59,6 +59,7 @@ def make_imagenet(
         min_size: Smallest image side in pixels.
         max_size: Largest image side in pixels.
     """
+    params = generator_settings(locals())
     if not 1 <= num_classes <= 10 * len(PALETTE):
         raise ValueError(f"num_classes must be in 1..{10 * len(PALETTE)}, got {num_classes}")
     if train_per_class < 2 or val_per_class < 1:
@@ -67,14 +68,6 @@ def make_imagenet(
         raise ValueError(f"need 8 <= min_size <= max_size, got {min_size}, {max_size}")
     synsets = imagenet_synsets()
     wnids = [synsets[(k * len(synsets)) // num_classes] for k in range(num_classes)]
-    params = dict(
-        seed=seed,
-        num_classes=num_classes,
-        train_per_class=train_per_class,
-        val_per_class=val_per_class,
-        min_size=min_size,
-        max_size=max_size,
-    )
 
     def size(rng: np.random.Generator) -> tuple[int, int]:
         return int(rng.integers(min_size, max_size + 1)), int(rng.integers(min_size, max_size + 1))
