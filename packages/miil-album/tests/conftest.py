@@ -1,65 +1,43 @@
-"""Shared fixtures: tiny albums of real digit photos written to disk in the ML-CUFED / PETA layouts."""
+"""Shared fixtures: miniature ML-CUFED (``images/`` + JSON labels) and PEC (event folders) copies of real photos.
+
+The datasets come from ``miil.album.miniature`` (built once per session); each test gets its own copy, since some
+tests break files on purpose.
+"""
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from miil.core.data import load_digits_split
+from miil.album.miniature import CUFED_EVENTS, PEC_EVENTS, make_ml_cufed, make_pec
 
-EVENTS = ("Birthday", "Graduation", "Show")
-
-
-def write_album(folder: Path, images, *, suffix: str = ".png") -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for i, img in enumerate(images):
-        name = f"{i:03d}_photo{suffix}"
-        img.save(folder / name)
-        names.append(name)
-    return names
+#: Events of the test copies, in class order (sorted).
+CUFED_CLASSES = sorted(CUFED_EVENTS)
+PEC_CLASSES = sorted(PEC_EVENTS[:3])
 
 
 @pytest.fixture(scope="session")
-def digit_photos():
-    """Real digit photos as 16x16 RGB PIL images, the first 12 of each digit."""
-    images, labels = load_digits_split("train")
-    by_digit: dict[int, list] = {}
-    for digit in range(10):
-        for i in np.flatnonzero(labels == digit)[:12]:
-            by_digit.setdefault(digit, []).append(Image.fromarray(images[i]).resize((16, 16)).convert("RGB"))
-    return by_digit
+def _cufed_master(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("miniature") / "ml_cufed"
+    return make_ml_cufed(root, train_albums_per_event=2, test_albums_per_event=1, album_size=(5, 8))
+
+
+@pytest.fixture(scope="session")
+def _pec_master(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("miniature") / "pec"
+    return make_pec(root, events=PEC_EVENTS[:3], train_albums_per_event=2, test_albums_per_event=1, album_size=(5, 8))
 
 
 @pytest.fixture
-def folder_albums(tmp_path, digit_photos) -> Path:
-    """``albums/<event>/<album_id>/*.png``: 3 events x 2 albums of 3-6 photos; event i shows digit i mostly."""
-    root = tmp_path / "albums"
-    for e, event in enumerate(EVENTS):
-        for a in range(2):
-            n = 3 + a * 3
-            photos = [digit_photos[e][a * 6 + j] for j in range(n - 1)] + [digit_photos[9][e * 2 + a]]
-            write_album(root / event / f"{e}{a}_album@N0{a}", photos)
-    return root
+def cufed_root(tmp_path, _cufed_master) -> Path:
+    """ML-CUFED layout: ``images/<album_id>/*.jpg``, ``event_type.json``, ``image_importance.json``, split lists;
+    4 events x (2 train + 1 test) albums of 5-8 photos, some albums with two events."""
+    return Path(shutil.copytree(_cufed_master, tmp_path / "ml_cufed"))
 
 
 @pytest.fixture
-def cufed_root(tmp_path, digit_photos) -> Path:
-    """ML-CUFED layout: ``images/<album_id>/*.jpg``, ``event_type.json`` (multi-label), ``image_importance.json``."""
-    root = tmp_path / "ml_cufed"
-    labels, importance = {}, {}
-    for a in range(4):
-        album = f"{a}_5573744{a}@N02"
-        events = [EVENTS[a % 3]] + ([EVENTS[(a + 1) % 3]] if a == 3 else [])
-        names = write_album(root / "images" / album, [digit_photos[a % 3][j] for j in range(5)], suffix=".jpg")
-        labels[album] = events
-        importance[album] = [[i, f"{album}/{n[:-4]}", float(i % 3) / 2] for i, n in enumerate(names)]
-    (root / "event_type.json").write_text(json.dumps(labels))
-    (root / "image_importance.json").write_text(json.dumps(importance))
-    (root / "train_split.txt").write_text("\n".join(sorted(labels)[:3]) + "\n")
-    (root / "test_split.txt").write_text("# held out\n" + sorted(labels)[3] + "\n")
-    return root
+def folder_albums(tmp_path, _pec_master) -> Path:
+    """PEC layout: ``<event>/<album_id>/*.jpg``; 3 events x (2 train + 1 test) albums of 5-8 photos."""
+    return Path(shutil.copytree(_pec_master, tmp_path / "pec"))

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from miil.album import PETA
+from miil.album.data import eval_album_indices
 from miil.album.inference import load_album_model
 from miil.core.cli import main
 
+from .conftest import CUFED_CLASSES, PEC_CLASSES
 from .test_convert import _original_layout, randomize_batchnorm
 
 TINY = [
@@ -32,8 +34,8 @@ def test_train_validate_infer_on_ml_cufed_layout(cufed_root, tmp_path, capsys):
     )  # fmt: skip
     assert "best mAP" in out
     best = json.loads((run / "best.json").read_text())
-    assert best["run_info"]["classes"] == ["Birthday", "Graduation", "Show"]
-    assert best["config"]["num_classes"] == 3 and best["config"]["album_size"] == 4
+    assert best["run_info"]["classes"] == CUFED_CLASSES
+    assert best["config"]["num_classes"] == 4 and best["config"]["album_size"] == 4
     assert {"mAP", "top1"} <= set(best["metrics"])
 
     reports, metrics = tmp_path / "reports.json", tmp_path / "metrics.json"
@@ -42,12 +44,13 @@ def test_train_validate_infer_on_ml_cufed_layout(cufed_root, tmp_path, capsys):
         "--importance-file", str(cufed_root / "image_importance.json"), "--reports", str(reports),
         "--metrics-json", str(metrics),
     )  # fmt: skip
-    assert "albums 4 | mAP" in out and "spearman (last_layer)" in out
+    assert "albums 12 | mAP" in out and "spearman (last_layer)" in out
     values = json.loads(metrics.read_text())
     assert 0 <= values["mAP"] <= 100 and -1 <= values["spearman_rollout"] <= 1
     written = json.loads(reports.read_text())
-    assert len(written) == 4 and all(len(r["images"]) == 4 for r in written)  # K = 4 of 5 photos, sorted uniform
-    assert written[0]["images"] == ["000_photo.jpg", "001_photo.jpg", "003_photo.jpg", "004_photo.jpg"]
+    assert len(written) == 12 and all(len(r["images"]) == 4 for r in written)  # K = 4 of 5-8 photos
+    photos = sorted(p.name for p in (cufed_root / "images" / written[0]["album"]).iterdir())
+    assert written[0]["images"] == [photos[i] for i in eval_album_indices(len(photos), 4)]  # sorted uniform
 
     album = cufed_root / "images" / written[0]["album"]
     report = tmp_path / "album.json"
@@ -58,7 +61,7 @@ def test_train_validate_infer_on_ml_cufed_layout(cufed_root, tmp_path, capsys):
     assert "most important photos:" in out and "events:" in out and "spearman vs human" in out
     data = json.loads(report.read_text())
     assert sum(data["importance"]["rollout"]) == pytest.approx(1.0, abs=1e-4)
-    assert set(data["events"]) == {"Birthday", "Graduation", "Show"}
+    assert set(data["events"]) == set(CUFED_CLASSES)
 
 
 def test_mean_baseline_on_event_folders(folder_albums, tmp_path, capsys):
@@ -70,10 +73,11 @@ def test_mean_baseline_on_event_folders(folder_albums, tmp_path, capsys):
         "--out-dir", str(run), *TINY,
     )  # fmt: skip
     loaded = load_album_model(run)
-    assert type(loaded.model).__name__ == "MeanOfPredictions" and loaded.classes == ["Birthday", "Graduation", "Show"]
+    assert type(loaded.model).__name__ == "MeanOfPredictions" and loaded.classes == PEC_CLASSES
     out = _run(capsys, "album", "validate", "--checkpoint", str(run), "--data", str(folder_albums))
-    assert "albums 6 | mAP" in out
-    out = _run(capsys, "album", "infer", str(sorted(folder_albums.glob("Show/*"))[0]), "--checkpoint", str(run))
+    assert "albums 9 | mAP" in out
+    album = sorted(folder_albums.glob(f"{PEC_CLASSES[0]}/*"))[0]
+    out = _run(capsys, "album", "infer", str(album), "--checkpoint", str(run))
     assert "top scores:" in out
 
 

@@ -19,8 +19,10 @@ from miil.album.data import (
     train_album_indices,
 )
 from miil.album.digit_albums import DigitAlbums
+from miil.album.miniature import make_cufed, make_ml_cufed, make_pec
+from miil.core.miniature import miniature_digest
 
-from .conftest import EVENTS
+from .conftest import CUFED_CLASSES, PEC_CLASSES
 
 
 def test_eval_sampling_is_sorted_uniform_and_deterministic():
@@ -49,16 +51,20 @@ def test_train_sampling_is_a_random_subset():
 
 def test_event_folder_layout(folder_albums, tmp_path):
     records = read_event_folders(folder_albums)
-    assert len(records) == 6 and album_classes(records) == list(EVENTS)
-    r = records[1]
-    assert r.labels == ("Birthday",) and len(r.images) == 6 and list(r.images) == sorted(r.images)
+    assert len(records) == 9 and album_classes(records) == PEC_CLASSES
+    assert all(r.labels == (r.folder.parent.name,) and list(r.images) == sorted(r.images) for r in records)
+    assert all(5 <= len(r.images) <= 8 for r in records)
+    train = read_event_folders(folder_albums, albums=read_album_list(folder_albums / "train_split.txt"))
+    test = read_event_folders(folder_albums, albums=read_album_list(folder_albums / "test_split.txt"))
+    assert len(train) == 6 and len(test) == 3 and not {r.album_id for r in train} & {r.album_id for r in test}
     split = tmp_path / "split.txt"
-    split.write_text("Show/20_album@N00\n# comment\n\n01_album@N01\n")
+    first, second = records[0], records[4]
+    split.write_text(f"{first.labels[0]}/{first.album_id}\n# comment\n\n{second.album_id}\n")
     kept = read_event_folders(folder_albums, albums=read_album_list(split))
-    assert sorted(x.album_id for x in kept) == ["01_album@N01", "20_album@N00"]
-    labels = {r.album_id: [r.labels[0], "Party"] for r in records}
+    assert sorted(x.album_id for x in kept) == sorted([first.album_id, second.album_id])
+    labels = {r.album_id: [r.labels[0], "party"] for r in records}
     multi = read_event_folders(folder_albums, labels=labels)
-    assert all(len(x.labels) == 2 for x in multi) and "Party" in album_classes(multi)
+    assert all(len(x.labels) == 2 for x in multi) and "party" in album_classes(multi)
     split.write_text("missing_album\n")
     with pytest.raises(FileNotFoundError, match="missing_album"):
         read_event_folders(folder_albums, albums=read_album_list(split))
@@ -67,16 +73,20 @@ def test_event_folder_layout(folder_albums, tmp_path):
 
 
 def test_cufed_layout_and_importance_file(cufed_root):
-    records = read_cufed(cufed_root, albums=read_album_list(cufed_root / "train_split.txt"))
-    assert [r.album_id for r in records] == sorted(json.loads((cufed_root / "event_type.json").read_text()))[:3]
+    train_ids = read_album_list(cufed_root / "train_split.txt")
+    records = read_cufed(cufed_root, albums=train_ids)
+    assert [r.album_id for r in records] == train_ids and len(records) == 8
     everything = read_cufed(cufed_root)
-    assert everything[3].labels == ("Birthday", "Graduation")  # multi-label album
-    scores = load_importance_scores(cufed_root / "image_importance.json")
-    album = records[0].album_id
-    assert scores[album] == {"000_photo": 0.0, "001_photo": 0.5, "002_photo": 1.0, "003_photo": 0.0, "004_photo": 0.5}
     labels = load_event_labels(cufed_root / "event_type.json")
-    assert all(isinstance(v, tuple) for v in labels.values())
-    assert len(ML_CUFED_EVENTS) == 23 and list(ML_CUFED_EVENTS) == sorted(ML_CUFED_EVENTS)
+    assert [r.album_id for r in everything] == sorted(labels) and album_classes(everything) == CUFED_CLASSES
+    assert all(isinstance(v, tuple) for v in labels.values()) and any(len(v) == 2 for v in labels.values())
+    scores = load_importance_scores(cufed_root / "image_importance.json")
+    for r in everything:
+        photos = {name.rsplit(".", 1)[0] for name in r.images}
+        assert set(scores[r.album_id]) == photos  # "<album>/<photo>" entries, keyed by photo without extension
+        relevant = sum(s >= 0.7 for s in scores[r.album_id].values())
+        assert relevant == 2 * len(r.labels)  # two relevant photos per event, the rest are distractors
+    assert len(ML_CUFED_EVENTS) == 23 and set(CUFED_CLASSES) <= set(ML_CUFED_EVENTS)
 
 
 def test_layout_errors_name_the_file(cufed_root):
@@ -97,14 +107,18 @@ def test_dataset_and_collate(folder_albums):
     ds = AlbumDataset(records, album_classes(records), album_size=4, img_size=16)
     images, target, index = ds[1]
     assert images.shape == (4, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
-    assert target.tolist() == [1.0, 0.0, 0.0] and index == 1
-    assert ds.sampled_images(1) == [records[1].images[i] for i in (0, 2, 3, 5)]
-    imgs, targets, mask, indices = collate_albums([ds[0], ds[1]])
-    assert imgs.shape == (2, 4, 3, 16, 16) and targets.shape == (2, 3)
-    assert mask.tolist() == [[True, True, True, False], [True, True, True, True]]
-    assert torch.all(imgs[0, 3] == 0) and indices.tolist() == [0, 1]
+    assert target.tolist() == [float(c == records[1].labels[0]) for c in PEC_CLASSES] and index == 1
+    picks = eval_album_indices(len(records[1].images), 4)
+    assert ds.sampled_images(1) == [records[1].images[i] for i in picks]
+    short = AlbumDataset(records, album_classes(records), album_size=6, img_size=16)
+    five = next(i for i, r in enumerate(records) if len(r.images) == 5)
+    full = next(i for i, r in enumerate(records) if len(r.images) >= 6)
+    imgs, targets, mask, indices = collate_albums([short[five], short[full]])
+    assert imgs.shape[:3] == (2, 6, 3) and targets.shape == (2, 3)
+    assert mask.tolist() == [[True] * 5 + [False], [True] * 6] and torch.all(imgs[0, 5] == 0)
+    assert indices.tolist() == [five, full]
     with pytest.raises(KeyError, match="not among the classes"):
-        AlbumDataset(records, ["Birthday"])
+        AlbumDataset(records, PEC_CLASSES[:1])
 
 
 def test_unreadable_photos_are_dropped_or_raise(folder_albums):
@@ -130,3 +144,17 @@ def test_digit_albums_follow_their_rule():
         assert torch.all(digits[relevance == 1] <= 2) and torch.all(digits[relevance == 0] > 2)
         assert int(target.argmax()) == int(digits[relevance == 1].sum()) % 3
     assert len(set(albums.events.tolist())) == 3
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [
+        (make_ml_cufed, {"train_albums_per_event": 1, "test_albums_per_event": 1}),
+        (make_cufed, {"train_albums_per_event": 1, "test_albums_per_event": 1}),
+        (make_pec, {"train_albums_per_event": 1, "test_albums_per_event": 1}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

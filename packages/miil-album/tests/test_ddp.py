@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from .conftest import CUFED_CLASSES
 from .test_cli import TINY
 
 
@@ -24,7 +25,7 @@ def test_train_under_torchrun_two_processes(cufed_root, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
-    assert config["world_size"] == 2 and config["run_info"]["classes"] == ["Birthday", "Graduation", "Show"]
+    assert config["world_size"] == 2 and config["run_info"]["classes"] == CUFED_CLASSES
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["updates"] >= 1 and "mAP" in rows[0]["val"]
     assert (run / "best.safetensors").is_file()

@@ -1,6 +1,7 @@
-"""Loaders for the corpora's published layouts, on tiny files written here (real speech and tones)."""
+"""Loaders for the corpora's published layouts, on the miniature copies of ``miil.audio.miniature``."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -18,7 +19,18 @@ from miil.audio import (
     peak_normalize,
 )
 from miil.audio.data import DistributedWeightedSampler, EpochAwareSampler
+from miil.audio.miniature import (
+    AUDIOSET_CLASSES,
+    ESC50_CLASSES,
+    URBANSOUND8K_CLASSES,
+    make_audioset,
+    make_esc50,
+    make_urbansound8k,
+)
+from miil.audio.recipes import RECIPES
+from miil.audio.training import build_datasets
 from miil.core.data import UnreadableFileWarning
+from miil.core.miniature import miniature_digest
 
 from .conftest import sine
 
@@ -36,26 +48,28 @@ def _write_csv(path, header, rows):
         w.writerows(rows)
 
 
-def test_esc50_official_layout_folds(tmp_path):
-    rows = []
-    for fold in range(1, 6):
-        for target, cat in enumerate(["dog", "rain", "siren"]):
-            name = f"{fold}-1000{target}-A-{target}.wav"
-            _tone(tmp_path / "audio" / name, 200 + 100 * target)
-            rows.append([name, fold, target, cat, "False", "1000", "A"])
-    _write_csv(
-        tmp_path / "meta" / "esc50.csv", ["filename", "fold", "target", "category", "esc10", "src_file", "take"], rows
-    )
-    train = ESC50Dataset(tmp_path, fold=2, train=True, sample_rate=22050, seq_len=8192)
-    test = ESC50Dataset(tmp_path, fold=2, train=False, sample_rate=22050, seq_len=8192)
-    assert train.classes == ["dog", "rain", "siren"] and len(train) == 12 and len(test) == 3
+def test_esc50_official_layout_folds(esc50_root):
+    meta = list(csv.DictReader((esc50_root / "meta" / "esc50.csv").read_text().splitlines()))
+    assert [r["filename"] for r in meta] == sorted(r["filename"] for r in meta)
+    train = ESC50Dataset(esc50_root, fold=2, train=True, sample_rate=22050, seq_len=8192)
+    test = ESC50Dataset(esc50_root, fold=2, train=False, sample_rate=22050, seq_len=8192)
+    assert train.classes == [c for _, c, _ in ESC50_CLASSES] and train.target_ids == [t for t, _, _ in ESC50_CLASSES]
+    assert len(train) == 20 and len(test) == 5
     assert all(f.name.startswith("2-") for f in test.files) and not any(f.name.startswith("2-") for f in train.files)
+    # The published targets (21, 22, 30, 42, 48) are not contiguous: labels are their positions.
+    assert sorted(test.targets) == [0, 1, 2, 3, 4]
+    for path, label in zip(test.files, test.targets):
+        assert int(path.stem.split("-")[-1]) == test.target_ids[label]
     x, y = test[2]
-    assert x.shape == (1, 8192) and y == 2
-    assert abs(float(x.abs().max()) - 0.95) < 1e-5  # peak-normalised
-    assert torch.count_nonzero(x[0, 6700:]) == 0  # 0.3 s at 22.05 kHz, zero-padded
+    assert x.shape == (1, 8192) and 0 <= y < 5
+    whole = ESC50Dataset(esc50_root, fold=2, train=False)  # the paper's 114688 samples at 22.05 kHz: all 5 s
+    x, _ = whole[2]
+    assert x.shape == (1, 114688) and abs(float(x.abs().max()) - 0.95) < 1e-5  # peak-normalised
+    assert torch.count_nonzero(x[0, 110250:]) == 0  # 5 s of audio, then zero padding
+    info = sf.info(test.files[0])
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 1, 220500, "PCM_16")
     with pytest.raises(ValueError, match="folds"):
-        ESC50Dataset(tmp_path, fold=6, train=False)
+        ESC50Dataset(esc50_root, fold=6, train=False)
 
 
 def test_esc50_class_folder_layout_of_the_original(tmp_path):
@@ -66,79 +80,56 @@ def test_esc50_class_folder_layout_of_the_original(tmp_path):
     assert ds.classes == ["crow", "wind"] and sorted(ds.targets) == [0, 1]
 
 
-def test_urbansound8k_layout(tmp_path):
-    rows = []
-    for fold in range(1, 11):
-        for cid, cls in [(0, "air_conditioner"), (3, "dog_bark")]:
-            name = f"{100 + fold}-{cid}-0-0.wav"
-            _tone(tmp_path / "audio" / f"fold{fold}" / name, 300 + cid * 50, sr=48000)
-            rows.append([name, 100 + fold, 0, 0.3, 1, fold, cid, cls])
-    # UrbanSound8K labels 10 classes; a subset appears in this tiny copy
-    _write_csv(
-        tmp_path / "metadata" / "UrbanSound8K.csv",
-        ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"],
-        rows,
-    )
-    ds = UrbanSound8KDataset(tmp_path, fold=10, train=False, sample_rate=22050, seq_len=4096)
-    assert len(ds) == 2 and ds.classes == ["air_conditioner", "dog_bark"]
-    assert len(UrbanSound8KDataset(tmp_path, fold=10, train=True, seq_len=4096)) == 18
-    x, _ = ds[0]
-    assert x.shape == (1, 4096)
+def test_urbansound8k_layout(urbansound8k_root):
+    ds = UrbanSound8KDataset(urbansound8k_root, fold=10, train=False, sample_rate=22050, seq_len=4096)
+    assert ds.classes == [c for _, c, _ in URBANSOUND8K_CLASSES] and ds.target_ids == [0, 3, 6, 8, 9]
+    assert len(ds) == 5 and sorted(ds.targets) == [0, 1, 2, 3, 4]
+    assert len(UrbanSound8KDataset(urbansound8k_root, fold=10, train=True, seq_len=4096)) == 45
+    formats = {(i.samplerate, i.channels, i.subtype) for i in map(sf.info, urbansound8k_root.rglob("*.wav"))}
+    assert len(formats) > 3  # the uploads' rates, channel counts and sample formats vary
+    every = UrbanSound8KDataset(urbansound8k_root, fold=None, train=False, sample_rate=22050, seq_len=4096)
+    for i in range(len(every)):
+        x, y = every[i]  # stereo, 8-, 24- and 32-bit, 8-96 kHz files all decode to one mono rate
+        assert x.shape == (1, 4096) and torch.isfinite(x).all() and 0 <= y < 5
 
 
-def test_speech_commands_official_split(tmp_path, keywords):
-    clips, labels, names, sr, words = keywords
-    rel = []
-    for i, (clip, label) in enumerate(zip(clips, labels)):
-        path = tmp_path / words[label] / f"spk{i:02d}_nohash_0.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, clip, sr)
-        rel.append(f"{words[label]}/{path.name}")
-    (tmp_path / "_background_noise_").mkdir()
-    sf.write(tmp_path / "_background_noise_" / "white.wav", np.zeros(100, dtype=np.float32), sr)
-    (tmp_path / "validation_list.txt").write_text("\n".join(rel[:3]) + "\n")
-    (tmp_path / "testing_list.txt").write_text("\n".join(rel[3:6]) + "\n")
-    train = SpeechCommandsDataset(tmp_path, split="train", seq_len=16384)
-    val = SpeechCommandsDataset(tmp_path, split="validation", seq_len=16384)
-    assert train.classes == sorted(words) and len(train) == len(clips) - 6 and len(val) == 3
+def test_speech_commands_official_split(speech_commands_root):
+    root = speech_commands_root
+    train = SpeechCommandsDataset(root, split="train", seq_len=16384)
+    val = SpeechCommandsDataset(root, split="validation", seq_len=16384)
+    test = SpeechCommandsDataset(root, split="testing", seq_len=16384)
+    assert train.classes == ["down", "no", "up", "yes"]  # _background_noise_ is not a class
+    assert len(train) == 24 and len(val) == 4 and len(test) == 4
+    speaker = {f.name.split("_")[0] for f in val.files}
+    assert len(speaker) == 1 and not speaker & {f.name.split("_")[0] for f in train.files}  # held-out speaker
+    listed = (root / "validation_list.txt").read_text().split()
+    assert sorted(f"{f.parent.name}/{f.name}" for f in val.files) == sorted(listed)
     x, y = val[0]
     assert x.shape == (1, 16384) and val.classes[y] == val.files[0].parent.name
-    assert sorted(f"{f.parent.name}/{f.name}" for f in val.files) == sorted(rel[:3])
+    lengths = {sf.info(f).frames for f in train.files}
+    assert max(lengths) == 16000 and min(lengths) <= 16000  # 1 s clips at 16 kHz
     with pytest.raises(ValueError, match="split"):
-        SpeechCommandsDataset(tmp_path, split="dev")
+        SpeechCommandsDataset(root, split="dev")
 
 
 def test_audioset_segments_labels_and_missing_clips(tmp_path):
-    _write_csv(
-        tmp_path / "class_labels_indices.csv",
-        ["index", "mid", "display_name"],
-        [[0, "/m/09x0r", "Speech"], [1, "/m/0bt9lr", "Dog"], [2, "/m/07yv9", "Vehicle"]],
-    )
-    lines = [
-        "# Segments csv created Sun Mar  5 10:54:31 2017",
-        "# num_ytids=4, num_segs=4, num_unique_labels=3, num_positive_labels=5",
-        "# YTID, start_seconds, end_seconds, positive_labels",
-        '--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/m/0bt9lr"',
-        'a_b-c, 0.000, 10.000, "/m/07yv9"',
-        'gone123, 0.000, 10.000, "/m/09x0r"',
-        'unlabel, 0.000, 10.000, "/m/zzzz"',
-    ]
-    (tmp_path / "eval.csv").write_text("\n".join(lines) + "\n")
-    _tone(tmp_path / "clips" / "Y--PJHxphWEs.flac", 300, sr=32000)
-    _tone(tmp_path / "clips" / "sub" / "a_b-c_0.wav", 400)
+    root = make_audioset(tmp_path / "audioset", train_clips=4, eval_clips=6, missing_clips=1, seconds=2.0)
+    meta = root / "metadata"
+    files = (meta / "eval_segments.csv", root / "audio" / "eval_segments", meta / "class_labels_indices.csv")
     with pytest.warns(UserWarning, match="1 of the segments"):
-        ds = AudioSetDataset(
-            tmp_path / "eval.csv", tmp_path / "clips", tmp_path / "class_labels_indices.csv", train=False, seq_len=8192
-        )
-    assert len(ds) == 2 and ds.missing == ["gone123"] and ds.unlabelled == 1
+        ds = AudioSetDataset(*files, train=False, seq_len=8192)
+    assert ds.classes == [n for _, n, _ in AUDIOSET_CLASSES] and "Whoosh, swoosh, swish" in ds.classes
+    assert len(ds) == 5 and len(ds.missing) == 1
+    lines = [ln for ln in (meta / "eval_segments.csv").read_text().splitlines() if not ln.startswith("#")]
+    mids = [m for m, _, _ in AUDIOSET_CLASSES]
+    first = sorted(mids.index(m) for m in lines[0].split('"')[1].split(","))
     x, y = ds[0]
-    assert x.shape == (1, 8192) and y.tolist() == [1.0, 1.0, 0.0]
+    assert x.shape == (1, 8192) and torch.nonzero(y).flatten().tolist() == first
+    assert ds.missing == [lines[-1].split(",")[0]]
     w = ds.sample_weights()
-    assert torch.allclose(w, torch.tensor([1.0 + 1.0, 1.0], dtype=torch.float64))
-    with pytest.raises(FileNotFoundError, match="gone123"):
-        AudioSetDataset(
-            tmp_path / "eval.csv", tmp_path / "clips", tmp_path / "class_labels_indices.csv", train=False, strict=True
-        )
+    assert w.shape == (5,) and (w > 0).all()
+    with pytest.raises(FileNotFoundError, match=ds.missing[0]):
+        AudioSetDataset(*files, train=False, strict=True)
 
 
 def test_folder_dataset_skips_unreadable_files(tmp_path, keyword_folders):
@@ -192,3 +183,31 @@ def test_weighted_sampler_is_reproducible_and_sharded():
     wrapped = EpochAwareSampler(full, hooks=[seen.append])
     wrapped.set_epoch(4)
     assert seen == [4] and full.epoch == 4 and len(wrapped) == 4000
+
+
+@pytest.mark.parametrize(
+    "recipe, fixture, sizes",
+    [
+        ("esc50_eat_s", "esc50_root", (20, 5)),
+        ("urbansound8k_eat_s", "urbansound8k_root", (45, 5)),
+        ("speechcommands_v2_35_eat_s", "speech_commands_root", (24, 4)),
+        ("audioset_eat_m", "audioset_root", (8, 4)),
+    ],
+)
+def test_recipes_find_the_official_layouts(recipe, fixture, sizes, request):
+    root = request.getfixturevalue(fixture)
+    config = dataclasses.replace(RECIPES[recipe], data_root=str(root), seq_len=4096)
+    train, val = build_datasets(config)
+    assert (len(train), len(val)) == sizes and train.classes == val.classes
+    x, _ = val[0]
+    assert x.shape == (1, 4096)
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_esc50, {"takes": 1, "seconds": 0.5}), (make_urbansound8k, {"max_seconds": 1.5})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

@@ -1,10 +1,15 @@
+"""Fixtures: tiny TResNets in the reference layout, and the miniature COCO-2014, OpenImages V6 and LVIS v1 copies."""
+
 import re
+from pathlib import Path
 
 import pytest
 import torch
 from timm.models.tresnet import TResNet
 
+from miil.core.miniature import make_coco2014
 from miil.csl import MultiLabelClassifier
+from miil.csl.miniature import make_lvis, make_openimages
 
 
 def _tiny_tresnet():
@@ -80,3 +85,21 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def coco_root(tmp_path_factory) -> Path:
+    """Miniature COCO-2014: ``train2014/``, ``val2014/``, ``annotations/instances_*2014.json``."""
+    return make_coco2014(tmp_path_factory.mktemp("miniature") / "coco")
+
+
+@pytest.fixture(scope="session")
+def openimages_root(tmp_path_factory) -> Path:
+    """Miniature OpenImages V6: official human-verified label CSVs, class files, and the CSL ``data.csv`` layout."""
+    return make_openimages(tmp_path_factory.mktemp("miniature") / "openimages")
+
+
+@pytest.fixture(scope="session")
+def lvis_root(tmp_path_factory) -> Path:
+    """Miniature LVIS v1: ``annotations/lvis_v1_{train,val}.json`` beside ``train2017/`` and ``val2017/``."""
+    return make_lvis(tmp_path_factory.mktemp("miniature") / "lvis")

@@ -7,9 +7,8 @@ from PIL import Image
 from timm.models.tresnet import TResNet
 
 from miil.core.cli import main
-from miil.core.data import write_multilabel_csv
+from miil.core.data import make_digit_mosaics, write_multilabel_csv
 from miil.csl import create_csl_model, load_prior
-from miil.csl.data import make_digit_mosaics
 
 TINY = [
     "--epochs",
@@ -65,6 +64,19 @@ def test_train_selective_two_stages_then_validate_and_infer(tmp_path, capsys):
     assert not (again / "stage1_ignore").exists()
     with pytest.raises(FileExistsError, match="--resume"):
         main([*args, *TINY])
+
+
+def test_train_on_the_official_coco_layout(coco_root, tmp_path, capsys):
+    ann = coco_root / "annotations"
+    out = tmp_path / "run"
+    cmd = ["csl", "train", "--recipe", "coco_fpc1000_negative_ce", "--data-format", "coco", "--model", "test_resnet"]
+    cmd += ["--pretrained", "false", "--img-size", "32", "--batch-size", "8", "--amp", "false"]
+    cmd += ["--train", str(ann / "instances_train2014.json"), "--val", str(ann / "instances_val2014.json")]
+    assert main([*cmd, "--out-dir", str(out), *TINY]) == 0  # the image folders are found from the layout
+    assert "FPC(1000)" in capsys.readouterr().out
+    assert main(["csl", "validate", "--run", str(out), "--device", "cpu", "--batch-size", "8"]) == 0
+    metrics = _json_lines(capsys.readouterr().out)[-1]
+    assert metrics["samples"] == 24 and 0 <= metrics["mAP"] <= 100
 
 
 def test_train_on_image_files_with_timm_backbone(tmp_path, capsys):

@@ -1,4 +1,6 @@
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,16 +9,10 @@ from PIL import Image
 
 from miil.core.data import write_multilabel_csv
 from miil.core.metrics import MeanAPMeter
+from miil.core.miniature import miniature_digest
 from miil.csl import PartialMAPMeter
-from miil.csl.data import (
-    CocoMultiLabelDataset,
-    DigitMosaicDataset,
-    LVISFederatedDataset,
-    OpenImagesDataset,
-    SparseLabels,
-    make_digit_mosaics,
-    read_openimages_classes,
-)
+from miil.csl.data import LVISFederatedDataset, OpenImagesDataset, read_openimages_classes
+from miil.csl.miniature import LVIS_DIGIT_NAMES, OPENIMAGES_DIGIT_CLASSES, make_lvis, make_openimages
 from miil.csl.pipeline import CSLConfig, DataSpec, build_datasets, build_meter
 
 
@@ -25,173 +21,102 @@ def _png(path, value=128):
     Image.fromarray(np.full((12, 16, 3), value, dtype=np.uint8)).save(path)
 
 
-def _coco(tmp_path):
-    data = {
-        "images": [
-            {"id": 10, "file_name": "a.jpg"},
-            {"id": 11, "file_name": "b.jpg"},
-            {"id": 12, "file_name": "empty.jpg"},
-        ],
-        "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 2, "name": "bicycle"}],
-        "annotations": [
-            {"id": 1, "image_id": 10, "category_id": 1, "area": 10.0},
-            {"id": 2, "image_id": 10, "category_id": 1, "area": 5000.0},
-            {"id": 3, "image_id": 11, "category_id": 2, "area": 100.0},
-            {"id": 4, "image_id": 11, "category_id": 3, "area": 100.0},
-        ],
-    }
-    ann = tmp_path / "instances_train2014.json"
-    ann.write_text(json.dumps(data))
-    for name in ("a.jpg", "b.jpg", "empty.jpg"):
-        _png(tmp_path / "train2014" / name)
-    return ann
+def _oi_targets(root, split):
+    """Ground truth of the official human-verified label file: {image id: {MID: confidence}}."""
+    name = "oidv6-train" if split == "train" else "validation"
+    text = (root / f"{name}-annotations-human-imagelabels.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    out = {}
+    for r in rows:
+        out.setdefault(r["ImageID"], {})[r["LabelName"]] = int(r["Confidence"])
+    return out
 
 
-def test_coco_instances(tmp_path):
-    ann = _coco(tmp_path)
-    ds = CocoMultiLabelDataset(ann, tmp_path / "train2014")
-    assert ds.classes == ["person", "car", "bicycle"]  # JSON order, not id order
-    assert ds.targets.tolist() == [[1, 0, 0], [0, 1, 1]]  # the image without annotations is dropped
-    img, target = ds[1]
-    assert img.size == (16, 12) and target.tolist() == [0, 1, 1]
-    keep = CocoMultiLabelDataset(ann, tmp_path / "train2014", keep_unannotated_images=True)
-    assert len(keep) == 3 and keep.targets[2].tolist() == [0, 0, 0]
+@pytest.mark.parametrize("layout", ["csl", "human"])
+def test_openimages_miniature_in_both_layouts(openimages_root, layout, capsys):
+    root = openimages_root
+    truth = _oi_targets(root, "train")
+    if layout == "csl":
+        with pytest.warns(UserWarning, match="9605"):
+            ds = OpenImagesDataset(root / "data.csv", root, classes=root / "mid_to_classes.pth", split="train")
+        ids = [Path(p).stem for p in ds.images]
+        assert all(p.startswith("train/") for p in ds.images)
+    else:
+        labels = root / "oidv6-train-annotations-human-imagelabels.csv"
+        with pytest.warns(UserWarning, match="9605"):
+            ds = OpenImagesDataset(labels, root / "train", classes=root / "oidv6-classes-trainable.txt")
+        ids = [p.removesuffix(".jpg") for p in ds.images]
+    assert ids == list(truth) and len(ds) == 48
+    assert "labels of classes outside the 10-class list dropped" in capsys.readouterr().err  # the non-trainable MID
+    dense = ds.targets.dense()
+    for row, image_id in zip(dense, ids):
+        want = [truth[image_id].get(mid, -1) for mid, _ in OPENIMAGES_DIGIT_CLASSES]
+        assert row.tolist() == want
+    assert (dense == -1).any() and (dense == 1).any() and (dense == 0).any()  # partial labels
+    image, target = ds[0]
+    assert image.mode == "RGB" and target.tolist() == dense[0].tolist()
+    if layout == "csl":
+        with pytest.warns(UserWarning):
+            val = OpenImagesDataset(root / "data.csv", root, classes=root / "oidv6-class-descriptions.csv", split="val")
+        assert len(val) == 24 and all(p.startswith("validation/") for p in val.images)
+        assert val.display_name("/m/0dgt3x") == "Digit three" and val.classes[-1] == "/m/05s2s"
 
 
-def test_coco_errors(tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text(
-        json.dumps(
-            {
-                "images": [{"id": 1, "file_name": "x.jpg"}],
-                "categories": [],
-                "annotations": [{"id": 7, "image_id": 1, "category_id": 99}],
-            }
-        )
-    )
-    with pytest.raises(ValueError, match=r"bad.json: annotation 7 refers to unknown 99"):
-        CocoMultiLabelDataset(bad, tmp_path)
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        CocoMultiLabelDataset(bad, tmp_path)
-    bad.write_text(json.dumps({"images": []}))
-    with pytest.raises(ValueError, match="not a COCO instances file"):
-        CocoMultiLabelDataset(bad, tmp_path)
-
-
-def _openimages(tmp_path):
-    (tmp_path / "classes.txt").write_text("/m/01\n/m/02\n/m/03\n/m/04\n")
-    (tmp_path / "descriptions.csv").write_text("LabelName,DisplayName\n/m/01,Cat\n/m/02,Dog\n/m/03,Car\n/m/04,Tree\n")
-    (tmp_path / "data.csv").write_text(
-        "path,pos,neg,split\n"
-        "train/x1.jpg,\"['/m/01', '/m/03']\",\"['/m/02']\",train\n"
-        "train/x2.jpg,['/m/04'],\"['/m/01', '/m/99']\",train\n"
-        "val/y1.jpg,[],\"['/m/03', '/m/04']\",val\n"
-    )
-    for name in ("train/x1.jpg", "train/x2.jpg", "val/y1.jpg"):
-        _png(tmp_path / "images" / name)
-
-
-def test_openimages_csl_layout(tmp_path, capsys):
-    _openimages(tmp_path)
-    with pytest.warns(UserWarning, match="9605"):
-        ds = OpenImagesDataset(
-            tmp_path / "data.csv", tmp_path / "images", classes=tmp_path / "classes.txt", split="train"
-        )
-    assert isinstance(ds.targets, SparseLabels)
-    assert ds.targets.dense().tolist() == [[1, 0, 1, -1], [0, -1, -1, 1]]
-    assert "1 labels of classes outside" in capsys.readouterr().err  # /m/99 is not a trainable class
-    assert ds[0][1].tolist() == [1, 0, 1, -1]
-    with pytest.warns(UserWarning):
-        val = OpenImagesDataset(
-            tmp_path / "data.csv", tmp_path / "images", classes=tmp_path / "descriptions.csv", split="val"
-        )
-    assert val.targets.dense().tolist() == [[-1, -1, 0, 0]]
-    assert val.display_name("/m/03") == "Car"
-
-
-def test_openimages_human_layout_and_class_files(tmp_path):
-    _openimages(tmp_path)
-    labels = tmp_path / "oidv6-train-annotations-human-imagelabels.csv"
-    labels.write_text(
-        "ImageID,Source,LabelName,Confidence\nx1,verification,/m/01,1\nx1,verification,/m/02,0\nx2,crowdsource,/m/04,1\n"
-    )
-    _png(tmp_path / "flat" / "x1.jpg")
-    with pytest.warns(UserWarning):
-        ds = OpenImagesDataset(labels, tmp_path / "flat", classes=["/m/01", "/m/02", "/m/04"])
-    assert ds.images == ["x1.jpg", "x2.jpg"]
-    assert ds.targets.dense().tolist() == [[1, 0, -1], [-1, -1, 1]]
-    pth = tmp_path / "mid_to_classes.pth"
-    torch.save({"/m/01": "'Cat'", "/m/02": "Dog"}, pth)
-    mids, names = read_openimages_classes(pth)
-    assert mids == ["/m/01", "/m/02"] and names["/m/01"] == "Cat"
+def test_openimages_class_files_and_errors(openimages_root, tmp_path):
+    mids, names = read_openimages_classes(openimages_root / "mid_to_classes.pth")
+    assert mids == [m for m, _ in OPENIMAGES_DIGIT_CLASSES] and names[mids[0]] == "Digit zero"
+    trainable, _ = read_openimages_classes(openimages_root / "oidv6-classes-trainable.txt")
+    assert trainable == mids
     (tmp_path / "dupes.txt").write_text("/m/01\n/m/01\n")
     with pytest.raises(ValueError, match="more than once"):
         read_openimages_classes(tmp_path / "dupes.txt")
+    labels = tmp_path / "oidv6-train-annotations-human-imagelabels.csv"
     labels.write_text("ImageID,Source,LabelName,Confidence\nx1,verification,/m/01,0.5\n")
     with pytest.raises(ValueError, match=r"imagelabels.csv:2: Confidence must be 1 or 0"), pytest.warns(UserWarning):
         OpenImagesDataset(labels, tmp_path, classes=["/m/01"])
 
 
-def _lvis(tmp_path):
-    data = {
-        "images": [
-            {
-                "id": 1,
-                "coco_url": "http://images.cocodataset.org/train2017/000000000001.jpg",
-                "neg_category_ids": [2],
-                "not_exhaustive_category_ids": [1, 3],
-            },
-            {
-                "id": 2,
-                "coco_url": "http://images.cocodataset.org/val2017/000000000002.jpg",
-                "neg_category_ids": [],
-                "not_exhaustive_category_ids": [],
-            },
-        ],
-        "categories": [
-            {"id": 1, "name": "apple", "frequency": "f"},
-            {"id": 2, "name": "bear", "frequency": "c"},
-            {"id": 3, "name": "kite", "frequency": "r"},
-        ],
-        "annotations": [{"id": 5, "image_id": 1, "category_id": 1}, {"id": 6, "image_id": 2, "category_id": 3}],
-    }
-    ann = tmp_path / "lvis_v1_train.json"
-    ann.write_text(json.dumps(data))
-    _png(tmp_path / "coco" / "train2017" / "000000000001.jpg")
-    return ann, data
+def test_lvis_miniature_federated_labels(lvis_root):
+    for split in ("train", "val"):
+        ann = lvis_root / "annotations" / f"lvis_v1_{split}.json"
+        data = json.loads(ann.read_text())
+        ds = LVISFederatedDataset(ann, lvis_root)
+        assert ds.classes == list(LVIS_DIGIT_NAMES) and set(ds.frequency) == {"r", "c", "f"}
+        by_id = {img["id"]: img for img in data["images"]}
+        for row, image_id in enumerate(ds.image_ids):
+            img = by_id[image_id]
+            assert "file_name" not in img and ds.images[row] == "/".join(img["coco_url"].split("/")[-2:])
+            present = {a["category_id"] for a in data["annotations"] if a["image_id"] == image_id}
+            for k, value in enumerate(ds.targets[row].tolist()):
+                want = 1 if k + 1 in present else (0 if k + 1 in img["neg_category_ids"] else -1)
+                assert value == want
+        unknown = LVISFederatedDataset(ann, lvis_root, not_exhaustive="unknown")
+        flagged = sum(len(img["not_exhaustive_category_ids"]) for img in data["images"])
+        assert int((unknown.targets == 1).sum()) == int((ds.targets == 1).sum()) - flagged
+    assert any(p.startswith("train2017/") for p in ds.images)  # LVIS v1 val images come from COCO train2017 too
+    image, target = ds[0]
+    assert image.mode == "RGB" and target.dtype == torch.float32
 
 
-def test_lvis_federated(tmp_path):
-    ann, data = _lvis(tmp_path)
-    ds = LVISFederatedDataset(ann, tmp_path / "coco")
-    assert ds.images == ["train2017/000000000001.jpg", "val2017/000000000002.jpg"]
-    assert ds.classes == ["apple", "bear", "kite"] and ds.frequency == ["f", "c", "r"]
-    # apple: instance -> 1 (not exhaustive but present); bear: verified absent -> 0; kite: flagged, no instance -> -1.
-    assert ds.targets.tolist() == [[1, 0, -1], [-1, -1, 1]]
-    unknown = LVISFederatedDataset(ann, tmp_path / "coco", not_exhaustive="unknown")
-    assert unknown.targets.tolist() == [[-1, 0, -1], [-1, -1, 1]]
-    assert ds[0][1].tolist() == [1, 0, -1]
-    data["annotations"].append({"id": 9, "image_id": 1, "category_id": 2})
-    ann.write_text(json.dumps(data))
+def test_lvis_conflicting_labels_are_refused(lvis_root, tmp_path):
+    data = json.loads((lvis_root / "annotations" / "lvis_v1_train.json").read_text())
+    first = data["annotations"][0]
+    image = next(img for img in data["images"] if img["id"] == first["image_id"])
+    image["neg_category_ids"].append(first["category_id"])
+    (tmp_path / "lvis.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="neg_category_ids mark as absent"):
-        LVISFederatedDataset(ann, tmp_path)
+        LVISFederatedDataset(tmp_path / "lvis.json", lvis_root)
 
 
-def test_digit_mosaics():
-    images, targets = make_digit_mosaics("train", 200, grid=3, max_digits=4, seed=0)
-    assert images.shape == (200, 24, 24) and targets.shape == (200, 10)
-    assert ((targets.sum(1) >= 1) & (targets.sum(1) <= 4)).all()
-    freq = targets.mean(0)
-    assert freq[0] > 3 * freq[9]  # long-tailed classes
-    again, _ = make_digit_mosaics("train", 200, grid=3, max_digits=4, seed=0)
-    assert (again == images).all()
-    ds = DigitMosaicDataset("test", num_images=50)
-    x, y = ds[0]
-    assert x.shape == (1, 24, 24) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0
-    assert y.tolist() == ds.targets[0].tolist()
-    with pytest.raises(ValueError, match="max_digits"):
-        make_digit_mosaics("train", 5, grid=2, max_digits=5)
+def test_coco_through_the_pipeline_finds_the_official_image_folder(coco_root):
+    cfg = CSLConfig(data_format="coco", simulate="fpc", simulate_param=2, img_size=16, randaug=None)
+    ann = coco_root / "annotations"
+    spec = DataSpec(train=str(ann / "instances_train2014.json"), val=str(ann / "instances_val2014.json"))
+    train, val, classes, summary = build_datasets(cfg, spec, verbose=False)
+    assert Path(train.root) == coco_root / "train2014" and Path(val.root) == coco_root / "val2014"
+    assert len(classes) == 10 and summary.positives_kept <= 2 * 10 and (train.targets == -1).any()
+    assert not (val.targets == -1).any()  # the simulation touches the training labels only
+    assert train[0][0].shape == (3, 16, 16)
 
 
 def test_core_csv_format_through_the_pipeline(tmp_path):
@@ -212,3 +137,13 @@ def test_core_csv_format_through_the_pipeline(tmp_path):
     write_multilabel_csv(tmp_path / "full.csv", paths, [[1, 0], [0, 1], [1, 1]], ["cat", "dog"])
     _, full, _, _ = build_datasets(cfg, DataSpec(train=spec.train, val=str(tmp_path / "full.csv")), verbose=False)
     assert isinstance(build_meter(cfg, full), MeanAPMeter)  # fully labelled: standard mAP
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_openimages, {"train_images": 3, "val_images": 2}), (make_lvis, {"train_images": 3, "val_images": 2})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from miil.core.data import DigitMosaicDataset
 from miil.csl import apply_partial_simulation, simulate_fpc, simulate_partial_labels, simulate_rps
-from miil.csl.data import DigitMosaicDataset
 
 
 def _full(n=2000, c=12, seed=0):

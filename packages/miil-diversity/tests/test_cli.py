@@ -7,34 +7,23 @@ import json
 import pytest
 
 from miil.core.cli import main
-from miil.core.data import digits_pil_images
-
-CLASSES = ("0", "1", "7")
+from miil.core.miniature import make_imagenet
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """ImageNet-style folders (train/val) of real digits, and a multi-label CSV over the same images."""
-    root = tmp_path_factory.mktemp("digits")
-    rows = []
-    for split, pairs in (("train", digits_pil_images("train", channels=3)), ("val", digits_pil_images("test"))):
-        counts = dict.fromkeys(CLASSES, 0)
-        for i, (image, label) in enumerate(pairs):
-            name = str(label)
-            if name not in counts or counts[name] >= 8:
-                continue
-            counts[name] += 1
-            rel = f"{split}/{name}/{i}.png"
-            (root / split / name).mkdir(parents=True, exist_ok=True)
-            image.convert("RGB").save(root / rel)
-            rows.append((split, rel, name))
+    """A miniature ImageNet (train/val folders, 3 classes x 8 real digits over real photos; class k shows digit k)
+    and a multi-label CSV over the same images, with the classes and an "odd digit" label."""
+    root = make_imagenet(tmp_path_factory.mktemp("miniature") / "imagenet", num_classes=3, train_per_class=8,
+                         val_per_class=8, min_size=24, max_size=40)  # fmt: skip
+    classes = sorted(p.name for p in (root / "train").iterdir())
     for split in ("train", "val"):
         with open(root / f"{split}.csv", "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["image", *CLASSES, "odd"])
-            for s, rel, name in rows:
-                if s == split:
-                    w.writerow([rel, *(int(name == c) for c in CLASSES), int(int(name) % 2 == 1)])
+            w.writerow(["image", *classes, "odd"])
+            for k, wnid in enumerate(classes):
+                for image in sorted((root / split / wnid).iterdir()):
+                    w.writerow([f"{split}/{wnid}/{image.name}", *(int(k == j) for j in range(3)), k % 2])
     return root
 
 

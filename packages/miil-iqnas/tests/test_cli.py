@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from miil.core.cli import main
-from miil.core.data import digits_pil_images
 from miil.core.io import save_safetensors
+from miil.core.miniature import make_imagenet
 from miil.hardcore import HardCoReSupernet, load_child
 from miil.iqnas import AccuracyEstimator, latency_costs, parameter_costs
 
@@ -20,16 +20,12 @@ TRAIN = ["--epochs", "1", "--batch-size", "4", "--max-steps-per-epoch", "2", "--
 
 @pytest.fixture
 def setup(tmp_path, small_space, integer_table):
-    images = digits_pil_images("train", image_size=16, channels=3)
-    count: dict = {}
-    for img, label in images[:200]:
-        if label >= 3 or count.get(label, 0) >= 8:
-            continue
-        count[label] = count.get(label, 0) + 1
-        for split in ("train", "val") if count[label] <= 4 else ("train",):
-            folder = tmp_path / split / f"digit{label}"
-            folder.mkdir(parents=True, exist_ok=True)
-            img.save(folder / f"{count[label]}.png")
+    # a miniature ImageNet: train/<wnid> (3 classes x 8) and val/<wnid> (3 x 4), real digits over real photos
+    root = make_imagenet(
+        tmp_path / "imagenet", num_classes=3, train_per_class=8, val_per_class=4, min_size=16, max_size=24
+    )
+    for split in ("train", "val"):
+        (tmp_path / split).symlink_to(root / split, target_is_directory=True)
     torch.manual_seed(0)
     run = tmp_path / "supernet"
     run.mkdir()
@@ -38,7 +34,7 @@ def setup(tmp_path, small_space, integer_table):
         "kind": "supernet",
         "space": small_space.to_dict(),
         "num_classes": 3,
-        "classes": ["digit0", "digit1", "digit2"],
+        "classes": sorted(p.name for p in (root / "train").iterdir()),
         "img_size": 16,
         "train_percent": 50.0,
         "split_seed": 0,
@@ -89,7 +85,7 @@ def test_cli_estimate_search_explain_train_validate_infer(setup, small_space, in
         main(["iqnas", "validate", "--checkpoint", str(child), "--data-dir", str(tmp / "val"), "--device", "cpu"]) == 0
     )
     assert '"top1"' in capsys.readouterr().out
-    image = next((tmp / "val" / "digit1").glob("*.png"))
+    image = next(sorted((tmp / "val").iterdir())[1].glob("*.JPEG"))
     assert main(["iqnas", "infer", "--checkpoint", str(child), str(image)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["image"] == str(image)
     ft = tmp / "ft"

@@ -1,12 +1,17 @@
-"""Fixtures: run timm's ML-Decoder on current PyTorch, and write our weights in the original repo's layout."""
+"""Fixtures: run timm's ML-Decoder on current PyTorch, write our weights in the original repo's layout, and the
+miniature COCO-2014, VOC2007 and NUS-WIDE copies (``miil.core.miniature``, ``miil.mldecoder.miniature``)."""
 
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import pytest
 import torch
 from timm.layers.ml_decoder import MLDecoder as TimmMLDecoder
+
+from miil.core.miniature import make_coco2014
+from miil.mldecoder.miniature import make_nus_wide, make_voc2007
 
 
 def runnable_timm(module: TimmMLDecoder) -> TimmMLDecoder:
@@ -73,3 +78,21 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def coco_root(tmp_path_factory) -> Path:
+    """Miniature COCO-2014: ``train2014/``, ``val2014/``, ``annotations/instances_*2014.json``."""
+    return make_coco2014(tmp_path_factory.mktemp("miniature") / "coco")
+
+
+@pytest.fixture(scope="session")
+def voc_root(tmp_path_factory) -> Path:
+    """Miniature VOC2007 devkit; the loaders' root is ``voc_root / "VOCdevkit" / "VOC2007"``."""
+    return make_voc2007(tmp_path_factory.mktemp("miniature") / "voc")
+
+
+@pytest.fixture(scope="session")
+def nus_root(tmp_path_factory) -> Path:
+    """Miniature NUS-WIDE zero-shot set: ``Flickr/``, ``data.csv``, ``benchmark_81_v0.json``, ``wordvec_array.pth``."""
+    return make_nus_wide(tmp_path_factory.mktemp("miniature") / "nus_wide")

@@ -3,16 +3,14 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from miil.core.cli import main
-from miil.core.data import write_multilabel_csv
+from miil.core.data import make_digit_mosaics, write_multilabel_csv
 from miil.core.io import load_checkpoint
 from miil.mldecoder import create_model
-from miil.mldecoder.data import make_digit_mosaics
 
 TINY = [
     "--model", "test_resnet", "--img-size", "64", "--epochs", "1", "--batch-size", "8", "--embed-dim", "16",
@@ -23,12 +21,12 @@ TINY = [
 
 def _mosaic_images(folder, split, n, seed):
     """Real-digit mosaics saved as RGB PNG files; returns their relative paths and targets."""
-    images, targets = make_digit_mosaics(split, num_samples=n, seed=seed)
+    images, targets = make_digit_mosaics(split, n, cell=10, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, img in enumerate(images):
         name = f"{split}_{i}.png"
-        Image.fromarray((img[0].numpy() * 255).astype(np.uint8)).convert("RGB").save(folder / name)
+        Image.fromarray(img).convert("RGB").save(folder / name)
         paths.append(name)
     return paths, targets
 
@@ -78,11 +76,11 @@ def test_train_rejects_bad_options(csv_data, tmp_path):
 
 
 def test_single_label_folder_training(tmp_path, capsys):
-    images, targets = make_digit_mosaics("train", num_samples=16, seed=4, min_digits=1, max_digits=1)
+    images, targets = make_digit_mosaics("train", 16, cell=10, seed=4, min_digits=1, max_digits=1)
     for i, (img, y) in enumerate(zip(images, targets)):
         folder = tmp_path / "data" / f"class{int(y.argmax()) % 2}"
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((img[0].numpy() * 255).astype(np.uint8)).convert("RGB").save(folder / f"{i}.png")
+        Image.fromarray(img).convert("RGB").save(folder / f"{i}.png")
     run = tmp_path / "run"
     args = ["mldecoder", "train", "--recipe", "imagenet-resnet50-224", "--data-format", "folder"]
     args += ["--train-root", str(tmp_path / "data"), "--val-root", str(tmp_path / "data"), "--out-dir", str(run)]
@@ -96,32 +94,51 @@ def test_single_label_folder_training(tmp_path, capsys):
     assert "validation: top1" in capsys.readouterr().out
 
 
-def test_zero_shot_training_and_validation(csv_data, tmp_path, capsys):
-    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-    rows = ["image,labels,split"]
-    for split, role in (("train", "train"), ("test", "val")):
-        targets = torch.tensor(np.loadtxt(csv_data / f"{split}.csv", delimiter=",", skiprows=1, usecols=range(1, 11)))
-        paths = np.loadtxt(csv_data / f"{split}.csv", delimiter=",", skiprows=1, usecols=0, dtype=str)
-        for p, y in zip(paths, targets):
-            rows.append(f'{p},"[{", ".join(names[k] for k in torch.nonzero(y).flatten().tolist())}]",{role}')
-    (csv_data / "data.csv").write_text("\n".join(rows) + "\n")
-    np.save(tmp_path / "wv.npy", np.random.default_rng(0).normal(size=(10, 12)).astype(np.float32))
-    classes = sorted(names)
-    (tmp_path / "split.json").write_text(json.dumps({"train class": classes[:7], "test class": classes[7:]}))
+def test_zero_shot_training_and_validation(nus_root, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["mldecoder", "train", "--recipe", "nuswide-zsl-tresnet-l-224", "--data-format", "nuswide"]
-    args += ["--train-root", str(csv_data), "--train-labels", str(csv_data / "data.csv")]
-    args += ["--val-root", str(csv_data), "--val-labels", str(csv_data / "data.csv"), "--word-dim", "12"]
-    args += ["--word-vectors", str(tmp_path / "wv.npy"), "--zsl-split", str(tmp_path / "split.json")]
+    args += ["--train-root", str(nus_root), "--train-labels", str(nus_root / "data.csv")]
+    args += ["--val-root", str(nus_root), "--val-labels", str(nus_root / "data.csv")]
+    args += [
+        "--word-vectors",
+        str(nus_root / "wordvec_array.pth"),
+        "--zsl-split",
+        str(nus_root / "benchmark_81_v0.json"),
+    ]
     args += TINY + ["--out-dir", str(run), "--query-noise", "0.1", "--random-queries", "2"]
     assert main(args) == 0
     meta = json.loads((run / "best.json").read_text())
-    assert meta["run_info"]["unseen"] == [7, 8, 9] and set(meta["metrics"]) >= {"ZSL_mAP", "GZSL_F1@5"}
+    # sorted classes: eight five four nine one seven six three two zero; unseen: nine, seven, three
+    assert meta["run_info"]["unseen"] == [3, 5, 7] and set(meta["metrics"]) >= {"ZSL_mAP", "GZSL_F1@5"}
     assert "word_vectors" not in load_checkpoint(run / "best.safetensors")
     capsys.readouterr()
-    main(["mldecoder", "validate", "--weights", str(run), "--data-format", "nuswide", "--root", str(csv_data)]
-         + ["--labels", str(csv_data / "data.csv"), "--device", "cpu"])  # fmt: skip
+    main(["mldecoder", "validate", "--weights", str(run), "--data-format", "nuswide", "--root", str(nus_root)]
+         + ["--labels", str(nus_root / "data.csv"), "--device", "cpu"])  # fmt: skip
     assert "ZSL_mAP" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_train_and_validate_on_the_official_layouts(fmt, coco_root, voc_root, tmp_path, capsys):
+    if fmt == "coco":
+        train = ["--train-root", str(coco_root / "train2014")]
+        train += ["--train-labels", str(coco_root / "annotations" / "instances_train2014.json")]
+        val = ["--root", str(coco_root / "val2014"), "--labels", str(coco_root / "annotations/instances_val2014.json")]
+        classes, samples = 10, 24
+    else:
+        devkit = str(voc_root / "VOCdevkit" / "VOC2007")
+        train, val = ["--train-root", devkit, "--train-labels", "trainval"], ["--root", devkit, "--labels", "test"]
+        classes, samples = 20, 24
+    run = tmp_path / "run"
+    args = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", fmt, *train]
+    assert main(args + TINY + ["--out-dir", str(run)]) == 0
+    meta = json.loads((run / "best.json").read_text())
+    assert len(meta["run_info"]["classes"]) == classes
+    capsys.readouterr()
+    out = tmp_path / "metrics.json"
+    assert main(["mldecoder", "validate", "--weights", str(run), "--data-format", fmt, *val, "--output", str(out)]
+                + ["--device", "cpu"]) == 0  # fmt: skip
+    metrics = json.loads(out.read_text())
+    assert 0.0 <= metrics["mAP"] <= 100.0 and metrics["images"] == samples
 
 
 def test_convert_timm_checkpoint_then_infer(csv_data, tmp_path, capsys):

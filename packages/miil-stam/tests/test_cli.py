@@ -15,6 +15,7 @@ import torch
 from miil.core.cli import main
 from miil.core.io import KeyMappingError
 from miil.stam import RECIPES, create_stam, load_trained, to_original_layout
+from miil.stam.miniature import KINETICS_MOTION_LABELS, make_kinetics400
 
 SPATIAL = json.dumps({"img_size": 32, "patch_size": 16, "embed_dim": 32, "depth": 1, "num_heads": 2})
 
@@ -97,6 +98,21 @@ def test_convert_original_checkpoint_then_infer(tmp_path, motion_root, capsys):
     with pytest.raises(KeyMappingError, match="layers.1"):
         main([*args, *tiny[:4], "--temporal-depth", "2", "--temporal-heads", "2", "--temporal-mlp-dim", "32",
               "--img-size", "32"])  # fmt: skip
+
+
+def test_train_and_validate_on_the_kinetics_layout(tmp_path, tiny_cli_args, capsys):
+    root = make_kinetics400(tmp_path / "k400", train_per_class=2, val_per_class=1)
+    run, ann = tmp_path / "run", root / "annotations"
+    args = ["stam", "train", "--recipe", "STAM-8", "--data-format", "kinetics", "--train-root", str(root / "train")]
+    args += ["--train-labels", str(ann / "train.csv"), "--val-root", str(root / "val"), "--val-labels"]
+    args += [str(ann / "validate.csv"), "--out-dir", str(run), "--epochs", "1", *tiny_cli_args]
+    assert main(args) == 0
+    assert json.loads((run / "best.json").read_text())["run_info"]["classes"] == sorted(KINETICS_MOTION_LABELS)
+    capsys.readouterr()
+    out = tmp_path / "metrics.json"
+    code = main(["stam", "validate", "--weights", str(run), "--data-format", "kinetics", "--root", str(root / "val"),
+                 "--labels", str(ann / "validate.csv"), "--device", "cpu", "--output", str(out)])  # fmt: skip
+    assert code == 0 and 0.0 <= json.loads(out.read_text())["top1"] <= 100.0
 
 
 def test_recipes_listed(capsys):

@@ -7,7 +7,10 @@ import warnings
 
 import pytest
 
+from miil.core.miniature import miniature_digest
 from miil.stam import ClipSampling, KineticsDataset, UCF101Dataset, VideoCSVDataset, VideoFolderDataset, VideoTransform
+from miil.stam.data import read_kinetics_csv
+from miil.stam.miniature import KINETICS_MOTION_LABELS, make_kinetics400
 
 KW = dict(sampling=ClipSampling(num_frames=4, mode="segment"), transform=VideoTransform(size=32, crop="squish"))
 
@@ -27,29 +30,24 @@ def test_folder_dataset(motion_root, motion_classes):
         VideoFolderDataset(motion_root / "nowhere")
 
 
-def test_kinetics_csv_counts_missing_videos(tmp_path, motion_root):
-    videos = tmp_path / "val"
-    (videos / "abseiling").mkdir(parents=True)
-    (videos / "air drumming").mkdir(parents=True)
-    src = _clips(motion_root, 2)
-    shutil.copy(src[0], videos / "abseiling" / "0wR5jVB-WPk_000417_000427.mp4")
-    shutil.copy(src[1], videos / "air drumming" / "--nQbRBEz2s_000104_000114.mkv")
-    csv = tmp_path / "validate.csv"
-    csv.write_text(
-        "label,youtube_id,time_start,time_end,split\n"
-        "abseiling,0wR5jVB-WPk,417,427,val\n"
-        "air drumming,--nQbRBEz2s,104,114,val\n"
-        "abseiling,gone_video_1,10,20,val\n"
-    )
-    with pytest.warns(UserWarning, match="1 of 3 videos"):
-        ds = KineticsDataset(videos, csv_file=csv, **KW)
-    assert ds.classes == ["abseiling", "air drumming"] and ds.targets == [0, 1, 0]
-    assert ds.samples[1][0].suffix == ".mkv"  # found whatever the extension (the original only took avi/mp4)
-    assert len(ds) == 3 and len(ds.missing) == 1 and "gone_video_1" in ds.missing[0].name
+@pytest.mark.parametrize("class_folders", [False, True])
+def test_kinetics_csv_on_the_miniature(tmp_path, class_folders):
+    root = make_kinetics400(tmp_path / "k400", class_folders=class_folders, missing_videos=1, val_per_class=1)
+    rows = read_kinetics_csv(root / "annotations" / "validate.csv")
+    assert [r["split"] for r in rows] == ["val"] * 4 and rows[0]["youtube_id"].startswith("-")
+    with pytest.warns(UserWarning, match="1 of 4 videos"):
+        ds = KineticsDataset(root / "val", csv_file=root / "annotations" / "validate.csv", **KW)
+    assert ds.classes == sorted(KINETICS_MOTION_LABELS)
+    assert [ds.classes[t] for t in ds.targets] == [r["label"] for r in rows]
+    assert ds.samples[0][0].suffix == ".mkv"  # found whatever the extension (the original only took avi/mp4)
+    assert len(ds.missing) == 1 and rows[-1]["youtube_id"] in ds.missing[0].name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert ds[2] is None  # counted as unreadable, not silently dropped
+        assert ds[3] is None  # counted as unreadable, not silently dropped
     assert ds[0][0].shape == (4, 3, 32, 32)
+    with pytest.warns(UserWarning, match="1 of 16 videos"):
+        train = KineticsDataset(root / "train", csv_file=root / "annotations" / "train.csv", classes=ds.classes, **KW)
+    assert len(train) == 16 and len(train.missing) == 1 and sorted(set(train.targets)) == [0, 1, 2, 3]
 
 
 def test_kinetics_folders_and_bad_csv(tmp_path, motion_root):
@@ -121,3 +119,13 @@ def test_motion_clips_need_temporal_order():
         np.testing.assert_array_equal(a, b[::-1])  # the same frames, only their order differs
     with pytest.raises(ValueError, match="direction"):
         motion_frames(digit, "sideways", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(
+    "make, small",
+    [(make_kinetics400, {"train_per_class": 1, "val_per_class": 1})],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
+    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny ImageNet-style folder of real digits, and a tiny teacher checkpoint."""
+"""Shared fixtures: a miniature ImageNet of real digits over real photographs, and a tiny teacher checkpoint."""
 
 from pathlib import Path
 
@@ -6,8 +6,8 @@ import pytest
 import timm
 import torch
 
-from miil.core.data import digits_pil_images
 from miil.core.io import save_safetensors
+from miil.core.miniature import make_imagenet
 
 CLASSES = 3
 
@@ -21,25 +21,12 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _write_split(root: Path, split: str, per_class: int) -> None:
-    counts = dict.fromkeys(range(CLASSES), 0)
-    source = "train" if split == "train" else "test"
-    for img, label in digits_pil_images(source, image_size=16, channels=3):
-        if label >= CLASSES or counts[label] >= per_class:
-            continue
-        folder = root / split / f"digit{label}"
-        folder.mkdir(parents=True, exist_ok=True)
-        img.save(folder / f"{split}_{counts[label]:03d}.png")
-        counts[label] += 1
-
-
 @pytest.fixture(scope="session")
-def digits_root(tmp_path_factory) -> Path:
-    """``root/train/digit{0,1,2}/*.png`` (8 each) and ``root/val/...`` (4 each): real 16x16 digits as RGB PNGs."""
-    root = tmp_path_factory.mktemp("digits")
-    _write_split(root, "train", 8)
-    _write_split(root, "val", 4)
-    return root
+def imagenet_root(tmp_path_factory) -> Path:
+    """Miniature ImageNet (``miil.core.miniature.make_imagenet``): ``train/<wnid>/*.JPEG`` (3 classes x 8) and
+    ``val/<wnid>/*.JPEG`` (3 x 4), real digits over real photographs, 16-24 px."""
+    root = tmp_path_factory.mktemp("miniature") / "imagenet"
+    return make_imagenet(root, num_classes=CLASSES, train_per_class=8, val_per_class=4, min_size=16, max_size=24)
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ WORKER = Path(__file__).with_name("ddp_usi_worker.py")
 
 @pytest.mark.ddp
 @pytest.mark.slow
-def test_two_torchrun_ranks_repeated_augmentation_and_kd_training(tmp_path, digits_root, teacher_checkpoint):
+def test_two_torchrun_ranks_repeated_augmentation_and_kd_training(tmp_path, imagenet_root, teacher_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER)]
-    cmd += [str(tmp_path / "out"), str(digits_root), str(teacher_checkpoint)]
+    cmd += [str(tmp_path / "out"), str(imagenet_root), str(teacher_checkpoint)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "sampler.json").read_text())

@@ -8,7 +8,8 @@ CVPR 2022 (arXiv 2110.10955). Reference code: https://github.com/Alibaba-MIIL/Pa
 - :class:`ClassPrior`, :class:`ClassPriorEstimator`, :func:`estimate_prior`: the class prior from a temporary
   ``ignore`` model, saved and loaded by class name.
 - :func:`simulate_fpc`, :func:`simulate_rps`: seeded partial-annotation simulations.
-- Datasets: COCO-2014, OpenImages V6, LVIS (federated), the embedded digit mosaics; the core's CSV format.
+- Datasets: OpenImages V6, LVIS (federated); COCO-2014, the digit mosaics and the CSV format come from
+  ``miil.core.data``; :mod:`miil.csl.miniature` writes miniature OpenImages and LVIS copies.
 - :func:`partial_average_precision`, :class:`PartialMAPMeter`: partial-label mAP.
 - :data:`RECIPES`, :func:`train_csl`: the paper's settings and the two-stage training pipeline (``miil csl train``).
 """
@@ -17,14 +18,10 @@ import importlib.metadata
 
 from .convert import convert_original_checkpoint, load_original_checkpoint
 from .data import (
-    CocoMultiLabelDataset,
-    DigitMosaicDataset,
     LVISFederatedDataset,
     MultiLabelImageDataset,
     OpenImagesDataset,
     SparseLabels,
-    make_digit_mosaics,
-    read_coco_labels,
     read_lvis_labels,
     read_openimages_classes,
     read_openimages_labels,
@@ -53,9 +50,7 @@ __all__ = [
     "CSLRunResult",
     "ClassPrior",
     "ClassPriorEstimator",
-    "CocoMultiLabelDataset",
     "DataSpec",
-    "DigitMosaicDataset",
     "LVISFederatedDataset",
     "MosaicCNN",
     "MultiLabelClassifier",
@@ -74,11 +69,9 @@ __all__ = [
     "load_original_checkpoint",
     "load_prior",
     "load_run_model",
-    "make_digit_mosaics",
     "partial_average_precision",
     "partial_label_weights",
     "partial_mean_average_precision",
-    "read_coco_labels",
     "read_lvis_labels",
     "read_openimages_classes",
     "read_openimages_labels",

@@ -19,8 +19,7 @@ import torch
 
 from miil.core.threads import limit_threads
 
-from .data import DigitMosaicDataset
-from .pipeline import load_run_model, train_csl
+from .pipeline import load_run_model, mosaic_dataset, train_csl
 from .prior import ClassPrior, estimate_prior
 from .recipes import get_recipe
 from .simulation import simulate_partial_labels
@@ -33,7 +32,7 @@ _METHODS = (("ignore_ce", "Ignore CE"), ("negative_ce", "Negative CE"), ("negati
 
 def _prior_and_errors(prefix: str, model: torch.nn.Module) -> tuple[ClassPrior, float, float]:
     """The temporary model's class prior, and its and the naive estimate's mean error against the true frequencies."""
-    train = DigitMosaicDataset("train")
+    train = mosaic_dataset("train")
     truth = train.targets.mean(0)
     cfg = get_recipe(f"{prefix}_csl")
     partial, _ = simulate_partial_labels(train.targets, cfg.simulate, cfg.simulate_param, seed=cfg.simulate_seed)

@@ -23,12 +23,19 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from miil.core import distributed as du
-from miil.core.data import MultiLabelCSVDataset, SquishResize, multilabel_eval_transform, multilabel_train_transform
+from miil.core.data import (
+    CocoMultiLabelDataset,
+    DigitMosaicDataset,
+    MultiLabelCSVDataset,
+    SquishResize,
+    multilabel_eval_transform,
+    multilabel_train_transform,
+)
 from miil.core.io import load_into
 from miil.core.metrics import MeanAPMeter
 from miil.core.train import Trainer, load_run_weights
 
-from .data import CocoMultiLabelDataset, DigitMosaicDataset, LVISFederatedDataset, OpenImagesDataset, SparseLabels
+from .data import LVISFederatedDataset, OpenImagesDataset, SparseLabels
 from .loss import PartialSelectiveLoss
 from .metrics import PartialMAPMeter
 from .model import MultiLabelClassifier, create_csl_model
@@ -47,6 +54,7 @@ __all__ = [
     "eval_transform",
     "load_run_model",
     "load_split",
+    "mosaic_dataset",
     "model_kwargs",
     "train_csl",
     "train_transform",
@@ -62,7 +70,7 @@ class DataSpec:
 
     Args:
         train: Training labels: COCO instances JSON, OpenImages CSV, LVIS JSON or a miil multi-label CSV.
-        train_root: Image folder of the training set (default: the labels file's folder).
+        train_root: Image folder of the training set (default: the official layout's, else the labels' folder).
         val: Validation labels (same format).
         val_root: Image folder of the validation set.
         classes: OpenImages class list (trainable MIDs ``.txt``, descriptions ``.csv`` or ``mid_to_classes.pth``).
@@ -157,8 +165,28 @@ def train_transform(cfg: CSLConfig):
     return multilabel_train_transform(cfg.img_size, cutout_factor=cfg.cutout, randaug=cfg.randaug)
 
 
-def _root(labels: str, root: str | None) -> str:
-    return root if root is not None else os.path.dirname(os.path.abspath(labels))
+def _root(data_format: str, labels: str, root: str | None) -> str:
+    """The image folder: ``root`` when given, else where the official layouts put the images, else the labels' folder.
+
+    COCO's ``coco/annotations/instances_train2014.json`` describes ``coco/train2014/``; LVIS's
+    ``coco/annotations/lvis_v1_train.json`` names its images ``train2017/...`` relative to ``coco/``.
+    """
+    if root is not None:
+        return root
+    path = Path(labels).absolute()
+    if path.parent.name == "annotations":
+        if data_format == "coco" and path.stem.startswith("instances_"):
+            images = path.parent.parent / path.stem.removeprefix("instances_")
+            if images.is_dir():
+                return str(images)
+        if data_format == "lvis":
+            return str(path.parent.parent)
+    return str(path.parent)
+
+
+def mosaic_dataset(split: str) -> DigitMosaicDataset:
+    """The CSL demo's digit mosaics: up to four digits each, long-tailed classes (weight ``0.7**c`` for digit ``c``)."""
+    return DigitMosaicDataset(split, max_digits=4, decay=0.7)
 
 
 def load_split(cfg: CSLConfig, spec: DataSpec, split: str, transform) -> Dataset:
@@ -166,12 +194,12 @@ def load_split(cfg: CSLConfig, spec: DataSpec, split: str, transform) -> Dataset
     labels = spec.train if split == "train" else spec.val
     root = spec.train_root if split == "train" else spec.val_root
     if cfg.data_format == "mosaic":
-        return DigitMosaicDataset("train" if split == "train" else "test")
+        return mosaic_dataset("train" if split == "train" else "test")
     if labels is None:
         raise ValueError(f"data format {cfg.data_format!r} needs --{split} (the {split} labels file)")
-    root = _root(labels, root)
+    root = _root(cfg.data_format, labels, root)
     if cfg.data_format == "coco":
-        return CocoMultiLabelDataset(labels, root, transform=transform, strict=spec.strict)
+        return CocoMultiLabelDataset(root, labels, transform=transform, strict=spec.strict)
     if cfg.data_format == "lvis":
         return LVISFederatedDataset(labels, root, transform=transform, strict=spec.strict)
     if cfg.data_format == "openimages":

@@ -14,7 +14,7 @@ A. Noy, 2021 (arXiv 2111.12933; WACV 2023). Reference code: https://github.com/A
 import importlib.metadata
 
 from .convert import convert_state_dict, detect_layout, head_config, load_converted
-from .data import CocoMultiLabelDataset, DigitMosaicDataset, NusWideDataset, VOCDataset, load_word_vectors
+from .data import NusWideDataset, VOCDataset, load_word_vectors
 from .decoder_layer import MLDecoderLayer, QueryCrossAttention
 from .factory import MLDecoderClassifier, add_ml_decoder_head, create_model
 from .group_fc import GroupFC, group_size
@@ -36,10 +36,8 @@ __version__ = importlib.metadata.version("miil-mldecoder")  # written once, in p
 
 __all__ = [
     "RECIPES",
-    "CocoMultiLabelDataset",
     "CocoTResNetL448",
     "CocoTResNetM224",
-    "DigitMosaicDataset",
     "GroupFC",
     "ImageNetResNet50",
     "MLDecoder",

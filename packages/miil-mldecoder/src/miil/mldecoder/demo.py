@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from miil.core.data import DigitMosaicDataset
 from miil.core.losses import AsymmetricLoss
 from miil.core.metrics import MeanAPMeter, mean_average_precision
 from miil.core.threads import limit_threads
 from miil.core.train import TrainConfig, Trainer, seed_everything
 
-from .data import DigitMosaicDataset
 from .ml_decoder import MLDecoder
 
 __all__ = ["MosaicNet", "run_demo", "train_mosaic_head"]
@@ -61,8 +61,8 @@ class MosaicNet(nn.Module):
 
 def _datasets(num_train: int, num_test: int, seed: int) -> tuple[DigitMosaicDataset, DigitMosaicDataset]:
     mosaic = dict(grid=3, cell=10, min_digits=1, max_digits=3)
-    train = DigitMosaicDataset("train", num_samples=num_train, seed=seed, **mosaic)
-    return train, DigitMosaicDataset("test", num_samples=num_test, seed=seed + 1, **mosaic)
+    train = DigitMosaicDataset("train", num_images=num_train, seed=seed, **mosaic)
+    return train, DigitMosaicDataset("test", num_images=num_test, seed=seed + 1, **mosaic)
 
 
 def train_mosaic_head(

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from miil.core.data import (
+    CocoMultiLabelDataset,
     ImageFolderDataset,
     MultiLabelCSVDataset,
     floor_posterize_bits,
@@ -32,7 +33,7 @@ from miil.core.losses import AsymmetricLoss
 from miil.core.metrics import AccuracyMeter, MeanAPMeter
 from miil.core.train import Trainer, TrainResult, seed_everything
 
-from .data import CocoMultiLabelDataset, NusWideDataset, VOCDataset, load_word_vectors
+from .data import NusWideDataset, VOCDataset, load_word_vectors
 from .factory import create_model
 from .query_augment import QueryAugmentation
 from .recipes import TASKS, MLDecoderRecipe

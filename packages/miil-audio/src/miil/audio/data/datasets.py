@@ -11,6 +11,8 @@ Formats (as published by the datasets' authors):
   the CSV, ``**/*.wav`` files in class folders named ``<fold>-...`` (the original repository's layout).
 - UrbanSound8K: ``metadata/UrbanSound8K.csv`` (``slice_file_name,fsID,start,end,salience,fold,classID,class``) and
   ``audio/fold<k>/<slice_file_name>``, folds 1-10.
+- In both, labels are the positions of the published class ids in sorted order, so a subset of the classes (ESC-10,
+  a miniature copy) gets labels 0..C-1; ``target_ids`` keeps the published ids.
 - SpeechCommands V2: ``<word>/<file>.wav`` with ``validation_list.txt`` and ``testing_list.txt``; the training set
   is every other clip; ``_background_noise_`` is not a class (35 words).
 - AudioSet: a segments CSV (``# YTID, start_seconds, end_seconds, positive_labels``), ``class_labels_indices.csv``
@@ -252,14 +254,17 @@ class ESC50Dataset(_FoldedClipDataset):
             rows = _read_csv(meta)
             _require(rows, ("filename", "fold", "target", "category"), meta)
             names = {int(r["target"]): r["category"] for r in rows}
-            classes = [names[i] for i in sorted(names)]
-            items = [(root / "audio" / r["filename"], int(r["fold"]), int(r["target"])) for r in rows]
+            self.target_ids = sorted(names)
+            classes = [names[i] for i in self.target_ids]
+            label = {t: i for i, t in enumerate(self.target_ids)}
+            items = [(root / "audio" / r["filename"], int(r["fold"]), label[int(r["target"])]) for r in rows]
         else:
             files = sorted(p for p in root.rglob("*.wav") if p.parent != root)
             if not files:
                 raise FileNotFoundError(f"{root} has neither meta/esc50.csv nor class folders of .wav files")
             classes = sorted({p.parent.name for p in files})
             index = {c: i for i, c in enumerate(classes)}
+            self.target_ids = list(range(len(classes)))
             try:
                 items = [(p, int(p.name.split("-")[0]), index[p.parent.name]) for p in files]
             except ValueError as err:
@@ -303,9 +308,11 @@ class UrbanSound8KDataset(_FoldedClipDataset):
         rows = _read_csv(meta)
         _require(rows, ("slice_file_name", "fold", "classID", "class"), meta)
         names = {int(r["classID"]): r["class"] for r in rows}
-        classes = [names[i] for i in sorted(names)]
+        self.target_ids = sorted(names)
+        classes = [names[i] for i in self.target_ids]
+        label = {t: i for i, t in enumerate(self.target_ids)}
         items = [
-            (root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"], int(r["fold"]), int(r["classID"]))
+            (root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"], int(r["fold"]), label[int(r["classID"])])
             for r in rows
         ]
         self._init_folds(
@@ -425,7 +432,8 @@ class AudioSetDataset(AudioClipDataset):
         _require(label_rows, ("index", "mid", "display_name"), labels_csv)
         label_rows.sort(key=lambda r: int(r["index"]))
         classes = [r["display_name"] for r in label_rows]
-        mid_index = {r["mid"]: int(r["index"]) for r in label_rows}
+        # by position: a class list that is a subset of the 527 classes keeps targets inside 0..C-1
+        mid_index = {r["mid"]: i for i, r in enumerate(label_rows)}
         if not audio_dir.is_dir():
             raise FileNotFoundError(f"AudioSet audio folder {audio_dir} not found")
         found = {p.stem: p for p in audio_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS}

@@ -3,7 +3,8 @@
 Paper: "ML-Decoder: Scalable and Versatile Classification Head", Ridnik et al., 2021 (arXiv 2111.12933), zero-shot
 experiments (NUS-WIDE zero-shot: 925 seen labels for training, 81 human-annotated unseen labels for testing, fastText
 word vectors of the label names), following the reference repository's ``data.csv`` format: one row per image with
-the image path, its label list (``"['sky', 'clouds']"``) and its split (``train`` / ``val``).
+the image path, its label list (``"[sky, clouds]"``) and its split (``train`` / ``val``). The reference reads the file
+with pandas, so its first row is always a header, whatever its names.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from miil.core.data import ImageTargetsDataset, UnreadablePolicy, resolve_under_root
+from miil.core.data import IMAGE_EXTENSIONS, ImageTargetsDataset, UnreadablePolicy, resolve_under_root
 from miil.core.io import extract_state_dict, load_checkpoint
 
 __all__ = ["NusWideDataset", "load_word_vectors", "parse_label_list", "read_nus_wide_csv"]
@@ -34,6 +35,14 @@ def parse_label_list(cell: str) -> list[str]:
     return [n for n in names if n]
 
 
+def _is_header(row: list[str]) -> bool:
+    """The first row is a header unless it reads as data: an image file name, or a bracketed label list."""
+    if row[0].strip().lower() in _HEADER_NAMES:
+        return True
+    names_image = os.path.splitext(row[0].strip())[1].lower() in IMAGE_EXTENSIONS
+    return not names_image and not (len(row) > 1 and row[1].strip().startswith("["))
+
+
 def read_nus_wide_csv(path: str | os.PathLike) -> list[tuple[str, list[str], str]]:
     """Rows ``(image, labels, split)`` of a NUS-WIDE ``data.csv`` (a header row is skipped; split may be absent)."""
     path = Path(path)
@@ -44,7 +53,7 @@ def read_nus_wide_csv(path: str | os.PathLike) -> list[tuple[str, list[str], str
         for line_no, row in enumerate(csv.reader(f), start=1):
             if not row or not any(c.strip() for c in row):
                 continue
-            if line_no == 1 and row[0].strip().lower() in _HEADER_NAMES:
+            if line_no == 1 and _is_header(row):
                 continue
             if len(row) < 2:
                 raise ValueError(f"{path}:{line_no}: expected 'image,labels[,split]', got {row!r}")

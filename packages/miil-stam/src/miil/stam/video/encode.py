@@ -49,7 +49,8 @@ def write_video(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(out), mode="w") as container:
+    # bitexact: no creation date or random container ids (Matroska), so the same frames give the same file
+    with av.open(str(out), mode="w", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"

@@ -1,5 +1,6 @@
-"""Data: image datasets, MIIL multi-label transforms, unreadable-file handling and embedded real data."""
+"""Data: image datasets (folders, CSV, COCO), MIIL transforms, unreadable-file handling, embedded real data."""
 
+from .coco import CocoLabels, CocoMultiLabelDataset, read_coco_labels
 from .datasets import (
     IMAGE_EXTENSIONS,
     ImageFolderDataset,
@@ -10,6 +11,7 @@ from .datasets import (
     write_multilabel_csv,
 )
 from .embedded import DigitsDataset, digits_pil_images, load_digits_split
+from .mosaic import DigitMosaicDataset, MosaicDigit, make_digit_mosaics, plan_digit_mosaics
 from .transforms import (
     CutoutPIL,
     SquishResize,
@@ -31,10 +33,14 @@ from .unreadable import (
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "CocoLabels",
+    "CocoMultiLabelDataset",
     "CutoutPIL",
+    "DigitMosaicDataset",
     "DigitsDataset",
     "ImageFolderDataset",
     "ImageTargetsDataset",
+    "MosaicDigit",
     "MultiLabelCSVDataset",
     "PathEscapeError",
     "Skipped",
@@ -47,9 +53,12 @@ __all__ = [
     "digits_pil_images",
     "floor_posterize_bits",
     "load_digits_split",
+    "make_digit_mosaics",
     "multilabel_eval_transform",
     "multilabel_train_transform",
+    "plan_digit_mosaics",
     "rand_augment",
+    "read_coco_labels",
     "resolve_under_root",
     "skip_unreadable_collate",
     "timm_augment_ops",
