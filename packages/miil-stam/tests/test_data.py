@@ -97,7 +97,7 @@ def test_csv_dataset(tmp_path, motion_root):
     assert ds.classes == ["running", "walking"] and ds.targets == [1, 0]
     outside = tmp_path / "outside.csv"
     outside.write_text("path,label\n../../etc/passwd,x\n")
-    with pytest.raises(ValueError, match="outside the data root"):
+    with pytest.raises(ValueError, match="climbs out of the data root"):
         VideoCSVDataset(outside, motion_root, **KW)
     no_header = tmp_path / "no_header.csv"
     no_header.write_text("a.mp4,x\n")

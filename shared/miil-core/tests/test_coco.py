@@ -90,7 +90,7 @@ def test_errors_name_the_file_and_the_entry(tmp_path, coco_root):
         read_coco_labels(bad)
     escaping = dict(data, images=[dict(data["images"][0], file_name="../outside.jpg")], annotations=[])
     bad.write_text(json.dumps(escaping))
-    with pytest.raises(ValueError, match="outside the data root"):
+    with pytest.raises(ValueError, match="climbs out of the data root"):
         CocoMultiLabelDataset(coco_root / "val2014", bad, keep_unannotated_images=True)
     with pytest.raises(FileNotFoundError, match="COCO image folder"):
         CocoMultiLabelDataset(tmp_path / "missing", coco_root / "annotations" / "instances_val2014.json")
