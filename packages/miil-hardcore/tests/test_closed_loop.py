@@ -1,0 +1,127 @@
+"""The closed loop: a device slower than its table is met on the measured latency after a correction; short searches
+spend their budget instead of returning the lightest network."""
+
+import numpy as np
+import pytest
+import torch
+
+from miil.hardcore import (
+    HardCoReSupernet,
+    LatencyTable,
+    closed_loop_search,
+    conservative_calibration,
+    hardcore_search,
+    resolve_gamma_schedule,
+)
+from miil.hardcore import closed_loop as closed_loop_module
+
+
+@pytest.fixture
+def tiny_table(tiny_space) -> LatencyTable:
+    rng = np.random.default_rng(3)
+    block_ms = rng.uniform(0.5, 3.0, size=(tiny_space.num_stages, 2, tiny_space.num_options))
+    return LatencyTable(tiny_space, block_ms, {"stem": 1.0, "head": 1.0}, {"cpu": "synthetic"}, {"backend": "cpu"})
+
+
+def _batches(n=2):
+    gen = torch.Generator().manual_seed(0)
+    return [(torch.randn(4, 3, 16, 16, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(n)]
+
+
+def _slow_device(table, calls):
+    """A device on which whole networks run 30% slower than their table sums, plus 0.5 ms (no timing noise)."""
+
+    def measure(model, space, timing=None):
+        calls.append(model.miil_test_arch)
+        return 1.3 * table.raw_latency(model.miil_test_arch) + 0.5
+
+    return measure
+
+
+def test_conservative_calibration_never_under_predicts():
+    raw = np.array([1.0, 2.0, 3.0, 4.0])
+    measured = np.array([1.5, 2.2, 3.9, 4.4])
+    slope, intercept = conservative_calibration(raw, measured)
+    assert slope > 0
+    assert np.all(slope * raw + intercept >= measured - 1e-12)
+    assert np.any(np.isclose(slope * raw + intercept, measured))  # tight at the worst network
+    # one network: a pure offset through its measurement
+    assert conservative_calibration(np.array([2.0]), np.array([2.7])) == pytest.approx((1.0, 0.7))
+    # a falling fit is not a calibration: fall back to an offset
+    slope, intercept = conservative_calibration(np.array([1.0, 2.0]), np.array([3.0, 2.0]))
+    assert slope == 1.0 and np.all(np.array([1.0, 2.0]) + intercept >= np.array([3.0, 2.0]))
+    with pytest.raises(ValueError, match="matching"):
+        conservative_calibration(np.array([1.0]), np.array([1.0, 2.0]))
+
+
+def test_closed_loop_meets_the_target_on_a_slower_device(tiny_space, tiny_table, monkeypatch):
+    calls = []
+    real_build = closed_loop_module.build_child
+
+    def build(space, arch, **kw):
+        model = real_build(space, arch, **kw)
+        model.miil_test_arch = arch  # what the fake device reads
+        return model
+
+    monkeypatch.setattr(closed_loop_module, "build_child", build)
+    monkeypatch.setattr(closed_loop_module, "measure_network_latency", _slow_device(tiny_table, calls))
+    torch.manual_seed(0)
+    net = HardCoReSupernet(tiny_space, num_classes=5)
+    lo, hi = tiny_table.latency(tiny_table.lightest()), tiny_table.latency(tiny_table.heaviest())
+    target = lo + 0.6 * (hi - lo)
+    assert 1.3 * tiny_table.raw_latency(tiny_table.lightest()) + 0.5 <= target  # the device can meet it
+
+    raw = hardcore_search(net, tiny_table, _batches(), target_ms=target, steps=6, progress=False)
+    assert raw.predicted_ms <= target < 1.3 * tiny_table.raw_latency(raw.architecture) + 0.5  # open loop misses
+
+    loop = closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=4, steps=6, progress=False)
+    assert loop.met and loop.measured_ms <= target
+    assert len(loop.rounds) >= 2 and not loop.rounds[0]["met"] and loop.rounds[-1]["met"]
+    assert loop.rounds[0]["arch_def"] == tiny_space.arch_def(raw.architecture)  # round 1 is the plain search
+    assert loop.measured_ms == pytest.approx(1.3 * tiny_table.raw_latency(loop.architecture) + 0.5)
+    # the corrected table predicts every measured network at or above its measurement
+    for arch in calls:
+        assert loop.table.latency(arch) >= 1.3 * tiny_table.raw_latency(arch) + 0.5 - 1e-9
+    assert loop.result.predicted_ms == pytest.approx(loop.table.latency(loop.architecture))
+    record = loop.to_dict(tiny_space)["closed_loop"]
+    assert record["met_on_device"] and len(record["rounds"]) == len(loop.rounds)
+
+    once = closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=1, steps=6, progress=False)
+    assert not once.met and len(once.rounds) == 1 and once.measured_ms > target  # stated, not hidden
+    with pytest.raises(ValueError, match="max_rounds"):
+        closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=0)
+
+
+def test_auto_step_size_keeps_the_paper_setting_and_moves_short_searches():
+    assert resolve_gamma_schedule(0.002, "auto", 10_000) == (0.002, "fixed")  # the paper's search
+    assert resolve_gamma_schedule(0.002, "auto", 30) == (1.0, "decay")
+    assert resolve_gamma_schedule(0.002, "fixed", 30) == (0.002, "fixed")
+    with pytest.raises(ValueError, match="gamma_schedule"):
+        resolve_gamma_schedule(0.1, "sometimes", 10)
+
+
+def test_short_search_spends_the_budget_when_heavier_is_better(tiny_space, tiny_table):
+    """A supernet whose loss falls with every heavier option: 10 steps must not return the lightest network."""
+
+    class HeavierIsBetter(HardCoReSupernet):
+        def forward(self, x, paths=None, *, all_paths=False, return_features=False):
+            cost = torch.as_tensor(tiny_table.costs(), dtype=torch.float32)  # [stages, depth, options]
+            # per-sample "quality": table cost of the sampled options of present blocks (depth weights included)
+            present = torch.zeros(x.shape[0])
+            for s in range(tiny_space.num_stages):
+                for j in range(tiny_space.max_depth):
+                    block = paths.blocks[s, j] @ cost[s, j]  # [B]
+                    alive = sum(paths.depths[s][:, b] for b, d in enumerate(tiny_space.depths) if d > j)
+                    present = present + block * alive
+            logits = torch.zeros(x.shape[0], self.num_classes)
+            return logits.index_put((torch.arange(x.shape[0]), torch.zeros(x.shape[0], dtype=torch.long)), present)
+
+    net = HeavierIsBetter(tiny_space, num_classes=5)
+    batches = [(torch.zeros(8, 3, 16, 16), torch.zeros(8, dtype=torch.long))]
+    lo, hi = tiny_table.latency(tiny_table.lightest()), tiny_table.latency(tiny_table.heaviest())
+    for frac in (0.3, 0.6):
+        target = lo + frac * (hi - lo)
+        result = hardcore_search(net, tiny_table, batches, target_ms=target, steps=10, progress=False)
+        assert result.predicted_ms <= target
+        assert result.predicted_ms >= 0.85 * target, (frac, result.predicted_ms, target)
+        assert result.gamma_schedule == "decay"
