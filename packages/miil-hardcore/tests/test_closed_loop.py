@@ -28,14 +28,35 @@ def _batches(n=2):
     return [(torch.randn(4, 3, 16, 16, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(n)]
 
 
-def _slow_device(table, calls):
+def _slow_device(table, calls, slope=1.3, intercept=0.5):
     """A device on which whole networks run 30% slower than their table sums, plus 0.5 ms (no timing noise)."""
 
     def measure(model, space, timing=None):
         calls.append(model.miil_test_arch)
-        return 1.3 * table.raw_latency(model.miil_test_arch) + 0.5
+        return slope * table.raw_latency(model.miil_test_arch) + intercept
 
     return measure
+
+
+@pytest.fixture
+def fake_device(monkeypatch, tiny_table):
+    """Patch the closed loop's build + measure with a noise-free device ``slope * raw + intercept``."""
+    real_build = closed_loop_module.build_child
+
+    def build(space, arch, **kw):
+        model = real_build(space, arch, **kw)
+        model.miil_test_arch = arch  # what the fake device reads
+        return model
+
+    def install(slope=1.3, intercept=0.5):
+        calls = []
+        monkeypatch.setattr(closed_loop_module, "build_child", build)
+        monkeypatch.setattr(
+            closed_loop_module, "measure_network_latency", _slow_device(tiny_table, calls, slope, intercept)
+        )
+        return calls
+
+    return install
 
 
 def test_conservative_calibration_never_under_predicts():
@@ -45,6 +66,10 @@ def test_conservative_calibration_never_under_predicts():
     assert slope > 0
     assert np.all(slope * raw + intercept >= measured - 1e-12)
     assert np.any(np.isclose(slope * raw + intercept, measured))  # tight at the worst network
+    # only the covered networks bound the shift
+    covered = np.array([False, False, True, False])
+    s2, i2 = conservative_calibration(raw, measured, covered)
+    assert s2 * raw[2] + i2 == pytest.approx(measured[2]) and i2 <= intercept
     # one network: a pure offset through its measurement
     assert conservative_calibration(np.array([2.0]), np.array([2.7])) == pytest.approx((1.0, 0.7))
     # a falling fit is not a calibration: fall back to an offset
@@ -54,17 +79,8 @@ def test_conservative_calibration_never_under_predicts():
         conservative_calibration(np.array([1.0]), np.array([1.0, 2.0]))
 
 
-def test_closed_loop_meets_the_target_on_a_slower_device(tiny_space, tiny_table, monkeypatch):
-    calls = []
-    real_build = closed_loop_module.build_child
-
-    def build(space, arch, **kw):
-        model = real_build(space, arch, **kw)
-        model.miil_test_arch = arch  # what the fake device reads
-        return model
-
-    monkeypatch.setattr(closed_loop_module, "build_child", build)
-    monkeypatch.setattr(closed_loop_module, "measure_network_latency", _slow_device(tiny_table, calls))
+def test_closed_loop_meets_the_target_on_a_slower_device(tiny_space, tiny_table, fake_device):
+    fake_device()
     torch.manual_seed(0)
     net = HardCoReSupernet(tiny_space, num_classes=5)
     lo, hi = tiny_table.latency(tiny_table.lightest()), tiny_table.latency(tiny_table.heaviest())
@@ -75,21 +91,33 @@ def test_closed_loop_meets_the_target_on_a_slower_device(tiny_space, tiny_table,
     assert raw.predicted_ms <= target < 1.3 * tiny_table.raw_latency(raw.architecture) + 0.5  # open loop misses
 
     loop = closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=4, steps=6, progress=False)
-    assert loop.met and loop.measured_ms <= target
+    assert loop.met and loop.measured_ms <= target and loop.stopped == "met"
     assert len(loop.rounds) >= 2 and not loop.rounds[0]["met"] and loop.rounds[-1]["met"]
     assert loop.rounds[0]["arch_def"] == tiny_space.arch_def(raw.architecture)  # round 1 is the plain search
     assert loop.measured_ms == pytest.approx(1.3 * tiny_table.raw_latency(loop.architecture) + 0.5)
-    # the corrected table predicts every measured network at or above its measurement
-    for arch in calls:
-        assert loop.table.latency(arch) >= 1.3 * tiny_table.raw_latency(arch) + 0.5 - 1e-9
+    # the corrected table predicts every network that missed at or above its measurement: none can come back
+    for r in loop.rounds[:-1]:
+        arch = tiny_space.parse_arch_def(r["arch_def"])
+        assert loop.table.latency(arch) >= r["measured_ms"] - 1e-9 > target
     assert loop.result.predicted_ms == pytest.approx(loop.table.latency(loop.architecture))
     record = loop.to_dict(tiny_space)["closed_loop"]
     assert record["met_on_device"] and len(record["rounds"]) == len(loop.rounds)
 
     once = closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=1, steps=6, progress=False)
     assert not once.met and len(once.rounds) == 1 and once.measured_ms > target  # stated, not hidden
+    assert once.stopped == "max_rounds"
     with pytest.raises(ValueError, match="max_rounds"):
         closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=0)
+
+
+def test_closed_loop_stops_when_the_device_cannot_reach_the_target(tiny_space, tiny_table, fake_device):
+    fake_device(slope=3.0, intercept=0.0)  # every network runs 3x slower than its table sum
+    torch.manual_seed(0)
+    net = HardCoReSupernet(tiny_space, num_classes=5)
+    target = 1.2 * tiny_table.latency(tiny_table.lightest())  # reachable by the table, not by the device
+    loop = closed_loop_search(net, tiny_table, _batches(), target_ms=target, max_rounds=5, steps=4, progress=False)
+    assert not loop.met and loop.stopped == "unreachable" and loop.rounds[-1]["unreachable"]
+    assert loop.rounds[-1]["lightest_predicted_ms"] > target and loop.measured_ms > target
 
 
 def test_auto_step_size_keeps_the_paper_setting_and_moves_short_searches():

@@ -289,6 +289,9 @@ def _search(args: argparse.Namespace) -> int:
         Path(args.out).write_text(json.dumps(data, indent=1))
         if loop is not None:
             for r in loop.rounds:
+                if r.get("unreachable"):
+                    print(f"round {r['round']}: the corrected table puts every network above the target")
+                    continue
                 print(
                     f"round {r['round']}: predicted {r['predicted_ms']:.4f} ms (calibration {r['slope']:.4f} * raw + "
                     f"{r['intercept']:.4f}), measured {r['measured_ms']:.4f} ms: "
@@ -299,10 +302,13 @@ def _search(args: argparse.Namespace) -> int:
         if loop is not None and loop.met:
             print(f"measured on this device: {loop.measured_ms:.4f} ms, meets the target ({len(loop.rounds)} rounds)")
         elif loop is not None:
+            why = {
+                "max_rounds": f"after {len(loop.rounds)} rounds (--max-rounds {args.max_rounds}); raise --max-rounds",
+                "unreachable": "and the corrected table says no network of the space can meet it on this device",
+            }[loop.stopped]
             print(
                 f"warning: measured on this device {loop.measured_ms:.4f} ms, ABOVE the target {recipe.latency_ms} ms "
-                f"after {len(loop.rounds)} rounds (--max-rounds {args.max_rounds}); raise --max-rounds or measure the "
-                "table on an idle device",
+                f"{why}, or measure the table and search on an idle device",
                 file=sys.stderr,
             )
         print(json.dumps(data["arch_def"]))

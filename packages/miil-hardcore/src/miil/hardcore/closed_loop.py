@@ -11,9 +11,11 @@ a constraint that holds on the prediction does not by itself hold on the device.
 (:mod:`~miil.hardcore.latency`). If the measured latency exceeds the target, the table's calibration
 ``measured ~= slope * raw + intercept`` is refitted on every network measured so far (least squares; the lightest and
 the heaviest network of the table are measured once, on the first miss, so the fit spans the space), and its intercept
-is raised until no measured network is predicted below its measurement; the search then runs again with the
-corrected table. A network that missed is thus predicted above the target from then on and cannot be chosen again. The
-loop stops when the measured latency meets the target or after ``max_rounds`` searches; the result says which.
+is raised until no network that missed the target is predicted below its measurement; the search then runs again with
+the corrected table. A network that missed is thus predicted above the target from then on and cannot be chosen again
+(nor can its neighbours of about the same table sum). The loop stops when the measured latency meets the target, when
+the corrected table puts every network of the space above the target (the target is out of reach on this device), or
+after ``max_rounds`` searches; the result says which.
 
 Under ``torchrun`` the measurement runs on rank 0 and its value is shared, so every rank takes the same decision.
 """
@@ -32,6 +34,7 @@ from miil.core import distributed as du
 
 from .builder import build_child
 from .calibrate import table_timing
+from .frank_wolfe import InfeasibleConstraintError
 from .latency import TimingConfig, measure_network_latency
 from .latency_table import LatencyTable
 from .search import SearchResult, hardcore_search
@@ -52,6 +55,8 @@ class ClosedLoopResult:
         rounds: One record per search round: the architecture, predicted and measured latency, the calibration used.
         table: The table with the final calibration (the one the last round searched with).
         seconds: Wall time of the whole loop, measurements included.
+        stopped: Why the loop ended: ``"met"``, ``"max_rounds"`` or ``"unreachable"`` (the corrected table puts
+            every network above the target).
     """
 
     result: SearchResult
@@ -60,6 +65,7 @@ class ClosedLoopResult:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     table: LatencyTable | None = None
     seconds: float = 0.0
+    stopped: str = "met"
 
     @property
     def architecture(self) -> Architecture:
@@ -75,6 +81,7 @@ class ClosedLoopResult:
             "closed_loop": {
                 "measured_ms": self.measured_ms,
                 "met_on_device": self.met,
+                "stopped": self.stopped,
                 "rounds": self.rounds,
                 "calibration": (
                     {"slope": self.table.slope, "intercept": self.table.intercept} if self.table is not None else None
@@ -84,25 +91,30 @@ class ClosedLoopResult:
         }
 
 
-def conservative_calibration(raw: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
-    """``(slope, intercept)`` of ``measured ~= slope * raw + intercept`` that under-predicts no measured network.
+def conservative_calibration(
+    raw: np.ndarray, measured: np.ndarray, covered: np.ndarray | None = None
+) -> tuple[float, float]:
+    """``(slope, intercept)`` of ``measured ~= slope * raw + intercept`` that under-predicts none of ``covered``.
 
-    A least-squares line (a pure offset when the raw sums do not spread, or when the fitted slope is not positive),
-    whose intercept is then raised by the largest amount any network's measurement exceeds it.
+    A least-squares line over every network (a pure offset when the raw sums do not spread, or when the fitted slope
+    is not positive), whose intercept is then raised by the largest amount a covered network's measurement exceeds it.
 
     Args:
         raw: Uncalibrated table sums of the measured networks (ms).
         measured: Their measured latencies (ms).
+        covered: Boolean mask of the networks that must not be under-predicted (default: all).
     """
     raw, measured = np.asarray(raw, dtype=np.float64), np.asarray(measured, dtype=np.float64)
     if raw.shape != measured.shape or raw.size == 0:
         raise ValueError(f"need matching, non-empty raw and measured latencies, got {raw.shape} and {measured.shape}")
+    covered = np.ones(raw.shape, dtype=bool) if covered is None else np.asarray(covered, dtype=bool)
     slope, intercept = 1.0, float(np.mean(measured - raw))
     if raw.size >= 2 and np.ptp(raw) > 1e-9 * max(1.0, float(np.max(np.abs(raw)))):
         fit_slope, fit_intercept = np.polyfit(raw, measured, 1)
         if fit_slope > 0:
             slope, intercept = float(fit_slope), float(fit_intercept)
-    intercept += max(0.0, float(np.max(measured - (slope * raw + intercept))))
+    if covered.any():
+        intercept += max(0.0, float(np.max((measured - (slope * raw + intercept))[covered])))
     return slope, intercept
 
 
@@ -149,10 +161,20 @@ def closed_loop_search(
     t0 = time.perf_counter()
     archs: list[Architecture] = []
     measured: list[float] = []
+    chosen: list[bool] = []  # networks a search chose (and that missed): the correction must cover them
     rounds: list[dict[str, Any]] = []
-    current = table
+    current, searched, stopped = table, table, "max_rounds"
     for r in range(max_rounds):
-        result = hardcore_search(supernet, current, loader, target_ms=target_ms, progress=progress, **search_kwargs)
+        try:
+            found = hardcore_search(supernet, current, loader, target_ms=target_ms, progress=progress, **search_kwargs)
+        except InfeasibleConstraintError:
+            if r == 0:
+                raise  # the table as given already says the target is out of reach
+            cheapest = current.latency(current.lightest())
+            rounds.append({"round": r + 1, "unreachable": True, "lightest_predicted_ms": cheapest})
+            stopped = "unreachable"
+            break
+        result, searched = found, current
         ms = _measure_on_rank0(current, result.architecture, timing, num_classes)
         rounds.append(
             {
@@ -161,18 +183,24 @@ def closed_loop_search(
                 "predicted_ms": result.predicted_ms,
                 "measured_ms": ms,
                 "met": ms <= target_ms,
+                "search_seconds": result.seconds,
                 "slope": current.slope,
                 "intercept": current.intercept,
             }
         )
-        if ms <= target_ms or r == max_rounds - 1:
+        if ms <= target_ms:
+            stopped = "met"
+            break
+        if r == max_rounds - 1:
             break
         if not archs:  # the first miss: anchor the fit at both ends of the space
             for anchor in (table.lightest(), table.heaviest()):
                 archs.append(anchor)
                 measured.append(_measure_on_rank0(table, anchor, timing, num_classes))
+                chosen.append(False)
         archs.append(result.architecture)
         measured.append(ms)
+        chosen.append(True)
         raw = np.array([table.raw_latency(a) for a in archs])
-        current = table.with_calibration(*conservative_calibration(raw, np.array(measured)))
-    return ClosedLoopResult(result, ms, ms <= target_ms, rounds, current, time.perf_counter() - t0)
+        current = table.with_calibration(*conservative_calibration(raw, np.array(measured), np.array(chosen)))
+    return ClosedLoopResult(result, ms, stopped == "met", rounds, searched, time.perf_counter() - t0, stopped)
