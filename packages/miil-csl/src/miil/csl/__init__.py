@@ -27,7 +27,7 @@ from .data import (
     read_openimages_classes,
     read_openimages_labels,
 )
-from .loss import PARTIAL_LOSS_MODES, PartialSelectiveLoss, partial_label_weights
+from .loss import KERNELS, PARTIAL_LOSS_MODES, PartialSelectiveLoss, partial_label_weights, resolve_partial_loss_mode
 from .metrics import PartialAP, PartialMAPMeter, partial_average_precision, partial_mean_average_precision
 from .model import BottleneckHead, MosaicCNN, MultiLabelClassifier, create_csl_model
 from .pipeline import CSLRunResult, DataSpec, load_run_model, train_csl
@@ -44,6 +44,7 @@ from .simulation import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "KERNELS",
     "PARTIAL_LOSS_MODES",
     "RECIPES",
     "BottleneckHead",
@@ -75,6 +76,7 @@ __all__ = [
     "make_digit_mosaics",
     "partial_average_precision",
     "partial_label_weights",
+    "resolve_partial_loss_mode",
     "partial_mean_average_precision",
     "read_coco_labels",
     "read_lvis_labels",
