@@ -289,8 +289,12 @@ def _search(args: argparse.Namespace) -> int:
         Path(args.out).write_text(json.dumps(data, indent=1))
         if loop is not None:
             for r in loop.rounds:
-                if r.get("unreachable"):
-                    print(f"round {r['round']}: the corrected table puts every network above the target")
+                if "unreachable" in r:
+                    verdict = "above the target" if r["unreachable"] else "within the target: it is the result"
+                    print(
+                        f"round {r['round']}: the corrected table puts every network above the target; the lightest "
+                        f"network measures {r['lightest_measured_ms']:.4f} ms, {verdict}"
+                    )
                     continue
                 print(
                     f"round {r['round']}: predicted {r['predicted_ms']:.4f} ms (calibration {r['slope']:.4f} * raw + "
