@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 18 in one run (about 5 minutes on an H200; every step has its own time limit, 8.5 min at
-# most in all): the engine's overhead on a realistic step (timm resnet50, 224 px, batch 128, AMP, channels-last),
-# EAT's batched augmentations vs the per-clip loop, and the CSL loss vs its equation-level reference at batch 128 and
-# 1024 x 9,605 classes. No downloads: models are randomly initialised, data is synthetic or generated.
+# The GPU figures of issue 18 in one run (about 4-5 minutes expected on an H200; every step has its own time limit,
+# 8 minutes at most in all): the engine's overhead on a realistic step (timm resnet50, 224 px, batch 128, AMP,
+# channels-last), EAT's batched augmentations vs the per-clip loop, and the CSL loss vs its equation-level reference
+# at batch 128 and 1024 x 9,605 classes. No downloads: models are randomly initialised, data is synthetic.
 #
 #   bash tools/bench/gpu_check.sh            # from the repository root; results in $OUT/<name>.txt, else ./gpu_check/
 #
@@ -38,11 +38,11 @@ run() {  # run NAME LIMIT_S ARGS...: one benchmark, its output in $OUT/NAME.txt,
 cat "$OUT/env.txt"
 
 # Engine: 30 steps per epoch, 3 epochs (the first is warm-up), 2 interleaved runs of each loop (~1.5 min).
-run engine 180 tools/bench/engine.py --device cuda --workloads resnet50 --steps 30 --epochs 3 --repeats 2 --workers 8
+run engine 150 tools/bench/engine.py --device cuda --workloads resnet50 --steps 30 --epochs 3 --repeats 2 --workers 8
 # Audio: EAT-S inference and the augmentation stage at batch 64, per-clip loop vs batched (~1 min).
-run audio 120 tools/bench/audio.py --device cuda --batch 64 --repeats 5 --inference EAT-S
+run audio 90 tools/bench/audio.py --device cuda --batch 64 --repeats 5 --inference EAT-S
 # CSL: both batch sizes, the automatic kernel (compiled on CUDA) and the eager dense pass, 30 timed calls each;
 # the first call of each compiled variant (compilation) is reported apart (~2-3 min).
-run csl 300 tools/bench/csl.py --device cuda --batches 128,1024 --kernels auto,dense --repeats 30
+run csl 240 tools/bench/csl.py --device cuda --batches 128,1024 --kernels auto,dense --repeats 30
 
 echo "results in $OUT: $(ls "$OUT" | tr '\n' ' ')"
