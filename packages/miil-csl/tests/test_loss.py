@@ -24,9 +24,11 @@ def reference_loss(
     scope="batch",
     prior=None,
     threshold=None,
+    dtype=torch.float64,
 ):
-    """Element by element, from the paper's equations and the reference code's selection rules (float64)."""
-    x = logits.double()
+    """Element by element, from the paper's equations and the reference code's selection rules (float64, or the
+    reference code's float32 where saturated sigmoids make the two differ)."""
+    x = logits.to(dtype)
     b, c = x.shape
     t = targets.tolist()
     p = torch.sigmoid(x)
@@ -239,3 +241,109 @@ def test_integer_gamma_power_matches_pow():
     x = torch.rand(257)
     for exponent in (1, 2, 3, 4, 5, 8, 2.5, 0.5):
         torch.testing.assert_close(_pow_(x.clone(), exponent), x**exponent, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------------- kernels
+_MODES = [
+    dict(mode="negative"),
+    dict(mode="ignore"),
+    dict(mode="ignore_normalize_classes"),
+    dict(mode="selective", topk=2, prior=[0.9, 0.01, 0.3, 0.04, 0.6, 0.02, 0.2], threshold=0.1),
+    dict(mode="selective", topk=1, scope="sample"),
+]
+
+
+def _loss_kwargs(ref: dict) -> dict:
+    kw = dict(mode=ref["mode"], likelihood_topk=ref.get("topk", 0), topk_scope=ref.get("scope", "batch"))
+    return dict(kw, prior=ref.get("prior"), prior_threshold=ref.get("threshold"))
+
+
+@pytest.mark.parametrize("kernel", ["sparse", "dense"])
+@pytest.mark.parametrize("ref", _MODES)
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_every_kernel_matches_the_reference(kernel, ref, clip):
+    loss = PartialSelectiveLoss(kernel=kernel, clip=clip, **_loss_kwargs(ref), **GAMMAS)
+    for seed in range(2):
+        _check(loss, dict(ref, clip=clip, **GAMMAS), seed=seed)
+
+
+@pytest.mark.parametrize("kernel", ["sparse", "dense"])
+def test_kernels_on_extreme_logits_and_partial_labels(kernel):
+    # saturated sigmoids on both sides, exact zeros, and rows that are entirely un-annotated or entirely annotated
+    logits = torch.tensor(
+        [[60.0, -60.0, 30.0, -30.0, 0.0, 17.0, -17.0], [-80.0, 80.0, 0.0, 1e-6, -1e-6, 9.0, -9.0]] * 3
+    ) * torch.tensor([[1.0], [1.0], [0.5], [0.5], [2.0], [2.0]])
+    targets = torch.tensor(
+        [
+            [1.0, 0.0, -1.0, -1.0, 1.0, 0.0, -1.0],
+            [0.0, 1.0, 1.0, -1.0, 0.0, -1.0, 1.0],
+            [-1.0] * 7,
+            [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+            [-1.0, 1.0, -1.0, 0.0, -1.0, -1.0, 0.0],
+            [0.0, -1.0, -1.0, 1.0, -1.0, 0.0, -1.0],
+        ]
+    )
+    for ref in _MODES:
+        for clip in (0.0, 0.05):
+            ours_x = logits.clone().requires_grad_(True)
+            ref_x = logits.clone().requires_grad_(True)
+            loss = PartialSelectiveLoss(kernel=kernel, clip=clip, **_loss_kwargs(ref), **GAMMAS)
+            ours = loss(ours_x, targets)
+            expected = reference_loss(ref_x, targets, clip=clip, dtype=torch.float32, **ref, **GAMMAS)
+            ours.backward()
+            expected.backward()
+            assert torch.isfinite(ours) and torch.isfinite(ours_x.grad).all()
+            torch.testing.assert_close(ours, expected.detach(), rtol=1e-5, atol=1e-4)
+            torch.testing.assert_close(ours_x.grad, ref_x.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "none"])
+@pytest.mark.parametrize("ref", _MODES)
+def test_dense_and_sparse_agree_on_every_reduction(reduction, ref):
+    logits, targets = _batch(b=32, c=7, seed=7, scale=4.0)
+    outs = []
+    for kernel in ("sparse", "dense"):
+        x = logits.clone().requires_grad_(True)
+        value = PartialSelectiveLoss(kernel=kernel, reduction=reduction, **_loss_kwargs(ref), **GAMMAS)(x, targets)
+        value.sum().backward()
+        outs.append((value.detach(), x.grad))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-5, atol=1e-7)
+
+
+def test_compiled_kernel_falls_back_cleanly_where_compile_is_unavailable(monkeypatch):
+    import miil.csl.loss as loss_module
+
+    def unavailable(fn):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(loss_module, "_compile", unavailable)
+    monkeypatch.setattr(loss_module, "_compiled_dense", None)
+    monkeypatch.setattr(loss_module, "_compile_failed", False)
+    logits, targets = _batch(seed=8)
+    expected = PartialSelectiveLoss(mode="selective", likelihood_topk=1, kernel="sparse", **GAMMAS)(logits, targets)
+    with pytest.warns(RuntimeWarning, match="torch.compile is unavailable"):
+        got = PartialSelectiveLoss(mode="selective", likelihood_topk=1, kernel="compiled", **GAMMAS)(logits, targets)
+    torch.testing.assert_close(got, expected)
+    assert loss_module._compile_failed  # no second attempt, no second warning
+    # "auto" keeps the sparse pass on the CPU
+    assert PartialSelectiveLoss().kernel == "auto"
+    with pytest.raises(ValueError, match="kernel"):
+        PartialSelectiveLoss(kernel="fast")
+
+
+def test_the_original_none_mode_is_negative():
+    """The reference's partial_loss_mode=None sets every label weight to 1: the negative mode."""
+    from miil.csl import resolve_partial_loss_mode
+
+    assert resolve_partial_loss_mode(None) == "negative" and resolve_partial_loss_mode("none") == "negative"
+    for name in ("negative", "ignore", "ignore_normalize_classes", "selective"):
+        assert resolve_partial_loss_mode(name) == name  # the original's other names are ours
+    loss = PartialSelectiveLoss(mode=None, **GAMMAS)
+    assert loss.mode == "negative"
+    value = _check(loss, dict(mode="negative", **GAMMAS), seed=9)
+    logits, targets = _batch(seed=9)
+    ignore = PartialSelectiveLoss(mode="ignore", **GAMMAS)(logits, targets)
+    assert value > float(ignore)  # un-annotated labels do count
+    with pytest.raises(ValueError, match="or None"):
+        resolve_partial_loss_mode("partial")

@@ -207,3 +207,48 @@ def test_default_recipes_train_on_real_images(command, tmp_path, capsys):
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["config"]["auto_augment"] == "rand-m9-mstd0.5" and best["config"]["re_prob"] == 0.2
     assert best["config"]["space"] == "hardcorenas" and 0 <= best["metrics"]["top1"] <= 100
+
+
+def test_run_image_size_is_read_from_the_supernet_and_the_closed_loop_reports(
+    tmp_path, tiny_space, image_folders, capsys, monkeypatch
+):
+    """A supernet trained at 16 px is searched and fine-tuned at 16 px without --img-size (the recipes say 224)."""
+    import miil.hardcore.cli as hardcore_cli
+
+    train, _ = image_folders
+    space_file = tmp_path / "space.json"
+    space_file.write_text(json.dumps(tiny_space.to_dict()))
+    run = tmp_path / "heavy"
+    argv = ["hardcore", "train-supernet", "--recipe", "heaviest_path_imagenet", "--space", str(space_file)]
+    argv += ["--img-size", "16", "--data-dir", str(train), "--out-dir", str(run), "--auto-augment", "none", *TRAIN]
+    assert main(argv) == 0
+    lut = tmp_path / "lut.json"
+    quick = ["--warmup", "0", "--repeats", "1", "--no-progress", "--num-classes", "3", "--clock", "thread_cpu"]
+    assert main(["hardcore", "lut", "--space", str(space_file), "--out", str(lut), *quick]) == 0
+    table = LatencyTable.load(lut)
+    capsys.readouterr()
+
+    sizes = []
+    real = hardcore_cli.eval_transform
+    monkeypatch.setattr(hardcore_cli, "eval_transform", lambda size: sizes.append(size) or real(size))
+    target = 2.0 * table.latency(table.heaviest())  # generous: met on the device even on a busy machine
+    arch_file = tmp_path / "arch.json"
+    search = ["hardcore", "search", "--supernet", str(run), "--lut", str(lut), "--data-dir", str(train)]
+    search += ["--latency-ms", str(target), "--steps", "2", "--batch-size", "4", "--device", "cpu", "--no-progress"]
+    assert main([*search, "--out", str(arch_file), "--closed-loop", "--max-rounds", "2"]) == 0
+    assert sizes == [16]
+    out = capsys.readouterr().out
+    assert "image size 16 px" in out and "measured on this device" in out and "meets the target" in out
+    found = json.loads(arch_file.read_text())
+    loop = found["closed_loop"]
+    assert loop["met_on_device"] and loop["measured_ms"] > 0 and loop["rounds"][0]["round"] == 1
+    assert found["recipe"]["img_size"] == 16
+
+    sizes.clear()
+    assert main([*search, "--out", str(arch_file), "--img-size", "24", "--closed-loop", "false"]) == 0
+    assert sizes == [24] and "closed_loop" not in json.loads(arch_file.read_text())  # an explicit size wins
+
+    ft = tmp_path / "ft"
+    argv = ["hardcore", "finetune", "--supernet", str(run), "--arch", str(arch_file), "--data-dir", str(train)]
+    assert main([*argv, "--out-dir", str(ft), "--auto-augment", "none", *TRAIN]) == 0
+    assert json.loads((ft / "best.json").read_text())["run_info"]["img_size"] == 16

@@ -108,3 +108,21 @@ def test_estimate_under_torchrun(setup):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     est = AccuracyEstimator.load(out)
     assert est.metadata["measurements"] == 31 and 0.0 <= est.base <= 100.0
+
+
+def test_estimate_reads_the_image_size_of_the_supernet_run(setup, monkeypatch, capsys):
+    """The supernet run says 16 px; the paper's recipe says 224: without --img-size the run's size is used."""
+    import miil.iqnas.cli as iqnas_cli
+
+    tmp, run, _ = setup
+    sizes = []
+    real = iqnas_cli.eval_transform
+    monkeypatch.setattr(iqnas_cli, "eval_transform", lambda size: sizes.append(size) or real(size))
+    argv = ["iqnas", "estimate", "--supernet", str(run), "--data-dir", str(tmp / "train"), "--recipe", "binas_imagenet"]
+    argv += ["--passes", "1", "--batch-size", "8", "--device", "cpu", "--no-progress", "--out", str(tmp / "e.json")]
+    assert main(argv) == 0
+    assert sizes == [16] and "image size 16 px" in capsys.readouterr().out
+    assert AccuracyEstimator.load(tmp / "e.json").metadata["recipe"]["img_size"] == 16
+    sizes.clear()
+    assert main([*argv, "--img-size", "20"]) == 0
+    assert sizes == [20]

@@ -170,10 +170,47 @@ def test_load_clip_single_and_multi_view(ramp_clip):
 
 def test_read_frames_recovers_with_pyav_when_decord_fails(tmp_path):
     # decord 0.6.0 cannot copy frames 48 pixels wide (row alignment); the automatic backend falls back to PyAV.
-    path = write_video(tmp_path / "w48.mp4", _ramp_video(n=12, width=48), fps=10.0)
-    frames, indices, video = read_frames(path, lambda n, fps: np.array([[0, 5, 11]]))
-    assert frames.shape == (3, 32, 48, 3) and _frame_ids(frames) == [0, 5, 11]
-    assert indices.shape == (1, 3)
+    # The clip reaches past AUTO_SEQUENTIAL_FRAMES, so decord is tried first.
+    path = write_video(tmp_path / "w48.mp4", _ramp_video(n=320, width=48), fps=25.0)
+    frames, indices, video = read_frames(path, lambda n, fps: np.array([[0, 5, 310]]))
+    assert frames.shape == (3, 32, 48, 3) and _frame_ids(frames) == [0, 5, 310 % 32]
+    assert indices.shape == (1, 3) and video.backend == "pyav"
+
+
+@pytest.mark.skipif("decord" not in available_backends(), reason="decord has x86-64 wheels only")
+def test_auto_backend_follows_the_reach_of_the_clip(tmp_path):
+    """PyAV for clips within the first AUTO_SEQUENTIAL_FRAMES frames, decord for random access further in."""
+    from miil.stam import auto_backend
+    from miil.stam.video import AUTO_SEQUENTIAL_FRAMES
+
+    assert auto_backend(0) == "pyav" and auto_backend(AUTO_SEQUENTIAL_FRAMES - 1) == "pyav"
+    assert auto_backend(AUTO_SEQUENTIAL_FRAMES) == "decord"
+    path = write_video(tmp_path / "long.mp4", _ramp_video(n=AUTO_SEQUENTIAL_FRAMES + 40), fps=25.0)
+    calls = []
+
+    def early(n, fps):
+        calls.append(n)
+        return np.array([[0, 7, 20]])
+
+    frames, _, video = read_frames(path, early)
+    assert video.backend == "pyav" and _frame_ids(frames) == [0, 7, 20] and len(calls) == 1  # indices drawn once
+    late = np.array([[5, AUTO_SEQUENTIAL_FRAMES + 20]])
+    frames, _, video = read_frames(path, lambda n, fps: late)
+    assert video.backend == "decord" and _frame_ids(frames) == [5, (AUTO_SEQUENTIAL_FRAMES + 20) % 32]
+    _, _, video = read_frames(path, lambda n, fps: late, backend="pyav")  # an explicit backend is kept
+    assert video.backend == "pyav"
+
+
+def test_write_video_from_an_iterable_with_a_keyframe_interval(tmp_path):
+    frames = _ramp_video(n=40)
+    path = write_video(tmp_path / "gen.mp4", (f for f in frames), fps=10.0, keyframe_interval=10)
+    video = open_video(path, backend="pyav")
+    assert video.num_frames == 40 and _frame_ids(video.get_batch([0, 13, 39])) == [0, 13, 39 % 32]
+    if "decord" in available_backends():
+        keys = open_video(path, backend="decord")._reader.get_key_indices()
+        assert len(keys) >= 4 and max(np.diff(keys)) <= 10
+    with pytest.raises(ValueError, match="every frame"):
+        write_video(tmp_path / "bad.mp4", iter([frames[0], frames[0][:16]]))
 
 
 def test_truncated_video_is_skipped_and_reported(ramp_clip, tmp_path):

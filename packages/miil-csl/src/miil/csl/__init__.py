@@ -26,7 +26,7 @@ from .data import (
     read_openimages_classes,
     read_openimages_labels,
 )
-from .loss import PARTIAL_LOSS_MODES, PartialSelectiveLoss, partial_label_weights
+from .loss import KERNELS, PARTIAL_LOSS_MODES, PartialSelectiveLoss, partial_label_weights, resolve_partial_loss_mode
 from .metrics import PartialAP, PartialMAPMeter, partial_average_precision, partial_mean_average_precision
 from .model import BottleneckHead, MosaicCNN, MultiLabelClassifier, create_csl_model
 from .pipeline import CSLRunResult, DataSpec, load_run_model, train_csl
@@ -43,6 +43,7 @@ from .simulation import (
 __version__ = importlib.metadata.version("miil-csl")  # written once, in pyproject.toml
 
 __all__ = [
+    "KERNELS",
     "PARTIAL_LOSS_MODES",
     "RECIPES",
     "BottleneckHead",
@@ -71,6 +72,7 @@ __all__ = [
     "load_run_model",
     "partial_average_precision",
     "partial_label_weights",
+    "resolve_partial_loss_mode",
     "partial_mean_average_precision",
     "read_lvis_labels",
     "read_openimages_classes",

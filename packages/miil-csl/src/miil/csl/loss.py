@@ -25,23 +25,57 @@ Differences to the reference implementation:
       top ``likelihood_topk * batch_size`` over the whole batch, which is found with ``torch.topk`` instead of a full
       sort (same selection up to the order of exactly tied probabilities);
     * the gradient is computed in closed form in the forward pass (the focusing factors and label weights are
-      constants), so a backward pass costs one multiplication; a ``reduction`` argument is added.
+      constants), so a backward pass costs one multiplication; a ``reduction`` argument is added;
+    * ``mode=None`` is accepted as the reference's ``partial_loss_mode=None``, which weights every label by 1 exactly
+      as ``"negative"`` does (un-annotated labels count as negatives with ``alpha_unann`` / ``gamma_unann``).
+
+Two computations of the same values and gradients (``kernel``): ``"sparse"`` makes one in-place pass over the
+un-annotated labels and recomputes the few annotated ones at their indices, which is the fast one on a CPU;
+``"dense"`` computes every label with ``torch.where`` selections and no index lists (no host synchronisation), and
+``"compiled"`` fuses that dense pass into one generated kernel with ``torch.compile`` (falling back to the eager dense
+pass, with a warning, where compilation is unavailable). ``"auto"`` takes the compiled dense pass for CUDA tensors and
+the sparse pass elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
 from .prior import ClassPrior
 
-__all__ = ["PARTIAL_LOSS_MODES", "TOPK_SCOPES", "PartialSelectiveLoss", "partial_label_weights"]
+__all__ = [
+    "KERNELS",
+    "PARTIAL_LOSS_MODES",
+    "TOPK_SCOPES",
+    "PartialSelectiveLoss",
+    "partial_label_weights",
+    "resolve_partial_loss_mode",
+]
 
 PARTIAL_LOSS_MODES = ("negative", "ignore", "ignore_normalize_classes", "selective")
 TOPK_SCOPES = ("batch", "sample")
+KERNELS = ("auto", "sparse", "dense", "compiled")
 _REDUCTIONS = ("sum", "mean", "none")
+
+
+def resolve_partial_loss_mode(mode: str | None) -> str:
+    """One of ``PARTIAL_LOSS_MODES`` from a mode name of ours or of the reference code.
+
+    The reference's ``partial_loss_mode=None`` (also written ``"none"`` on a command line) sets every label weight to
+    1, which is ``"negative"``: un-annotated labels are negatives with their own ``alpha_unann`` / ``gamma_unann``.
+
+    Args:
+        mode: ``"negative"``, ``"ignore"``, ``"ignore_normalize_classes"``, ``"selective"``, or None / ``"none"``.
+    """
+    if mode is None or (isinstance(mode, str) and mode.strip().lower() in ("none", "null")):
+        return "negative"
+    if mode not in PARTIAL_LOSS_MODES:
+        raise ValueError(f"unknown partial-label mode {mode!r}; expected one of {PARTIAL_LOSS_MODES} or None")
+    return mode
 
 
 class _ClosedFormGrad(torch.autograd.Function):
@@ -96,6 +130,77 @@ def _likelihood_topk_mask(
     values, index = torch.topk(scores, k, dim=1, sorted=False)
     rows = torch.arange(scores.shape[0], device=scores.device)[:, None] * scores.shape[1]
     return (index + rows).flatten(), (values > -1.5).flatten()
+
+
+def _dense_values_and_grad(
+    x: torch.Tensor,
+    t: torch.Tensor,
+    w: torch.Tensor | None,
+    alpha_pos: float,
+    alpha_neg: float,
+    alpha_unann: float,
+    gamma_pos: float,
+    gamma_neg: float,
+    gamma_unann: float,
+    clip: float,
+    eps: float,
+    need_grad: bool,
+    reduce_sum: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every label's loss (or their sum) and d(loss)/dx in one elementwise pass, with no index lists.
+
+    Written for ``torch.compile``, which fuses it into one kernel; ``w`` is the label weight (None: all 1) and an
+    ``alpha`` of 0 silences a label kind (the ``ignore`` mode sets ``alpha_unann`` to 0).
+    """
+    p = torch.sigmoid(x.float())
+    p_neg = 1.0 - p
+    if clip > 0:
+        p_neg = (p_neg + clip).clamp(max=1.0)
+    pos, neg, unk = t == 1, t == 0, t == -1
+    q = torch.where(pos, p, p_neg)
+    base = 1.0 - q
+    zero = torch.zeros_like(p)
+    alpha = torch.where(pos, alpha_pos, torch.where(neg, alpha_neg, torch.where(unk, alpha_unann, zero)))
+    focus = torch.where(pos, base.pow(gamma_pos), torch.where(neg, base.pow(gamma_neg), base.pow(gamma_unann)))
+    coef = alpha * focus
+    if w is not None:
+        coef = coef * w
+    values = -coef * torch.log(q.clamp(min=eps))
+    out = values.sum() if reduce_sum else values
+    if not need_grad:
+        return out, None
+    dlog = torch.where(pos, p - 1.0, p * (1.0 - p) / p_neg.clamp(min=eps))
+    live = q >= eps
+    if clip > 0:
+        live = live & (pos | (p >= clip))  # where p_neg is clipped at 1 the clamp passes no gradient
+    return out, torch.where(live, coef * dlog, zero)
+
+
+_compiled_dense: Callable | None = None
+_compile_failed = False
+
+
+def _compile(fn: Callable) -> Callable:
+    return torch.compile(fn, dynamic=None)
+
+
+def _run_compiled(*args) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The dense pass through ``torch.compile``; the eager dense pass where compilation is unavailable or fails."""
+    global _compiled_dense, _compile_failed
+    if not _compile_failed:
+        try:
+            if _compiled_dense is None:
+                _compiled_dense = _compile(_dense_values_and_grad)
+            return _compiled_dense(*args)
+        except Exception as err:  # noqa: BLE001 - any compiler failure (no triton, no C++ toolchain) has one fallback
+            _compile_failed = True
+            warnings.warn(
+                f"PartialSelectiveLoss: torch.compile is unavailable here ({type(err).__name__}: {err}); "
+                "using the eager dense computation",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _dense_values_and_grad(*args)
 
 
 @torch.no_grad()
@@ -155,7 +260,8 @@ class PartialSelectiveLoss(nn.Module):
     (:func:`miil.csl.estimate_prior`).
 
     Args:
-        mode: ``negative``, ``ignore``, ``ignore_normalize_classes`` or ``selective``.
+        mode: ``negative``, ``ignore``, ``ignore_normalize_classes`` or ``selective``; None is the reference's
+            ``partial_loss_mode=None``, the same as ``negative``.
         gamma_pos: Focusing parameter of positives.
         gamma_neg: Focusing parameter of annotated negatives.
         gamma_unann: Focusing parameter of un-annotated labels treated as negatives.
@@ -174,12 +280,14 @@ class PartialSelectiveLoss(nn.Module):
         prior_threshold: Classes with a prior above it have their un-annotated labels ignored.
         reduction: ``"sum"`` (reference), ``"mean"`` (sum divided by the number of labels with a non-zero weight)
             or ``"none"`` (``[B, C]`` losses).
+        kernel: ``"auto"`` (compiled dense pass on CUDA, sparse pass elsewhere), ``"sparse"``, ``"dense"`` or
+            ``"compiled"``; all give the same values and gradients (see the module docstring).
     """
 
     def __init__(
         self,
         *,
-        mode: str = "negative",
+        mode: str | None = "negative",
         gamma_pos: float = 0.0,
         gamma_neg: float = 1.0,
         gamma_unann: float = 2.0,
@@ -194,10 +302,12 @@ class PartialSelectiveLoss(nn.Module):
         classes: Sequence[str] | None = None,
         prior_threshold: float | None = 0.05,
         reduction: str = "sum",
+        kernel: str = "auto",
     ):
         super().__init__()
-        if mode not in PARTIAL_LOSS_MODES:
-            raise ValueError(f"unknown partial-label mode {mode!r}; expected one of {PARTIAL_LOSS_MODES}")
+        mode = resolve_partial_loss_mode(mode)
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         if topk_scope not in TOPK_SCOPES:
             raise ValueError(f"topk_scope must be one of {TOPK_SCOPES}, got {topk_scope!r}")
         if reduction not in _REDUCTIONS:
@@ -216,6 +326,7 @@ class PartialSelectiveLoss(nn.Module):
         self.topk_scope = topk_scope
         self.prior_threshold = None if prior_threshold is None else float(prior_threshold)
         self.reduction = reduction
+        self.kernel = kernel
         self.classes = list(classes) if classes is not None else None
         self.register_buffer("prior", None, persistent=False)
         if prior is not None:
@@ -273,10 +384,16 @@ class PartialSelectiveLoss(nn.Module):
                 f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} must be equal [B, C] shapes"
             )
         need_grad = torch.is_grad_enabled() and logits.requires_grad
+        kernel = self.kernel
+        if kernel == "auto":
+            kernel = "compiled" if logits.is_cuda else "sparse"
         with torch.no_grad():
-            values, grad, weighted = self._values_and_grad(logits.detach().float(), targets.detach(), need_grad)
+            if kernel == "sparse":
+                values, grad, weighted = self._values_and_grad(logits.detach().float(), targets.detach(), need_grad)
+            else:
+                values, grad, weighted = self._dense(logits.detach(), targets.detach(), need_grad, kernel)
         if self.reduction == "sum":
-            out, g = values.sum(), grad
+            out, g = (values if values.ndim == 0 else values.sum()), grad
         elif self.reduction == "mean":
             denom = weighted.clamp(min=1) if isinstance(weighted, torch.Tensor) else max(weighted, 1)
             out, g = values.sum() / denom, None if grad is None else grad / denom
@@ -285,6 +402,29 @@ class PartialSelectiveLoss(nn.Module):
         if g is None:
             return out
         return _ClosedFormGrad.apply(logits, out, g)
+
+    def _dense(
+        self, x: torch.Tensor, t: torch.Tensor, need_grad: bool, kernel: str
+    ) -> tuple[torch.Tensor, torch.Tensor | None, int | torch.Tensor]:
+        """Element losses (their sum with ``reduction="sum"``), d(loss)/dx and the count of weighted labels."""
+        weights = None
+        if self.mode in ("selective", "ignore_normalize_classes"):
+            p_neg = torch.sigmoid(x.float()).neg_().add_(1.0)
+            if self.clip > 0:
+                p_neg.add_(self.clip).clamp_(max=1.0)
+            weights = self.label_weights(t, p_neg)
+        alpha_unann = 0.0 if self.mode in ("ignore", "ignore_normalize_classes") else self.alpha_unann
+        args = (x, t, weights, self.alpha_pos, self.alpha_neg, alpha_unann)
+        args += (self.gamma_pos, self.gamma_neg, self.gamma_unann, self.clip, self.eps, need_grad)
+        args += (self.reduction == "sum",)
+        values, grad = _run_compiled(*args) if kernel == "compiled" else _dense_values_and_grad(*args)
+        if self.mode == "negative":
+            weighted: int | torch.Tensor = t.numel()
+        elif weights is not None and self.mode == "selective":
+            weighted = (weights != 0).sum()
+        else:
+            weighted = (t != -1).sum()
+        return values, grad, weighted
 
     def _values_and_grad(
         self, x: torch.Tensor, t: torch.Tensor, need_grad: bool
@@ -357,7 +497,7 @@ class PartialSelectiveLoss(nn.Module):
             f"mode={self.mode!r}",
             f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, gamma_unann={self.gamma_unann}",
             f"alpha_pos={self.alpha_pos}, alpha_neg={self.alpha_neg}, alpha_unann={self.alpha_unann}",
-            f"clip={self.clip}, reduction={self.reduction!r}",
+            f"clip={self.clip}, reduction={self.reduction!r}, kernel={self.kernel!r}",
         ]
         if self.mode == "selective":
             parts.append(

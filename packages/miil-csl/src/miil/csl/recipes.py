@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from miil.core.train import TrainConfig
 
-from .loss import PARTIAL_LOSS_MODES
+from .loss import resolve_partial_loss_mode
 
 __all__ = ["RECIPES", "CSLConfig", "get_recipe"]
 
@@ -58,7 +58,8 @@ class CSLConfig(TrainConfig):
     simulate_seed: int = field(default=0, metadata={"help": "seed of the simulation"})
 
     mode: str = field(
-        default="selective", metadata={"help": "negative | ignore | ignore_normalize_classes | selective"}
+        default="selective",
+        metadata={"help": "negative | ignore | ignore_normalize_classes | selective; none: the original's None"},
     )
     gamma_pos: float = field(default=0.0, metadata={"help": "focusing of positives"})
     gamma_neg: float = field(default=1.0, metadata={"help": "focusing of annotated negatives"})
@@ -79,8 +80,7 @@ class CSLConfig(TrainConfig):
             raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {self.data_format!r}")
         if self.simulate not in ("none", "fpc", "rps"):
             raise ValueError(f"simulate must be none, fpc or rps, got {self.simulate!r}")
-        if self.mode not in PARTIAL_LOSS_MODES:
-            raise ValueError(f"mode must be one of {PARTIAL_LOSS_MODES}, got {self.mode!r}")
+        resolve_partial_loss_mode(self.mode)  # raises on an unknown name; None / "none" is the original's None
         if self.topk_scope not in ("batch", "sample"):
             raise ValueError(f"topk_scope must be batch or sample, got {self.topk_scope!r}")
 

@@ -11,7 +11,8 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
 - The one-shot supernet (:class:`HardCoReSupernet`, :class:`ElasticInvertedResidual`) with per-sample hard Gumbel
   paths, Taylor channel ordering, and child extraction (:func:`extract_child`).
 - The search: block-coordinate stochastic Frank-Wolfe with a hard latency constraint (:func:`hardcore_search`,
-  :class:`BlockFrankWolfe`) and the soft-penalty baseline (:func:`soft_penalty_search`).
+  :class:`BlockFrankWolfe`) and the soft-penalty baseline (:func:`soft_penalty_search`); the closed loop that measures
+  the chosen network on the device and searches again with a corrected table on a miss (:func:`closed_loop_search`).
 - Strict converters for the original code's checkpoints: supernets (``w_star``), the heaviest network
   (``w_heaviest``) and children (:func:`convert_original_supernet`, :func:`supernet_from_heaviest`,
   :func:`convert_original_child`, :func:`convert_original_checkpoint`).
@@ -21,9 +22,10 @@ import importlib.metadata
 
 from .bilinear import BilinearForm, bilinear_form, latency_form
 from .builder import FixedHead, FixedStem, build_block, build_child, hardcore_se_layer, resolve_architecture
-from .calibrate import CalibrationReport, calibrate_latency, relative_errors
+from .calibrate import CalibrationReport, calibrate_latency, relative_errors, table_timing
 from .channel_ordering import reorder_channels, taylor_channel_importance
 from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
+from .closed_loop import ClosedLoopResult, closed_loop_search, conservative_calibration
 from .convert import (
     ConvertedSupernet,
     convert_original_checkpoint,
@@ -42,7 +44,13 @@ from .latency import TimingConfig, measure_latency_table, measure_network_latenc
 from .latency_table import LatencyTable, LatencyTableError
 from .original_lut import OriginalBlock, import_original_lut, original_descriptor, parse_original_descriptor
 from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
-from .search import SearchResult, architecture_gradients, hardcore_search, soft_penalty_search
+from .search import (
+    SearchResult,
+    architecture_gradients,
+    hardcore_search,
+    resolve_gamma_schedule,
+    soft_penalty_search,
+)
 from .search_space import (
     HARDCORENAS_ARCH_DEFS,
     SPACES,
@@ -85,6 +93,7 @@ __all__ = [
     "BlockFrankWolfe",
     "CalibrationReport",
     "ChildDistillationStep",
+    "ClosedLoopResult",
     "ChildRecipe",
     "ConvertedSupernet",
     "ElasticInvertedResidual",
@@ -111,6 +120,8 @@ __all__ = [
     "build_child",
     "calibrate_latency",
     "child_state_dict",
+    "closed_loop_search",
+    "conservative_calibration",
     "convert_original_checkpoint",
     "convert_original_child",
     "convert_original_supernet",
@@ -135,11 +146,13 @@ __all__ = [
     "relative_errors",
     "reorder_channels",
     "resolve_architecture",
+    "resolve_gamma_schedule",
     "resolve_space",
     "sample_paths",
     "save_child",
     "soft_penalty_search",
     "supernet_from_heaviest",
+    "table_timing",
     "taylor_channel_importance",
     "time_module",
 ]

@@ -19,7 +19,14 @@ from .latency import TimingConfig, measure_network_latency
 from .latency_table import LatencyTable
 from .search_space import Architecture
 
-__all__ = ["CalibrationReport", "calibrate_latency", "relative_errors"]
+__all__ = ["CalibrationReport", "calibrate_latency", "relative_errors", "table_timing"]
+
+_TIMING_KEYS = ("backend", "threads", "batch_size", "warmup", "repeats", "device", "statistic", "clock")
+
+
+def table_timing(table: LatencyTable) -> TimingConfig:
+    """The timing protocol a table was measured with, to measure whole networks the same way."""
+    return TimingConfig(**{k: v for k, v in table.timing.items() if k in _TIMING_KEYS})
 
 
 def relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
@@ -80,8 +87,7 @@ def calibrate_latency(
     if num_archs < 2:
         raise ValueError(f"calibration needs at least 2 networks, got {num_archs}")
     if timing is None:
-        keys = ("backend", "threads", "batch_size", "warmup", "repeats", "device", "statistic", "clock")
-        timing = TimingConfig(**{k: v for k, v in table.timing.items() if k in keys})
+        timing = table_timing(table)
     rng = np.random.default_rng(seed)
     archs = [table.lightest(), table.heaviest()] if include_extremes else []
     archs += [table.space.random_architecture(rng) for _ in range(num_archs - len(archs))]

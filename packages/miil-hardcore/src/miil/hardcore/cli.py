@@ -22,6 +22,7 @@ the architecture gradients over the processes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from miil.core import distributed as du
 from miil.core.cli import HelpFormatter
-from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
+from miil.core.config import add_dataclass_arguments, dataclass_from_args, parse_bool, pick_recipe, recipe_to_dict
 from miil.core.data import skip_unreadable_collate
 from miil.core.errors import UserError
 from miil.core.metrics import AccuracyMeter
@@ -42,6 +43,7 @@ from miil.core.metrics import AccuracyMeter
 from .builder import build_child, resolve_architecture
 from .calibrate import calibrate_latency
 from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
+from .closed_loop import closed_loop_search
 from .convert import convert_original_checkpoint
 from .data import eval_transform, held_out_split, image_folder, image_sets
 from .extract import extract_child
@@ -62,7 +64,7 @@ from .training import (
     spread_heaviest_path,
 )
 
-__all__ = ["add_child_commands", "register"]
+__all__ = ["add_child_commands", "register", "with_run_img_size"]
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -74,6 +76,26 @@ def _add_recipe(parser: argparse.ArgumentParser, recipes: dict, default: str, cl
 
 def _recipe(args: argparse.Namespace, recipes: dict):
     return dataclass_from_args(pick_recipe(recipes, args.recipe), args)
+
+
+def with_run_img_size(recipe, args: argparse.Namespace, info: Mapping[str, Any], run: str):
+    """``recipe`` with the image size of the trained run ``info`` came from, unless ``--img-size`` was given.
+
+    A supernet trained at 16 px is searched, estimated and fine-tuned at 16 px; the recipe's own size (224 px for
+    the ImageNet recipes) applies only when the run does not record one.
+
+    Args:
+        recipe: The resolved recipe (has ``img_size``).
+        args: The parsed command line (recipe fields are present only when given).
+        info: The run's sidecar ``run_info``.
+        run: The run's path, for the message.
+    """
+    if "img_size" in vars(args) or "img_size" not in info:
+        return recipe
+    size = int(info["img_size"])
+    if size != recipe.img_size and du.is_main_process():
+        print(f"image size {size} px, as {run} was trained (--img-size overrides)")
+    return dataclasses.replace(recipe, img_size=size)
 
 
 def _space_arg(parser: argparse.ArgumentParser, default: str | None = "hardcorenas") -> None:
@@ -168,6 +190,8 @@ def _train_supernet(args: argparse.Namespace) -> int:
     recipe: SupernetRecipe = _recipe(args, SUPERNET_RECIPES)
     if recipe.stage not in ("heaviest", "multipath"):
         raise ValueError(f"supernet stage must be 'heaviest' or 'multipath', got {recipe.stage!r}")
+    if recipe.stage == "multipath" and args.init:
+        recipe = with_run_img_size(recipe, args, read_sidecar(args.init)[1], args.init)
     train, val, classes = _image_sets(args, recipe, train_percent=args.train_percent, seed=args.split_seed)
     if recipe.stage == "heaviest":
         space = resolve_space(recipe.space, image_size=recipe.img_size)
@@ -223,26 +247,33 @@ def _search(args: argparse.Namespace) -> int:
     supernet = load_supernet(args.supernet).to(device)
     table = LatencyTable.load(args.lut)
     _, info = read_sidecar(args.supernet)
+    recipe = with_run_img_size(recipe, args, info, args.supernet)
     plain = image_folder(args.data_dir, eval_transform(recipe.img_size))
     _, search_part = held_out_split(
         plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)
     )
     loader = _loader(search_part, recipe.batch_size, shuffle=True, seed=recipe.seed)
     progress = not args.no_progress
+    if args.closed_loop and recipe.method != "hardcore":
+        raise UserError(f"--closed-loop searches with --method hardcore, not {recipe.method!r}")
+    if args.max_rounds < 1:
+        raise UserError(f"--max-rounds must be >= 1, got {args.max_rounds}")
+    loop = None
     if recipe.method == "hardcore":
-        result = hardcore_search(
-            supernet,
-            table,
-            loader,
+        options = dict(
             target_ms=recipe.latency_ms,
             steps=recipe.steps,
             momentum=recipe.momentum,
             gamma=recipe.gamma,
             gamma_schedule=recipe.gamma_schedule,
-            tau=recipe.tau,
             seed=recipe.seed,
             progress=progress,
         )
+        if args.closed_loop:
+            loop = closed_loop_search(supernet, table, loader, max_rounds=args.max_rounds, **options)
+            result = loop.result
+        else:
+            result = hardcore_search(supernet, table, loader, **options)
     elif recipe.method == "soft_penalty":
         result = soft_penalty_search(
             supernet,
@@ -259,11 +290,38 @@ def _search(args: argparse.Namespace) -> int:
     else:
         raise ValueError(f"search method must be 'hardcore' or 'soft_penalty', got {recipe.method!r}")
     if du.is_main_process():
-        data = {**result.to_dict(supernet.space), "recipe": recipe_to_dict(recipe), "latency_table": str(args.lut)}
+        found = loop.to_dict(supernet.space) if loop is not None else result.to_dict(supernet.space)
+        data = {**found, "recipe": recipe_to_dict(recipe), "latency_table": str(args.lut)}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(data, indent=1))
+        if loop is not None:
+            for r in loop.rounds:
+                if "unreachable" in r:
+                    verdict = "above the target" if r["unreachable"] else "within the target: it is the result"
+                    print(
+                        f"round {r['round']}: the corrected table puts every network above the target; the lightest "
+                        f"network measures {r['lightest_measured_ms']:.4f} ms, {verdict}"
+                    )
+                    continue
+                print(
+                    f"round {r['round']}: predicted {r['predicted_ms']:.4f} ms (calibration {r['slope']:.4f} * raw + "
+                    f"{r['intercept']:.4f}), measured {r['measured_ms']:.4f} ms: "
+                    + ("meets the target" if r["met"] else "misses the target")
+                )
         status = "meets" if result.feasible else "EXCEEDS"
         print(f"{result.method}: predicted {result.predicted_ms:.4f} ms {status} the target {recipe.latency_ms} ms")
+        if loop is not None and loop.met:
+            print(f"measured on this device: {loop.measured_ms:.4f} ms, meets the target ({len(loop.rounds)} rounds)")
+        elif loop is not None:
+            why = {
+                "max_rounds": f"after {len(loop.rounds)} rounds (--max-rounds {args.max_rounds}); raise --max-rounds",
+                "unreachable": "and the corrected table says no network of the space can meet it on this device",
+            }[loop.stopped]
+            print(
+                f"warning: measured on this device {loop.measured_ms:.4f} ms, ABOVE the target {recipe.latency_ms} ms "
+                f"{why}, or measure the table and search on an idle device",
+                file=sys.stderr,
+            )
         print(json.dumps(data["arch_def"]))
         print(f"wrote {args.out}")
     return 0
@@ -298,6 +356,7 @@ def _child_run_info(space: SearchSpace, arch: Architecture, classes: list[str], 
 def _finetune(args: argparse.Namespace) -> int:
     recipe: ChildRecipe = _recipe(args, CHILD_RECIPES)
     supernet = load_supernet(args.supernet)
+    recipe = with_run_img_size(recipe, args, read_sidecar(args.supernet)[1], args.supernet)
     arch = _arch(args.arch, supernet.space)
     train, val, classes = _image_sets(args, recipe, train_percent=None, seed=0)
     if len(classes) != supernet.num_classes:
@@ -524,6 +583,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, help="the supernet's training images (the held-out part is used)")
     p.add_argument("--out", default="arch.json", help="output JSON (arch_def, predicted latency, history)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--closed-loop",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="BOOL",
+        help="measure the chosen network on this device (the table's protocol); on a miss, correct the table's "
+        "calibration on the measured networks and search again",
+    )
+    p.add_argument("--max-rounds", type=int, default=3, help="--closed-loop: searches at most, the first included")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_recipe(p, SEARCH_RECIPES, "hardcorenas_b", SearchRecipe)
     p.set_defaults(func=_search)

@@ -67,9 +67,10 @@ class SearchRecipe:
         steps: Frank-Wolfe steps.
         batch_size: Images per gradient estimate.
         momentum: Gradient momentum.
-        gamma: Frank-Wolfe step size.
-        gamma_schedule: "fixed" or "decay".
-        tau: Gumbel-softmax temperature.
+        gamma: Frank-Wolfe step size (the paper: 0.002 over 10,000 steps).
+        gamma_schedule: "auto" (the fixed gamma when gamma * steps >= 20, as in the paper; else the diminishing
+            Frank-Wolfe step 4 / (k + 4)), "fixed" or "decay".
+        tau: Gumbel-softmax temperature of the soft-penalty baseline (BCSFW's gradient does not depend on it).
         train_percent: Percent of the training set used to train the supernet; the rest drives the search.
         method: "hardcore" (BCSFW, hard constraint) or "soft_penalty" (the baseline).
         penalty: Soft-penalty weight (baseline only).
@@ -83,8 +84,10 @@ class SearchRecipe:
     batch_size: int = field(default=16, metadata={"help": "images per gradient estimate"})
     momentum: float = field(default=0.9, metadata={"help": "gradient momentum"})
     gamma: float = field(default=0.002, metadata={"help": "Frank-Wolfe step size"})
-    gamma_schedule: str = field(default="fixed", metadata={"help": "fixed | decay"})
-    tau: float = field(default=1.0, metadata={"help": "Gumbel-softmax temperature"})
+    gamma_schedule: str = field(
+        default="auto", metadata={"help": "auto (fixed if gamma * steps >= 20, else 4 / (k + 4)) | fixed | decay"}
+    )
+    tau: float = field(default=1.0, metadata={"help": "Gumbel-softmax temperature (soft-penalty baseline)"})
     train_percent: float = field(default=80.0, metadata={"help": "percent of train used for weights; rest searches"})
     method: str = field(default="hardcore", metadata={"help": "hardcore | soft_penalty"})
     penalty: float = field(default=1.0, metadata={"help": "soft-penalty weight (baseline)"})

@@ -3,8 +3,21 @@
 Paper: HardCoRe-NAS (arXiv 2102.11646), section 3.4 and section 4 (comparison with soft-penalty methods). The
 objective is the expected cross-entropy of the supernet on held-out training images (the original: 20% of the
 training set) with the weights frozen and BN in eval mode. Its stochastic gradient with respect to the probabilities
-``alpha, beta`` comes from per-sample hard Gumbel samples with logits ``log(max(p, 1e-6))`` through every path
-(straight-through), summed over the batch and averaged over DDP ranks.
+``alpha, beta`` is the original's: every sample draws its own one-hot path (option of every block, depth of every
+stage) from ``alpha, beta``, the supernet runs every path mixed by these one-hot weights, and the gradient of the loss
+with respect to the sampled weights (``dL/dw_c``: the first-order change of the loss if the sample took option ``c``)
+is averaged over the batch and over DDP ranks. Because the Frank-Wolfe oracle is linear in each simplex, only these
+per-option differences matter; no temperature enters (the original took ``attention.grad`` of its hard Gumbel sample,
+not the gradient through the soft relaxation, which the earlier straight-through estimate here did and which is
+scaled by ``1 / p`` and therefore noisy where a probability is small).
+
+Step size: the paper runs 10,000 steps with a fixed ``gamma = 0.002``, so the balanced start is forgotten
+(``(1 - gamma)^(steps / 2)`` per block is about ``e^-10``). A short search with that step never leaves its start, and
+the start leans toward the cheapest network (it is the feasible point nearest uniform on the way to the cheapest one),
+so sparsification rounded it to the lightest network whatever the target. ``gamma_schedule="auto"`` (the default) uses
+the fixed step when ``gamma * steps >= 20`` as in the paper, and otherwise the original's diminishing Frank-Wolfe step
+``4 / (k + 4)`` (its ``--fixed_gamma_step False`` with a maximal step of 1), which moves to the oracle's vertex at once
+and averages the later ones.
 
 - :func:`hardcore_search`: block-coordinate stochastic Frank-Wolfe (:class:`~miil.hardcore.frank_wolfe.
   BlockFrankWolfe`), sparsified and rounded so that the final architecture's predicted latency is <= the target.
@@ -32,11 +45,12 @@ from .bilinear import latency_form
 from .frank_wolfe import BlockFrankWolfe
 from .latency_table import LatencyTable
 from .search_space import Architecture
-from .supernet import HardCoReSupernet, sample_paths
+from .supernet import HardCoReSupernet, PathWeights, sample_paths
 
-__all__ = ["SearchResult", "architecture_gradients", "hardcore_search", "soft_penalty_search"]
+__all__ = ["SearchResult", "architecture_gradients", "hardcore_search", "resolve_gamma_schedule", "soft_penalty_search"]
 
-_LOG_FLOOR = 1e-6
+# The paper's fixed step (0.002) over its 10,000 steps: gamma * steps = 20 forgets the start.
+_FORGETTING_GAMMA_STEPS = 20.0
 
 
 @dataclass
@@ -52,6 +66,8 @@ class SearchResult:
         beta: Final relaxed depth probabilities.
         seconds: Wall time of the search.
         history: Per-step records (step, block moved, loss, expected latency).
+        gamma_schedule: The step-size schedule the search ran with (``"fixed"`` or ``"decay"``).
+        gamma: Its (maximal) step size.
     """
 
     method: str
@@ -62,6 +78,8 @@ class SearchResult:
     beta: np.ndarray
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    gamma_schedule: str | None = None
+    gamma: float | None = None
 
     @property
     def feasible(self) -> bool:
@@ -75,6 +93,8 @@ class SearchResult:
             "predicted_ms": self.predicted_ms,
             "feasible": self.feasible,
             "seconds": self.seconds,
+            "gamma_schedule": self.gamma_schedule,
+            "gamma": self.gamma,
             "alpha": self.alpha.tolist(),
             "beta": self.beta.tolist(),
             "history": self.history,
@@ -108,33 +128,57 @@ def _unfreeze(supernet: HardCoReSupernet, flags: list[bool]) -> None:
 
 
 def architecture_gradients(
-    supernet: HardCoReSupernet, alpha: np.ndarray, beta: np.ndarray, batch: Any, *, tau: float = 1.0
+    supernet: HardCoReSupernet, alpha: np.ndarray, beta: np.ndarray, batch: Any
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Stochastic gradient of the mean cross-entropy w.r.t. the probabilities ``alpha``, ``beta``.
+
+    Every sample draws a one-hot path from ``(alpha, beta)``; the returned gradient is that of the loss with respect
+    to these sampled one-hot weights, averaged over the batch (the original's ``attention.grad`` summed over samples).
 
     Args:
         supernet: The frozen supernet (eval mode).
         alpha: ``[stages, max depth, options]`` option probabilities.
         beta: ``[stages, depths]`` depth probabilities.
         batch: ``(images, labels, ...)``.
-        tau: Gumbel-softmax temperature of the straight-through estimator.
 
     Returns:
         ``(grad_alpha, grad_beta, loss)``, the gradients averaged over DDP ranks.
     """
     device = next(supernet.parameters()).device
     x, y = batch[0].to(device), batch[1].to(device)
-    a = torch.tensor(alpha, dtype=torch.float32, device=device, requires_grad=True)
-    b = torch.tensor(beta, dtype=torch.float32, device=device, requires_grad=True)
-    paths = sample_paths(a.clamp_min(_LOG_FLOOR).log(), b.clamp_min(_LOG_FLOOR).log(), x.shape[0], tau=tau)
-    loss = F.cross_entropy(supernet(x, paths, all_paths=True), y)
-    ga, gb = torch.autograd.grad(loss, (a, b))
+    n = x.shape[0]
+    a = torch.as_tensor(alpha, dtype=torch.float32).clamp_min(0.0)
+    b = torch.as_tensor(beta, dtype=torch.float32).clamp_min(0.0)
+    picks_a = torch.multinomial(a.reshape(-1, a.shape[-1]), n, replacement=True).reshape(*a.shape[:-1], n)
+    picks_b = torch.multinomial(b, n, replacement=True)
+    w_a = F.one_hot(picks_a, a.shape[-1]).to(device=device, dtype=torch.float32).requires_grad_(True)
+    w_b = F.one_hot(picks_b, b.shape[-1]).to(device=device, dtype=torch.float32).requires_grad_(True)
+    loss = F.cross_entropy(supernet(x, PathWeights(w_a, w_b), all_paths=True), y)
+    ga, gb = torch.autograd.grad(loss, (w_a, w_b))
+    ga, gb = ga.sum(dim=2) / n, gb.sum(dim=1) / n  # per-sample gradients, averaged (loss is already a batch mean)
     flat = torch.cat([ga.reshape(-1), gb.reshape(-1), loss.detach().reshape(1)]).double()
     if du.get_world_size() > 1:
         flat = du.all_reduce_sum(flat) / du.get_world_size()
     flat = flat.cpu().numpy()
     n_a = ga.numel()
     return flat[:n_a].reshape(alpha.shape), flat[n_a:-1].reshape(beta.shape), float(flat[-1])
+
+
+def resolve_gamma_schedule(gamma: float, gamma_schedule: str, steps: int) -> tuple[float, str]:
+    """The concrete ``(gamma, schedule)`` of a search: ``"auto"`` keeps a fixed ``gamma`` only if it forgets the start.
+
+    Args:
+        gamma: The fixed step (the paper: 0.002).
+        gamma_schedule: ``"auto"``, ``"fixed"`` or ``"decay"``.
+        steps: Frank-Wolfe steps of the search.
+    """
+    if gamma_schedule not in ("auto", "fixed", "decay"):
+        raise ValueError(f"gamma_schedule must be 'auto', 'fixed' or 'decay', got {gamma_schedule!r}")
+    if gamma_schedule != "auto":
+        return gamma, gamma_schedule
+    if gamma * steps >= _FORGETTING_GAMMA_STEPS:
+        return gamma, "fixed"
+    return 1.0, "decay"
 
 
 def hardcore_search(
@@ -146,8 +190,7 @@ def hardcore_search(
     steps: int = 10_000,
     momentum: float = 0.9,
     gamma: float = 0.002,
-    gamma_schedule: str = "fixed",
-    tau: float = 1.0,
+    gamma_schedule: str = "auto",
     seed: int = 0,
     progress: bool = True,
 ) -> SearchResult:
@@ -160,15 +203,16 @@ def hardcore_search(
         target_ms: Latency target ``T`` in ms per sample.
         steps: Frank-Wolfe steps (the paper: 10,000 with batch 16).
         momentum: Gradient momentum (the paper: 0.9).
-        gamma: Step size (the paper: 0.002).
-        gamma_schedule: ``"fixed"`` or ``"decay"``.
-        tau: Gumbel-softmax temperature.
-        seed: Seed of the block choices and Gumbel noise.
+        gamma: Step size (the paper: 0.002 with 10,000 steps).
+        gamma_schedule: ``"auto"`` (fixed ``gamma`` if ``gamma * steps >= 20`` as in the paper, else the diminishing
+            ``4 / (k + 4)``), ``"fixed"`` or ``"decay"`` (``gamma * 4 / (k + 4)``).
+        seed: Seed of the block choices and of the sampled paths.
         progress: Show a tqdm bar.
     """
     if not table.space.same_networks(supernet.space):
         raise ValueError("the latency table was measured for another search space than the supernet's")
     torch.manual_seed(seed)
+    gamma, gamma_schedule = resolve_gamma_schedule(gamma, gamma_schedule, steps)
     form = latency_form(table)
     fw = BlockFrankWolfe(form, target_ms, momentum=momentum, gamma=gamma, gamma_schedule=gamma_schedule, seed=seed)
     flags = _freeze(supernet)
@@ -178,7 +222,7 @@ def hardcore_search(
     bar = tqdm(range(steps), desc=f"search T={target_ms:.3g}ms", disable=not progress or not du.is_main_process())
     try:
         for k in bar:
-            ga, gb, loss = architecture_gradients(supernet, fw.alpha, fw.beta, next(batches), tau=tau)
+            ga, gb, loss = architecture_gradients(supernet, fw.alpha, fw.beta, next(batches))
             moved = fw.step(ga, gb)
             lat = fw.value()
             history.append({"step": k, "block": moved, "loss": loss, "expected_ms": lat})
@@ -198,6 +242,8 @@ def hardcore_search(
         relaxed_beta,
         time.perf_counter() - t0,
         history,
+        gamma_schedule,
+        gamma,
     )
 
 

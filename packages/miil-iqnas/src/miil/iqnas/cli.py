@@ -62,6 +62,7 @@ def _estimate(args: argparse.Namespace) -> int:
     device = du.init_distributed(args.device)
     supernet = load_supernet(args.supernet).to(device)
     _, info = read_sidecar(args.supernet)
+    recipe = hardcore_cli.with_run_img_size(recipe, args, info, args.supernet)
     plain = image_folder(args.data_dir, eval_transform(recipe.img_size))
     _, held_out = held_out_split(
         plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)

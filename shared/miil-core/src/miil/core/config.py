@@ -13,7 +13,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-__all__ = ["add_dataclass_arguments", "dataclass_from_args", "pick_recipe", "recipe_to_dict"]
+__all__ = ["add_dataclass_arguments", "dataclass_from_args", "parse_bool", "pick_recipe", "recipe_to_dict"]
 
 T = TypeVar("T")
 
@@ -27,7 +27,8 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """The dialect's boolean values: ``true/false``, ``yes/no``, ``on/off``, ``1/0`` (for ``--flag [BOOL]``)."""
     low = text.strip().lower()
     if low in ("1", "true", "yes", "on"):
         return True
@@ -84,7 +85,7 @@ def add_dataclass_arguments(
         }
         origin = typing.get_origin(tp)
         if tp is bool:
-            kwargs.update(type=_parse_bool, metavar="BOOL")
+            kwargs.update(type=parse_bool, metavar="BOOL")
         elif origin in (tuple, list):
             args = typing.get_args(tp)
             item = args[0] if args else str

@@ -6,7 +6,9 @@ encoded file) on real image content without downloading videos.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +18,24 @@ __all__ = ["write_video"]
 
 def write_video(
     path: str | os.PathLike,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     *,
     fps: float = 25.0,
     codec: str = "libx264",
     crf: int = 18,
+    keyframe_interval: int | None = None,
 ) -> Path:
-    """Encode ``uint8 [N, H, W, 3]`` RGB frames into a video file (container from the extension, e.g. ``.mp4``).
+    """Encode RGB frames into a video file (container from the extension, e.g. ``.mp4``).
 
     Args:
         path: Output file.
-        frames: The frames; ``H`` and ``W`` must be even (4:2:0 chroma subsampling).
+        frames: ``uint8 [N, H, W, 3]`` frames, or an iterable of ``uint8 [H, W, 3]`` frames (a long video need not
+            be held in memory); ``H`` and ``W`` must be even (4:2:0 chroma subsampling) and equal for every frame.
         fps: Frame rate written into the stream.
         codec: FFmpeg encoder name (``"libx264"``; ``"mpeg4"`` when the FFmpeg build lacks x264).
         crf: x264 constant rate factor (lower: better quality); for ``mpeg4`` it is used as the quantiser scale.
+        keyframe_interval: Largest distance between key frames (the GOP size); None keeps the encoder's default
+            (250 for x264), which is what random access into a long video has to seek through.
 
     Returns:
         The written path.
@@ -38,12 +44,20 @@ def write_video(
 
     import av
 
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected uint8 [N, H, W, 3] frames, got {frames.dtype} {frames.shape}")
-    height, width = frames.shape[1:3]
-    if height % 2 or width % 2 or len(frames) == 0:
-        raise ValueError(f"frames must be non-empty with even height and width, got {frames.shape}")
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4:
+            raise ValueError(f"expected uint8 [N, H, W, 3] frames, got {frames.dtype} {frames.shape}")
+        frames = iter(frames)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("frames must be non-empty")
+    first = np.asarray(first)
+    if first.ndim != 3 or first.shape[-1] != 3 or first.dtype != np.uint8:
+        raise ValueError(f"expected uint8 [H, W, 3] frames, got {first.dtype} {first.shape}")
+    height, width = first.shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"frames must have an even height and width, got {first.shape}")
     if codec == "libx264" and "libx264" not in av.codecs_available:
         codec = "mpeg4"
     out = Path(path)
@@ -59,7 +73,12 @@ def write_video(
         else:
             stream.options = {"qscale": str(max(1, min(31, crf // 6 or 1)))}
             stream.codec_context.qscale = max(1, min(31, crf // 6 or 1))
-        for frame in frames:
+        if keyframe_interval is not None:
+            stream.codec_context.gop_size = int(keyframe_interval)
+        for frame in itertools.chain([first], frames):
+            frame = np.asarray(frame)
+            if frame.shape != first.shape or frame.dtype != np.uint8:
+                raise ValueError(f"every frame must be uint8 {first.shape}, got {frame.dtype} {frame.shape}")
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

@@ -390,6 +390,8 @@ class Trainer:
             if steps % cfg.log_interval == 0:
                 bar.set_postfix(loss=f"{loss_sum.item() / steps:.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
         bar.close()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # the epoch's time includes its queued GPU work
         self._sync_replicas()
         elapsed = time.perf_counter() - t0
         totals = du.all_reduce_sum(torch.tensor([loss_sum.item(), steps, seen, len(skipped)], dtype=torch.float64))
