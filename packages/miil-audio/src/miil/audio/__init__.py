@@ -13,56 +13,134 @@ Gazneli, Zimerman, Ridnik, Sharir, Noy, 2022 (arXiv 2204.11479).
   conversion (:func:`load_original_checkpoint`), the ``miil audio`` CLI and the demo.
 """
 
-from .augment import (
-    MIX_KINDS,
-    NOISE_KINDS,
-    SIGNAL_KINDS,
-    AugmentConfig,
-    BatchAugment,
-    MixTargets,
-    RandomCyclicShift,
-    RandomGain,
-    RandomNoise,
-    RandomPolarity,
-    RandomResample,
-    RandomSegmentGain,
-    RandomTimeMask,
-    RandomTimeShift,
-    SincResampler,
-    WaveformAugment,
-    bc_mixup,
-    freq_mix,
-    phase_mix,
-    time_mix,
-)
-from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint
-from .data import (
-    AudioClipDataset,
-    AudioFolderDataset,
-    AudioSetDataset,
-    ESC50Dataset,
-    InMemoryAudioDataset,
-    SpeechCommandsDataset,
-    UrbanSound8KDataset,
-    fit_length,
-    peak_normalize,
-)
-from .eat import EAT, EAT_CONFIGS, EATConfig, create_eat, eat_m, eat_s
-from .io import AudioReader, UnreadableAudioError, load_audio, resample_audio
-from .layers import AADownsample1d, DilatedResBlock1d, DownBlock1d, TransformerAggregator
-from .losses import LabelSmoothingCrossEntropy, MixedLabelBCE, mixed_label_bce
-from .recipes import RECIPES, EATRecipe
-from .training import (
-    build_datasets,
-    build_model,
-    evaluate,
-    load_pretrained,
-    load_run,
-    recalibrate_batchnorm,
-    train,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "MIX_KINDS": ".augment",
+    "NOISE_KINDS": ".augment",
+    "SIGNAL_KINDS": ".augment",
+    "AugmentConfig": ".augment",
+    "BatchAugment": ".augment",
+    "MixTargets": ".augment",
+    "RandomCyclicShift": ".augment",
+    "RandomGain": ".augment",
+    "RandomNoise": ".augment",
+    "RandomPolarity": ".augment",
+    "RandomResample": ".augment",
+    "RandomSegmentGain": ".augment",
+    "RandomTimeMask": ".augment",
+    "RandomTimeShift": ".augment",
+    "SincResampler": ".augment",
+    "WaveformAugment": ".augment",
+    "bc_mixup": ".augment",
+    "freq_mix": ".augment",
+    "phase_mix": ".augment",
+    "time_mix": ".augment",
+    "config_from_original": ".convert",
+    "convert_original_state_dict": ".convert",
+    "load_original_checkpoint": ".convert",
+    "AudioClipDataset": ".data",
+    "AudioFolderDataset": ".data",
+    "AudioSetDataset": ".data",
+    "ESC50Dataset": ".data",
+    "InMemoryAudioDataset": ".data",
+    "SpeechCommandsDataset": ".data",
+    "UrbanSound8KDataset": ".data",
+    "fit_length": ".data",
+    "peak_normalize": ".data",
+    "EAT": ".eat",
+    "EAT_CONFIGS": ".eat",
+    "EATConfig": ".eat",
+    "create_eat": ".eat",
+    "eat_m": ".eat",
+    "eat_s": ".eat",
+    "AudioReader": ".io",
+    "UnreadableAudioError": ".io",
+    "load_audio": ".io",
+    "resample_audio": ".io",
+    "AADownsample1d": ".layers",
+    "DilatedResBlock1d": ".layers",
+    "DownBlock1d": ".layers",
+    "TransformerAggregator": ".layers",
+    "LabelSmoothingCrossEntropy": ".losses",
+    "MixedLabelBCE": ".losses",
+    "mixed_label_bce": ".losses",
+    "RECIPES": ".recipes",
+    "EATRecipe": ".recipes",
+    "build_datasets": ".training",
+    "build_model": ".training",
+    "evaluate": ".training",
+    "load_pretrained": ".training",
+    "load_run": ".training",
+    "recalibrate_batchnorm": ".training",
+    "train": ".training",
+}
+
+_SUBMODULES = {"augment", "convert", "data", "eat", "io", "layers", "losses", "recipes", "training"}
+
+if TYPE_CHECKING:
+    from .augment import (
+        MIX_KINDS,
+        NOISE_KINDS,
+        SIGNAL_KINDS,
+        AugmentConfig,
+        BatchAugment,
+        MixTargets,
+        RandomCyclicShift,
+        RandomGain,
+        RandomNoise,
+        RandomPolarity,
+        RandomResample,
+        RandomSegmentGain,
+        RandomTimeMask,
+        RandomTimeShift,
+        SincResampler,
+        WaveformAugment,
+        bc_mixup,
+        freq_mix,
+        phase_mix,
+        time_mix,
+    )
+    from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint
+    from .data import (
+        AudioClipDataset,
+        AudioFolderDataset,
+        AudioSetDataset,
+        ESC50Dataset,
+        InMemoryAudioDataset,
+        SpeechCommandsDataset,
+        UrbanSound8KDataset,
+        fit_length,
+        peak_normalize,
+    )
+    from .eat import EAT, EAT_CONFIGS, EATConfig, create_eat, eat_m, eat_s
+    from .io import AudioReader, UnreadableAudioError, load_audio, resample_audio
+    from .layers import AADownsample1d, DilatedResBlock1d, DownBlock1d, TransformerAggregator
+    from .losses import LabelSmoothingCrossEntropy, MixedLabelBCE, mixed_label_bce
+    from .recipes import RECIPES, EATRecipe
+    from .training import build_datasets, build_model, evaluate, load_pretrained, load_run, recalibrate_batchnorm, train
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "AADownsample1d",

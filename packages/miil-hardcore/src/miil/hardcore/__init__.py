@@ -16,52 +16,168 @@ Zelnik-Manor, ICML 2021 (arXiv 2102.11646).
   :func:`convert_original_child`, :func:`convert_original_checkpoint`).
 """
 
-from .bilinear import BilinearForm, bilinear_form, latency_form
-from .builder import FixedHead, FixedStem, build_block, build_child, hardcore_se_layer, resolve_architecture
-from .calibrate import CalibrationReport, calibrate_latency, relative_errors
-from .channel_ordering import reorder_channels, taylor_channel_importance
-from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
-from .convert import (
-    ConvertedSupernet,
-    convert_original_checkpoint,
-    convert_original_child,
-    convert_original_supernet,
-    detect_original_layout,
-    infer_child_architecture,
-    original_state_dict,
-    supernet_from_heaviest,
-)
-from .data import held_out_split
-from .elastic_block import ElasticInvertedResidual
-from .extract import child_state_dict, extract_child
-from .frank_wolfe import BlockFrankWolfe, InfeasibleConstraintError, fractional_simplices
-from .latency import TimingConfig, measure_latency_table, measure_network_latency, time_module
-from .latency_table import LatencyTable, LatencyTableError
-from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
-from .search import SearchResult, architecture_gradients, hardcore_search, soft_penalty_search
-from .search_space import (
-    HARDCORENAS_ARCH_DEFS,
-    SPACES,
-    Architecture,
-    BlockChoice,
-    SearchSpace,
-    StageSpec,
-    hardcorenas_space,
-    resolve_space,
-)
-from .supernet import HardCoReSupernet, PathWeights, fixed_paths, sample_paths
-from .training import (
-    ChildDistillationStep,
-    MultipathDistillationStep,
-    SupervisedStep,
-    frozen_heaviest_teacher,
-    make_trainer,
-    order_channels,
-    spread_heaviest_path,
-    train_supernet_stages,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "BilinearForm": ".bilinear",
+    "bilinear_form": ".bilinear",
+    "latency_form": ".bilinear",
+    "FixedHead": ".builder",
+    "FixedStem": ".builder",
+    "build_block": ".builder",
+    "build_child": ".builder",
+    "hardcore_se_layer": ".builder",
+    "resolve_architecture": ".builder",
+    "CalibrationReport": ".calibrate",
+    "calibrate_latency": ".calibrate",
+    "relative_errors": ".calibrate",
+    "reorder_channels": ".channel_ordering",
+    "taylor_channel_importance": ".channel_ordering",
+    "load_child": ".checkpoints",
+    "load_search_result": ".checkpoints",
+    "load_supernet": ".checkpoints",
+    "read_sidecar": ".checkpoints",
+    "save_child": ".checkpoints",
+    "ConvertedSupernet": ".convert",
+    "convert_original_checkpoint": ".convert",
+    "convert_original_child": ".convert",
+    "convert_original_supernet": ".convert",
+    "detect_original_layout": ".convert",
+    "infer_child_architecture": ".convert",
+    "original_state_dict": ".convert",
+    "supernet_from_heaviest": ".convert",
+    "held_out_split": ".data",
+    "ElasticInvertedResidual": ".elastic_block",
+    "child_state_dict": ".extract",
+    "extract_child": ".extract",
+    "BlockFrankWolfe": ".frank_wolfe",
+    "InfeasibleConstraintError": ".frank_wolfe",
+    "fractional_simplices": ".frank_wolfe",
+    "TimingConfig": ".latency",
+    "measure_latency_table": ".latency",
+    "measure_network_latency": ".latency",
+    "time_module": ".latency",
+    "LatencyTable": ".latency_table",
+    "LatencyTableError": ".latency_table",
+    "CHILD_RECIPES": ".recipes",
+    "SEARCH_RECIPES": ".recipes",
+    "SUPERNET_RECIPES": ".recipes",
+    "ChildRecipe": ".recipes",
+    "SearchRecipe": ".recipes",
+    "SupernetRecipe": ".recipes",
+    "SearchResult": ".search",
+    "architecture_gradients": ".search",
+    "hardcore_search": ".search",
+    "soft_penalty_search": ".search",
+    "HARDCORENAS_ARCH_DEFS": ".search_space",
+    "SPACES": ".search_space",
+    "Architecture": ".search_space",
+    "BlockChoice": ".search_space",
+    "SearchSpace": ".search_space",
+    "StageSpec": ".search_space",
+    "hardcorenas_space": ".search_space",
+    "resolve_space": ".search_space",
+    "HardCoReSupernet": ".supernet",
+    "PathWeights": ".supernet",
+    "fixed_paths": ".supernet",
+    "sample_paths": ".supernet",
+    "ChildDistillationStep": ".training",
+    "MultipathDistillationStep": ".training",
+    "SupervisedStep": ".training",
+    "frozen_heaviest_teacher": ".training",
+    "make_trainer": ".training",
+    "order_channels": ".training",
+    "spread_heaviest_path": ".training",
+    "train_supernet_stages": ".training",
+}
+
+_SUBMODULES = {
+    "bilinear",
+    "builder",
+    "calibrate",
+    "channel_ordering",
+    "checkpoints",
+    "convert",
+    "data",
+    "elastic_block",
+    "extract",
+    "frank_wolfe",
+    "latency",
+    "latency_table",
+    "recipes",
+    "search",
+    "search_space",
+    "supernet",
+    "training",
+}
+
+if TYPE_CHECKING:
+    from .bilinear import BilinearForm, bilinear_form, latency_form
+    from .builder import FixedHead, FixedStem, build_block, build_child, hardcore_se_layer, resolve_architecture
+    from .calibrate import CalibrationReport, calibrate_latency, relative_errors
+    from .channel_ordering import reorder_channels, taylor_channel_importance
+    from .checkpoints import load_child, load_search_result, load_supernet, read_sidecar, save_child
+    from .convert import (
+        ConvertedSupernet,
+        convert_original_checkpoint,
+        convert_original_child,
+        convert_original_supernet,
+        detect_original_layout,
+        infer_child_architecture,
+        original_state_dict,
+        supernet_from_heaviest,
+    )
+    from .data import held_out_split
+    from .elastic_block import ElasticInvertedResidual
+    from .extract import child_state_dict, extract_child
+    from .frank_wolfe import BlockFrankWolfe, InfeasibleConstraintError, fractional_simplices
+    from .latency import TimingConfig, measure_latency_table, measure_network_latency, time_module
+    from .latency_table import LatencyTable, LatencyTableError
+    from .recipes import CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES, ChildRecipe, SearchRecipe, SupernetRecipe
+    from .search import SearchResult, architecture_gradients, hardcore_search, soft_penalty_search
+    from .search_space import (
+        HARDCORENAS_ARCH_DEFS,
+        SPACES,
+        Architecture,
+        BlockChoice,
+        SearchSpace,
+        StageSpec,
+        hardcorenas_space,
+        resolve_space,
+    )
+    from .supernet import HardCoReSupernet, PathWeights, fixed_paths, sample_paths
+    from .training import (
+        ChildDistillationStep,
+        MultipathDistillationStep,
+        SupervisedStep,
+        frozen_heaviest_teacher,
+        make_trainer,
+        order_channels,
+        spread_heaviest_path,
+        train_supernet_stages,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "spread_heaviest_path",
