@@ -50,7 +50,7 @@ def test_summary_table_and_total(demos, capsys):
         f"[{i}/5] miil demo {n} --long ..." for i, n in enumerate(("core", "album", "audio", "stam", "usi"), 1)
     ]
     table = lines[lines.index(next(x for x in lines if x.startswith("demo "))) :]
-    assert table[0].split() == ["demo", "result", "seconds", "summary"]
+    assert table[0].split() == ["demo", "result", "seconds", "cpu", "s", "summary"]
     rows = {row.split()[0]: row for row in table[1:6]}
     assert rows["core"].split()[1] == "PASS" and "accuracy 0.97 (long=True)" in rows["core"]
     assert rows["stam"].split()[1] == "FAIL" and "below 0.90" in rows["stam"]
