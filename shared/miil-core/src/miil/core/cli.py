@@ -71,10 +71,12 @@ class ArgumentParser(argparse.ArgumentParser):
             i += 1
         return out
 
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None):
-        args = self._normalise_booleans(list(sys.argv[1:] if args is None else args))
-        namespace, extras = super().parse_known_args(args, namespace)
-        if not hasattr(namespace, _PROG_ATTR):  # a sub-parser finished first and recorded itself
+    def _parse_known_args(self, arg_strings: list[str], namespace: argparse.Namespace, *args: Any, **kwargs: Any):
+        # argparse's internal step, reached by this parser and by each verb's (whichever public entry a Python
+        # version's sub-parser action calls); rewriting is idempotent, so both levels may do it.
+        arg_strings = self._normalise_booleans(arg_strings)
+        namespace, extras = super()._parse_known_args(arg_strings, namespace, *args, **kwargs)
+        if not hasattr(namespace, _PROG_ATTR):  # a verb's parser finished first and recorded itself
             setattr(namespace, _PROG_ATTR, self.prog)
         return namespace, extras
 
