@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -243,58 +242,11 @@ def _package_main(name: str, register: Callable[[argparse.ArgumentParser], None]
 # --------------------------------------------------------------------------------------------------- demo
 
 
-def _cpu_seconds() -> float:
-    import resource
+def run_demos(names: Sequence[str] = (), *, long: bool = False, jobs: int = 1) -> int:
+    """Run demos and print the summary table (:func:`miil.core.demo_runner.run_demos`); returns the exit status."""
+    from .demo_runner import run_demos as run
 
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def run_demos(names: Sequence[str] = (), *, long: bool = False) -> int:
-    """Run the named demos (all installed ones when empty), one line as each starts, then a summary table.
-
-    The table shows wall-clock and CPU seconds per demo: on a shared machine the CPU seconds are what the demo costs.
-
-    Returns:
-        0 when every demo passed, 1 otherwise, 2 for an unknown name.
-    """
-    from .errors import MissingExtraError
-
-    demos = _entry_points(DEMOS_GROUP)
-    unknown = [n for n in names if n not in demos]
-    if unknown:
-        known = ", ".join(sorted(demos))
-        print(f"miil demo: error: no demo named {', '.join(unknown)}; installed: {known}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    selected = list(names) or sorted(demos, key=lambda n: (n != "core", n))
-    results = []
-    start, cpu_start = time.perf_counter(), _cpu_seconds()
-    for i, name in enumerate(selected, 1):
-        print(f"[{i}/{len(selected)}] miil demo {name}{' --long' if long else ''} ...", flush=True)
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        try:
-            run: Callable[..., dict] = demos[name].load()
-            out = run(long=long)
-            ok = bool(out.get("passed", False))
-            summary = str(out.get("summary", ""))
-        except MissingExtraError as exc:  # an uninstalled extra is the user's to add, not a crash
-            ok, summary = False, str(exc)
-        except Exception:  # one failing demo must not hide the others' results
-            traceback.print_exc()
-            ok, summary = False, "crashed (traceback above)"
-        results.append((name, ok, time.perf_counter() - t0, _cpu_seconds() - c0, summary))
-    total, cpu_total = time.perf_counter() - start, _cpu_seconds() - cpu_start
-    width = max(len("demo"), *(len(n) for n in selected))
-    print(f"\n{'demo':<{width}}  result  {'seconds':>7}  {'cpu s':>7}  summary")
-    for name, ok, secs, cpu, summary in results:
-        print(f"{name:<{width}}  {'PASS' if ok else 'FAIL':<6}  {secs:7.1f}  {cpu:7.1f}  {summary}")
-    passed = sum(ok for _, ok, _, _, _ in results)
-    print(
-        f"total: {len(results)} demos, {passed} passed, {len(results) - passed} failed, "
-        f"{total:.1f} s ({cpu_total:.1f} CPU-s)",
-        flush=True,
-    )
-    return 0 if passed == len(results) else 1
+    return run(names, long=long, jobs=jobs)
 
 
 # --------------------------------------------------------------------------------------------------- top level
@@ -312,6 +264,13 @@ def _top_parser(commands: dict) -> ArgumentParser:
     demo = sub.add_parser("demo", help="run package demos on embedded real data")
     demo.add_argument("names", nargs="*", help="demos to run (default: all installed)")
     demo.add_argument("--long", action=BoolAction, help="the longer run, for numbers closer to the paper's")
+    demo.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        default=min(2, os.cpu_count() or 1),
+        help="demos run side by side in N processes (each demo trains on one thread)",
+    )
     plot = sub.add_parser("plot", help="draw a run's metrics.jsonl (loss, lr, validation metrics) into a PNG")
     plot.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by a train verb")
     plot.add_argument("--output", metavar="FILE", default=None, help="the PNG to write (default: RUN_DIR/metrics.png)")
@@ -355,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         return _list(commands)
     if args.command == "demo":
-        return run_demos(args.names, long=args.long)
+        return run_demos(args.names, long=args.long, jobs=args.jobs)
     if args.command == "plot":
         return run_command(_plot, args, "miil plot", debug=debug)
     parser.print_help()
