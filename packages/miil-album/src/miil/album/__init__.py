@@ -14,25 +14,87 @@ Zelnik-Manor, 2021 (arXiv 2109.12499). Original code: github.com/Alibaba-MIIL/PE
   :func:`load_peta_aggregator_checkpoint` the original aggregator alone.
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .aggregator import AlbumEncoderLayer, AlbumTransformer
-from .convert import (
-    convert_peta_aggregator_state_dict,
-    convert_peta_state_dict,
-    load_peta_aggregator_checkpoint,
-    load_peta_checkpoint,
-    peta_classes,
-)
-from .export import album_report, write_album_reports
-from .image_encoder import ImageEncoder
-from .importance import attention_rollout, cls_attention, image_importance, importance_spearman
-from .metrics import EventMeter, top1_hit_rate
-from .models import PETA, MeanOfPredictions, embed_album_images
-from .recipes import RECIPES, PETARecipe
-from .train import album_datasets, build_model, make_loss, make_trainer
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-album")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "AlbumEncoderLayer": ".aggregator",
+    "AlbumTransformer": ".aggregator",
+    "convert_peta_aggregator_state_dict": ".convert",
+    "convert_peta_state_dict": ".convert",
+    "load_peta_aggregator_checkpoint": ".convert",
+    "load_peta_checkpoint": ".convert",
+    "peta_classes": ".convert",
+    "album_report": ".export",
+    "write_album_reports": ".export",
+    "ImageEncoder": ".image_encoder",
+    "attention_rollout": ".importance",
+    "cls_attention": ".importance",
+    "image_importance": ".importance",
+    "importance_spearman": ".importance",
+    "EventMeter": ".metrics",
+    "top1_hit_rate": ".metrics",
+    "embed_album_images": ".models",
+    "MeanOfPredictions": ".models",
+    "PETA": ".models",
+    "PETARecipe": ".recipes",
+    "RECIPES": ".recipes",
+    "album_datasets": ".train",
+    "build_model": ".train",
+    "make_loss": ".train",
+    "make_trainer": ".train",
+}
+
+_SUBMODULES = {
+    "aggregator",
+    "convert",
+    "export",
+    "image_encoder",
+    "importance",
+    "metrics",
+    "models",
+    "recipes",
+    "train",
+}
+
+if TYPE_CHECKING:
+    from .aggregator import AlbumEncoderLayer, AlbumTransformer
+    from .convert import (
+        convert_peta_aggregator_state_dict,
+        convert_peta_state_dict,
+        load_peta_aggregator_checkpoint,
+        load_peta_checkpoint,
+        peta_classes,
+    )
+    from .export import album_report, write_album_reports
+    from .image_encoder import ImageEncoder
+    from .importance import attention_rollout, cls_attention, image_importance, importance_spearman
+    from .metrics import EventMeter, top1_hit_rate
+    from .models import PETA, MeanOfPredictions, embed_album_images
+    from .recipes import RECIPES, PETARecipe
+    from .train import album_datasets, build_model, make_loss, make_trainer
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "PETA",

@@ -13,59 +13,156 @@ Gazneli, Zimerman, Ridnik, Sharir, Noy, 2022 (arXiv 2204.11479).
   conversion (:func:`load_original_checkpoint`), the ``miil audio`` CLI and the demo.
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .augment import (
-    MIX_KINDS,
-    NOISE_KINDS,
-    SIGNAL_KINDS,
-    AugmentConfig,
-    BatchAugment,
-    MixTargets,
-    RandomCyclicShift,
-    RandomGain,
-    RandomNoise,
-    RandomPolarity,
-    RandomResample,
-    RandomSegmentGain,
-    RandomTimeMask,
-    RandomTimeShift,
-    SincResampler,
-    WaveformAugment,
-    bc_mixup,
-    freq_mix,
-    phase_mix,
-    time_mix,
-)
-from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint, original_num_heads
-from .data import (
-    AudioClipDataset,
-    AudioFolderDataset,
-    AudioSetDataset,
-    ESC50Dataset,
-    InMemoryAudioDataset,
-    SpeechCommandsDataset,
-    UrbanSound8KDataset,
-    fit_length,
-    peak_normalize,
-)
-from .eat import EAT, EAT_CONFIGS, EATConfig, create_eat, eat_m, eat_s
-from .io import AudioReader, UnreadableAudioError, load_audio, resample_audio
-from .layers import AADownsample1d, DilatedResBlock1d, DownBlock1d, TransformerAggregator
-from .losses import LabelSmoothingCrossEntropy, MixedLabelBCE, mixed_label_bce
-from .recipes import RECIPES, EATRecipe
-from .training import (
-    build_datasets,
-    build_model,
-    evaluate,
-    load_pretrained,
-    load_run,
-    recalibrate_batchnorm,
-    train,
-    train_augment,
-)
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-audio")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "AugmentConfig": ".augment",
+    "BatchAugment": ".augment",
+    "bc_mixup": ".augment",
+    "freq_mix": ".augment",
+    "MIX_KINDS": ".augment",
+    "MixTargets": ".augment",
+    "NOISE_KINDS": ".augment",
+    "phase_mix": ".augment",
+    "RandomCyclicShift": ".augment",
+    "RandomGain": ".augment",
+    "RandomNoise": ".augment",
+    "RandomPolarity": ".augment",
+    "RandomResample": ".augment",
+    "RandomSegmentGain": ".augment",
+    "RandomTimeMask": ".augment",
+    "RandomTimeShift": ".augment",
+    "SIGNAL_KINDS": ".augment",
+    "SincResampler": ".augment",
+    "time_mix": ".augment",
+    "WaveformAugment": ".augment",
+    "config_from_original": ".convert",
+    "convert_original_state_dict": ".convert",
+    "load_original_checkpoint": ".convert",
+    "original_num_heads": ".convert",
+    "AudioClipDataset": ".data",
+    "AudioFolderDataset": ".data",
+    "AudioSetDataset": ".data",
+    "ESC50Dataset": ".data",
+    "fit_length": ".data",
+    "InMemoryAudioDataset": ".data",
+    "peak_normalize": ".data",
+    "SpeechCommandsDataset": ".data",
+    "UrbanSound8KDataset": ".data",
+    "create_eat": ".eat",
+    "EAT": ".eat",
+    "EAT_CONFIGS": ".eat",
+    "eat_m": ".eat",
+    "eat_s": ".eat",
+    "EATConfig": ".eat",
+    "AudioReader": ".io",
+    "load_audio": ".io",
+    "resample_audio": ".io",
+    "UnreadableAudioError": ".io",
+    "AADownsample1d": ".layers",
+    "DilatedResBlock1d": ".layers",
+    "DownBlock1d": ".layers",
+    "TransformerAggregator": ".layers",
+    "LabelSmoothingCrossEntropy": ".losses",
+    "mixed_label_bce": ".losses",
+    "MixedLabelBCE": ".losses",
+    "EATRecipe": ".recipes",
+    "RECIPES": ".recipes",
+    "build_datasets": ".training",
+    "build_model": ".training",
+    "evaluate": ".training",
+    "load_pretrained": ".training",
+    "load_run": ".training",
+    "recalibrate_batchnorm": ".training",
+    "train": ".training",
+    "train_augment": ".training",
+}
+
+_SUBMODULES = {
+    "augment",
+    "convert",
+    "data",
+    "eat",
+    "io",
+    "layers",
+    "losses",
+    "recipes",
+    "training",
+}
+
+if TYPE_CHECKING:
+    from .augment import (
+        MIX_KINDS,
+        NOISE_KINDS,
+        SIGNAL_KINDS,
+        AugmentConfig,
+        BatchAugment,
+        MixTargets,
+        RandomCyclicShift,
+        RandomGain,
+        RandomNoise,
+        RandomPolarity,
+        RandomResample,
+        RandomSegmentGain,
+        RandomTimeMask,
+        RandomTimeShift,
+        SincResampler,
+        WaveformAugment,
+        bc_mixup,
+        freq_mix,
+        phase_mix,
+        time_mix,
+    )
+    from .convert import config_from_original, convert_original_state_dict, load_original_checkpoint, original_num_heads
+    from .data import (
+        AudioClipDataset,
+        AudioFolderDataset,
+        AudioSetDataset,
+        ESC50Dataset,
+        InMemoryAudioDataset,
+        SpeechCommandsDataset,
+        UrbanSound8KDataset,
+        fit_length,
+        peak_normalize,
+    )
+    from .eat import EAT, EAT_CONFIGS, EATConfig, create_eat, eat_m, eat_s
+    from .io import AudioReader, UnreadableAudioError, load_audio, resample_audio
+    from .layers import AADownsample1d, DilatedResBlock1d, DownBlock1d, TransformerAggregator
+    from .losses import LabelSmoothingCrossEntropy, MixedLabelBCE, mixed_label_bce
+    from .recipes import RECIPES, EATRecipe
+    from .training import (
+        build_datasets,
+        build_model,
+        evaluate,
+        load_pretrained,
+        load_run,
+        recalibrate_batchnorm,
+        train,
+        train_augment,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "AADownsample1d",

@@ -14,33 +14,114 @@ CVPR 2022 (arXiv 2110.10955). Reference code: https://github.com/Alibaba-MIIL/Pa
 - :data:`RECIPES`, :func:`train_csl`: the paper's settings and the two-stage training pipeline (``miil csl train``).
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .convert import convert_original_checkpoint, load_original_checkpoint
-from .data import (
-    LVISFederatedDataset,
-    MultiLabelImageDataset,
-    OpenImagesDataset,
-    SparseLabels,
-    read_lvis_labels,
-    read_openimages_classes,
-    read_openimages_labels,
-)
-from .loss import KERNELS, PARTIAL_LOSS_MODES, PartialSelectiveLoss, partial_label_weights, resolve_partial_loss_mode
-from .metrics import PartialAP, PartialMAPMeter, partial_average_precision, partial_mean_average_precision
-from .model import BottleneckHead, MosaicCNN, MultiLabelClassifier, create_csl_model
-from .pipeline import CSLRunResult, DataSpec, load_run_model, train_csl
-from .prior import ClassPrior, ClassPriorEstimator, estimate_prior, load_prior
-from .recipes import RECIPES, CSLConfig, get_recipe
-from .simulation import (
-    SimulationSummary,
-    apply_partial_simulation,
-    simulate_fpc,
-    simulate_partial_labels,
-    simulate_rps,
-)
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-csl")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "convert_original_checkpoint": ".convert",
+    "load_original_checkpoint": ".convert",
+    "LVISFederatedDataset": ".data",
+    "MultiLabelImageDataset": ".data",
+    "OpenImagesDataset": ".data",
+    "read_lvis_labels": ".data",
+    "read_openimages_classes": ".data",
+    "read_openimages_labels": ".data",
+    "SparseLabels": ".data",
+    "KERNELS": ".loss",
+    "partial_label_weights": ".loss",
+    "PARTIAL_LOSS_MODES": ".loss",
+    "PartialSelectiveLoss": ".loss",
+    "resolve_partial_loss_mode": ".loss",
+    "partial_average_precision": ".metrics",
+    "partial_mean_average_precision": ".metrics",
+    "PartialAP": ".metrics",
+    "PartialMAPMeter": ".metrics",
+    "BottleneckHead": ".model",
+    "create_csl_model": ".model",
+    "MosaicCNN": ".model",
+    "MultiLabelClassifier": ".model",
+    "CSLRunResult": ".pipeline",
+    "DataSpec": ".pipeline",
+    "load_run_model": ".pipeline",
+    "train_csl": ".pipeline",
+    "ClassPrior": ".prior",
+    "ClassPriorEstimator": ".prior",
+    "estimate_prior": ".prior",
+    "load_prior": ".prior",
+    "CSLConfig": ".recipes",
+    "get_recipe": ".recipes",
+    "RECIPES": ".recipes",
+    "apply_partial_simulation": ".simulation",
+    "simulate_fpc": ".simulation",
+    "simulate_partial_labels": ".simulation",
+    "simulate_rps": ".simulation",
+    "SimulationSummary": ".simulation",
+}
+
+_SUBMODULES = {
+    "convert",
+    "data",
+    "loss",
+    "metrics",
+    "model",
+    "pipeline",
+    "prior",
+    "recipes",
+    "simulation",
+}
+
+if TYPE_CHECKING:
+    from .convert import convert_original_checkpoint, load_original_checkpoint
+    from .data import (
+        LVISFederatedDataset,
+        MultiLabelImageDataset,
+        OpenImagesDataset,
+        SparseLabels,
+        read_lvis_labels,
+        read_openimages_classes,
+        read_openimages_labels,
+    )
+    from .loss import (
+        KERNELS,
+        PARTIAL_LOSS_MODES,
+        PartialSelectiveLoss,
+        partial_label_weights,
+        resolve_partial_loss_mode,
+    )
+    from .metrics import PartialAP, PartialMAPMeter, partial_average_precision, partial_mean_average_precision
+    from .model import BottleneckHead, MosaicCNN, MultiLabelClassifier, create_csl_model
+    from .pipeline import CSLRunResult, DataSpec, load_run_model, train_csl
+    from .prior import ClassPrior, ClassPriorEstimator, estimate_prior, load_prior
+    from .recipes import RECIPES, CSLConfig, get_recipe
+    from .simulation import (
+        SimulationSummary,
+        apply_partial_simulation,
+        simulate_fpc,
+        simulate_partial_labels,
+        simulate_rps,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "KERNELS",

@@ -9,54 +9,163 @@ diversity logged every epoch), and compares models downstream with fixed hyperpa
 probe or fine-tuning, top-1 or mAP) next to their accuracy and diversity (:func:`report_table`, :func:`plot_transfer`).
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .convert import classifier_keys, convert_ssl_state_dict, load_ssl_weights
-from .feature_stats import (
-    FeatureMoments,
-    effective_rank,
-    effective_rank_from_covariance,
-    mean_feature_correlation,
-    pool_features,
-)
-from .filter_diversity import classifier_module, filter_diversity, filter_layers, model_filter_diversity
-from .measure import (
-    FEATURE_METRICS,
-    PENULTIMATE,
-    WEIGHT_METRICS,
-    DiversityReport,
-    FeatureCollector,
-    feature_metrics,
-    measure_diversity,
-    register_feature_metric,
-    register_weight_metric,
-    weight_metrics,
-)
-from .penultimate import logits_and_features, penultimate_features, replace_classifier
-from .pretrain import (
-    DiversityTracker,
-    PretrainResult,
-    pretrain,
-    pretrain_datasets,
-    pretrain_folders,
-    ssl_config,
-    ssl_transform,
-)
-from .recipes import FINE_TUNE, LINEAR_PROBE, RECIPES, TRANSFER_RECIPES, DiversityRecipe, TransferRecipe
-from .report import correlations, load_records, plot_transfer, report_table
-from .ssl import ContrastiveStep, NTXentLoss, ProjectionHead, SSLModel, TwoViewDataset, nt_xent_loss, train_ssl
-from .transfer import (
-    TransferResult,
-    extract_features,
-    fine_tune,
-    linear_probe,
-    load_transfer_dataset,
-    transfer,
-    transfer_datasets,
-    transfer_transforms,
-)
+import importlib
+import importlib.metadata
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-diversity")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "classifier_keys": ".convert",
+    "convert_ssl_state_dict": ".convert",
+    "load_ssl_weights": ".convert",
+    "effective_rank": ".feature_stats",
+    "effective_rank_from_covariance": ".feature_stats",
+    "FeatureMoments": ".feature_stats",
+    "mean_feature_correlation": ".feature_stats",
+    "pool_features": ".feature_stats",
+    "classifier_module": ".filter_diversity",
+    "filter_diversity": ".filter_diversity",
+    "filter_layers": ".filter_diversity",
+    "model_filter_diversity": ".filter_diversity",
+    "DiversityReport": ".measure",
+    "FEATURE_METRICS": ".measure",
+    "feature_metrics": ".measure",
+    "FeatureCollector": ".measure",
+    "measure_diversity": ".measure",
+    "PENULTIMATE": ".measure",
+    "register_feature_metric": ".measure",
+    "register_weight_metric": ".measure",
+    "WEIGHT_METRICS": ".measure",
+    "weight_metrics": ".measure",
+    "logits_and_features": ".penultimate",
+    "penultimate_features": ".penultimate",
+    "replace_classifier": ".penultimate",
+    "DiversityTracker": ".pretrain",
+    "pretrain": ".pretrain",
+    "pretrain_datasets": ".pretrain",
+    "pretrain_folders": ".pretrain",
+    "PretrainResult": ".pretrain",
+    "ssl_config": ".pretrain",
+    "ssl_transform": ".pretrain",
+    "DiversityRecipe": ".recipes",
+    "FINE_TUNE": ".recipes",
+    "LINEAR_PROBE": ".recipes",
+    "RECIPES": ".recipes",
+    "TRANSFER_RECIPES": ".recipes",
+    "TransferRecipe": ".recipes",
+    "correlations": ".report",
+    "load_records": ".report",
+    "plot_transfer": ".report",
+    "report_table": ".report",
+    "ContrastiveStep": ".ssl",
+    "nt_xent_loss": ".ssl",
+    "NTXentLoss": ".ssl",
+    "ProjectionHead": ".ssl",
+    "SSLModel": ".ssl",
+    "train_ssl": ".ssl",
+    "TwoViewDataset": ".ssl",
+    "extract_features": ".transfer",
+    "fine_tune": ".transfer",
+    "linear_probe": ".transfer",
+    "load_transfer_dataset": ".transfer",
+    "transfer": ".transfer",
+    "transfer_datasets": ".transfer",
+    "transfer_transforms": ".transfer",
+    "TransferResult": ".transfer",
+}
+
+_SUBMODULES = {
+    "convert",
+    "feature_stats",
+    "filter_diversity",
+    "measure",
+    "penultimate",
+    "pretrain",
+    "recipes",
+    "report",
+    "ssl",
+    "transfer",
+}
+
+if TYPE_CHECKING:
+    from .convert import classifier_keys, convert_ssl_state_dict, load_ssl_weights
+    from .feature_stats import (
+        FeatureMoments,
+        effective_rank,
+        effective_rank_from_covariance,
+        mean_feature_correlation,
+        pool_features,
+    )
+    from .filter_diversity import classifier_module, filter_diversity, filter_layers, model_filter_diversity
+    from .measure import (
+        FEATURE_METRICS,
+        PENULTIMATE,
+        WEIGHT_METRICS,
+        DiversityReport,
+        FeatureCollector,
+        feature_metrics,
+        measure_diversity,
+        register_feature_metric,
+        register_weight_metric,
+        weight_metrics,
+    )
+    from .penultimate import logits_and_features, penultimate_features, replace_classifier
+    from .pretrain import (
+        DiversityTracker,
+        PretrainResult,
+        pretrain,
+        pretrain_datasets,
+        pretrain_folders,
+        ssl_config,
+        ssl_transform,
+    )
+    from .recipes import FINE_TUNE, LINEAR_PROBE, RECIPES, TRANSFER_RECIPES, DiversityRecipe, TransferRecipe
+    from .report import correlations, load_records, plot_transfer, report_table
+    from .ssl import ContrastiveStep, NTXentLoss, ProjectionHead, SSLModel, TwoViewDataset, nt_xent_loss, train_ssl
+    from .transfer import (
+        TransferResult,
+        extract_features,
+        fine_tune,
+        linear_probe,
+        load_transfer_dataset,
+        transfer,
+        transfer_datasets,
+        transfer_transforms,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
+
+class _Package(types.ModuleType):
+    # filter_diversity, pretrain, transfer: functions named like their modules. Importing such a module sets the package
+    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"filter_diversity", "pretrain", "transfer"})
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "FEATURE_METRICS",

@@ -35,7 +35,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from miil.core import distributed as du
 from miil.core.cli import HelpFormatter
-from miil.core.config import add_dataclass_arguments, dataclass_from_args, parse_bool, pick_recipe, recipe_to_dict
+from miil.core.cli_args import parse_bool
+from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
 from miil.core.data import skip_unreadable_collate
 from miil.core.errors import UserError
 from miil.core.metrics import AccuracyMeter

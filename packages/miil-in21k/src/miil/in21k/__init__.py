@@ -8,21 +8,92 @@
 - ``RECIPES`` and ``miil in21k train | validate | infer | preprocess | tree``.
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .hierarchy import SemanticHierarchy
-from .inference import HierarchicalPrediction, hierarchical_predict
-from .kd import SemanticKDLoss, semantic_kd_loss, teacher_confidence
-from .loss import SemanticSoftmaxLoss, semantic_softmax_loss
-from .metrics import SemanticAccuracyMeter, semantic_accuracy
-from .models import LoadReport, convert_original_checkpoint, create_in21k_model, load_matching_weights
-from .preprocess import PUBLISHED_COUNTS, plan_split, preprocess_imagenet21k, resize_image, scan_class_folders
-from .recipes import RECIPES, SemanticPretrainRecipe, TransferRecipe
-from .train import SemanticKDStep, build_pretrain_trainer, build_transfer_trainer, install_paper_onecycle
-from .tree import VARIANTS, ClassInfo, SemanticTree, load_tree, packaged_tree
-from .wordnet import WordNet
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-in21k")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "SemanticHierarchy": ".hierarchy",
+    "hierarchical_predict": ".inference",
+    "HierarchicalPrediction": ".inference",
+    "semantic_kd_loss": ".kd",
+    "SemanticKDLoss": ".kd",
+    "teacher_confidence": ".kd",
+    "semantic_softmax_loss": ".loss",
+    "SemanticSoftmaxLoss": ".loss",
+    "semantic_accuracy": ".metrics",
+    "SemanticAccuracyMeter": ".metrics",
+    "convert_original_checkpoint": ".models",
+    "create_in21k_model": ".models",
+    "load_matching_weights": ".models",
+    "LoadReport": ".models",
+    "plan_split": ".preprocess",
+    "preprocess_imagenet21k": ".preprocess",
+    "PUBLISHED_COUNTS": ".preprocess",
+    "resize_image": ".preprocess",
+    "scan_class_folders": ".preprocess",
+    "RECIPES": ".recipes",
+    "SemanticPretrainRecipe": ".recipes",
+    "TransferRecipe": ".recipes",
+    "build_pretrain_trainer": ".train",
+    "build_transfer_trainer": ".train",
+    "install_paper_onecycle": ".train",
+    "SemanticKDStep": ".train",
+    "ClassInfo": ".tree",
+    "load_tree": ".tree",
+    "packaged_tree": ".tree",
+    "SemanticTree": ".tree",
+    "VARIANTS": ".tree",
+    "WordNet": ".wordnet",
+}
+
+_SUBMODULES = {
+    "hierarchy",
+    "inference",
+    "kd",
+    "loss",
+    "metrics",
+    "models",
+    "preprocess",
+    "recipes",
+    "train",
+    "tree",
+    "wordnet",
+}
+
+if TYPE_CHECKING:
+    from .hierarchy import SemanticHierarchy
+    from .inference import HierarchicalPrediction, hierarchical_predict
+    from .kd import SemanticKDLoss, semantic_kd_loss, teacher_confidence
+    from .loss import SemanticSoftmaxLoss, semantic_softmax_loss
+    from .metrics import SemanticAccuracyMeter, semantic_accuracy
+    from .models import LoadReport, convert_original_checkpoint, create_in21k_model, load_matching_weights
+    from .preprocess import PUBLISHED_COUNTS, plan_split, preprocess_imagenet21k, resize_image, scan_class_folders
+    from .recipes import RECIPES, SemanticPretrainRecipe, TransferRecipe
+    from .train import SemanticKDStep, build_pretrain_trainer, build_transfer_trainer, install_paper_onecycle
+    from .tree import VARIANTS, ClassInfo, SemanticTree, load_tree, packaged_tree
+    from .wordnet import WordNet
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "PUBLISHED_COUNTS",

@@ -14,22 +14,112 @@ the HardCoRe-NAS space with HardCoRe's latency table and supernet (miil-hardcore
 - Interpretability (:func:`contribution_table`, :func:`insights`, :func:`plot_contributions`).
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .additive import BlockAdditive, flop_costs, latency_costs, parameter_costs
-from .dynamic_program import dp_search
-from .encoding import decode, encode, encode_many, enumerate_architectures, num_variables, random_architectures
-from .estimator import AccuracyEstimator, Decision, measure_architectures, measure_contributions, one_shot_accuracy
-from .evolution import evolutionary_search
-from .exhaustive import brute_force_search
-from .explain import contribution_table, format_table, insights, plot_contributions, stage_gains
-from .frank_wolfe_search import frank_wolfe_search
-from .milp import IQPSolver, solve_iqp
-from .predictors import KINDS, QuadraticPredictor, as_predictor, fit_predictor, ranking_quality
-from .recipes import ESTIMATE_RECIPES, SEARCH_RECIPES, EstimateRecipe, IQNASSearchRecipe
-from .result import SearchOutcome
+import importlib
+import importlib.metadata
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-iqnas")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "BlockAdditive": ".additive",
+    "flop_costs": ".additive",
+    "latency_costs": ".additive",
+    "parameter_costs": ".additive",
+    "dp_search": ".dynamic_program",
+    "decode": ".encoding",
+    "encode": ".encoding",
+    "encode_many": ".encoding",
+    "enumerate_architectures": ".encoding",
+    "num_variables": ".encoding",
+    "random_architectures": ".encoding",
+    "AccuracyEstimator": ".estimator",
+    "Decision": ".estimator",
+    "measure_architectures": ".estimator",
+    "measure_contributions": ".estimator",
+    "one_shot_accuracy": ".estimator",
+    "evolutionary_search": ".evolution",
+    "brute_force_search": ".exhaustive",
+    "contribution_table": ".explain",
+    "format_table": ".explain",
+    "insights": ".explain",
+    "plot_contributions": ".explain",
+    "stage_gains": ".explain",
+    "frank_wolfe_search": ".frank_wolfe_search",
+    "IQPSolver": ".milp",
+    "solve_iqp": ".milp",
+    "as_predictor": ".predictors",
+    "fit_predictor": ".predictors",
+    "KINDS": ".predictors",
+    "QuadraticPredictor": ".predictors",
+    "ranking_quality": ".predictors",
+    "ESTIMATE_RECIPES": ".recipes",
+    "EstimateRecipe": ".recipes",
+    "IQNASSearchRecipe": ".recipes",
+    "SEARCH_RECIPES": ".recipes",
+    "SearchOutcome": ".result",
+}
+
+_SUBMODULES = {
+    "additive",
+    "dynamic_program",
+    "encoding",
+    "estimator",
+    "evolution",
+    "exhaustive",
+    "explain",
+    "frank_wolfe_search",
+    "milp",
+    "predictors",
+    "recipes",
+    "result",
+}
+
+if TYPE_CHECKING:
+    from .additive import BlockAdditive, flop_costs, latency_costs, parameter_costs
+    from .dynamic_program import dp_search
+    from .encoding import decode, encode, encode_many, enumerate_architectures, num_variables, random_architectures
+    from .estimator import AccuracyEstimator, Decision, measure_architectures, measure_contributions, one_shot_accuracy
+    from .evolution import evolutionary_search
+    from .exhaustive import brute_force_search
+    from .explain import contribution_table, format_table, insights, plot_contributions, stage_gains
+    from .frank_wolfe_search import frank_wolfe_search
+    from .milp import IQPSolver, solve_iqp
+    from .predictors import KINDS, QuadraticPredictor, as_predictor, fit_predictor, ranking_quality
+    from .recipes import ESTIMATE_RECIPES, SEARCH_RECIPES, EstimateRecipe, IQNASSearchRecipe
+    from .result import SearchOutcome
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
+
+class _Package(types.ModuleType):
+    # frank_wolfe_search: functions named like their modules. Importing such a module sets the package
+    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"frank_wolfe_search"})
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ESTIMATE_RECIPES",

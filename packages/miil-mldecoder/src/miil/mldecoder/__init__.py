@@ -11,28 +11,108 @@ A. Noy, 2021 (arXiv 2111.12933; WACV 2023). Reference code: https://github.com/A
 - :data:`RECIPES`: the paper's training settings; ``miil mldecoder train|validate|infer|convert`` runs them.
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .convert import convert_state_dict, detect_layout, head_config, load_converted
-from .data import NusWideDataset, VOCDataset, load_word_vectors
-from .decoder_layer import MLDecoderLayer, QueryCrossAttention
-from .factory import MLDecoderClassifier, add_ml_decoder_head, create_model
-from .group_fc import GroupFC, group_size
-from .ml_decoder import MLDecoder, resolve_num_groups
-from .query_augment import QueryAugmentation
-from .recipes import (
-    RECIPES,
-    CocoTResNetL448,
-    CocoTResNetM224,
-    ImageNetResNet50,
-    MLDecoderRecipe,
-    NusWideZslTResNetL224,
-    OpenImagesTResNetM224,
-)
-from .zero_shot import ZeroShotMLDecoder
-from .zsl_metrics import ZeroShotMeter, load_zsl_split, zsl_metrics
+import importlib
+import importlib.metadata
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-mldecoder")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "convert_state_dict": ".convert",
+    "detect_layout": ".convert",
+    "head_config": ".convert",
+    "load_converted": ".convert",
+    "load_word_vectors": ".data",
+    "NusWideDataset": ".data",
+    "VOCDataset": ".data",
+    "MLDecoderLayer": ".decoder_layer",
+    "QueryCrossAttention": ".decoder_layer",
+    "add_ml_decoder_head": ".factory",
+    "create_model": ".factory",
+    "MLDecoderClassifier": ".factory",
+    "group_size": ".group_fc",
+    "GroupFC": ".group_fc",
+    "MLDecoder": ".ml_decoder",
+    "resolve_num_groups": ".ml_decoder",
+    "QueryAugmentation": ".query_augment",
+    "CocoTResNetL448": ".recipes",
+    "CocoTResNetM224": ".recipes",
+    "ImageNetResNet50": ".recipes",
+    "MLDecoderRecipe": ".recipes",
+    "NusWideZslTResNetL224": ".recipes",
+    "OpenImagesTResNetM224": ".recipes",
+    "RECIPES": ".recipes",
+    "ZeroShotMLDecoder": ".zero_shot",
+    "load_zsl_split": ".zsl_metrics",
+    "ZeroShotMeter": ".zsl_metrics",
+    "zsl_metrics": ".zsl_metrics",
+}
+
+_SUBMODULES = {
+    "convert",
+    "data",
+    "decoder_layer",
+    "factory",
+    "group_fc",
+    "ml_decoder",
+    "query_augment",
+    "recipes",
+    "zero_shot",
+    "zsl_metrics",
+}
+
+if TYPE_CHECKING:
+    from .convert import convert_state_dict, detect_layout, head_config, load_converted
+    from .data import NusWideDataset, VOCDataset, load_word_vectors
+    from .decoder_layer import MLDecoderLayer, QueryCrossAttention
+    from .factory import MLDecoderClassifier, add_ml_decoder_head, create_model
+    from .group_fc import GroupFC, group_size
+    from .ml_decoder import MLDecoder, resolve_num_groups
+    from .query_augment import QueryAugmentation
+    from .recipes import (
+        RECIPES,
+        CocoTResNetL448,
+        CocoTResNetM224,
+        ImageNetResNet50,
+        MLDecoderRecipe,
+        NusWideZslTResNetL224,
+        OpenImagesTResNetM224,
+    )
+    from .zero_shot import ZeroShotMLDecoder
+    from .zsl_metrics import ZeroShotMeter, load_zsl_split, zsl_metrics
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
+
+class _Package(types.ModuleType):
+    # zsl_metrics: functions named like their modules. Importing such a module sets the package
+    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"zsl_metrics"})
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "RECIPES",

@@ -6,46 +6,121 @@ sampling on decord (PyAV fallback) that never drops short videos, Kinetics / UCF
 the paper's table, a strict converter of the original checkpoints and the ``miil stam`` command.
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .data import (
-    MOTION_CLASSES,
-    KineticsDataset,
-    UCF101Dataset,
-    UnreadableVideoError,
-    VideoCSVDataset,
-    VideoDataset,
-    VideoFolderDataset,
-    list_videos,
-    load_clip,
-    make_motion_videos,
-    sample_video_paths,
-)
-from .layers import FrameAverage, TemporalTransformer, resize_temporal_pos_embed
-from .models import (
-    STAM,
-    STAM_PRESETS,
-    convert_original_checkpoint,
-    convert_original_temporal,
-    create_stam,
-    preset_frame_rate,
-    to_original_layout,
-)
-from .pipeline import DataSource, build_dataset, evaluate_videos, load_trained, train
-from .recipes import RECIPES, STAM8, STAM16, STAM32, STAM64, STAMRecipe
-from .video import (
-    ClipSampling,
-    VideoFile,
-    VideoTransform,
-    auto_backend,
-    available_backends,
-    open_video,
-    read_frames,
-    sample_frame_indices,
-    write_video,
-)
+import importlib
+import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-stam")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "KineticsDataset": ".data",
+    "list_videos": ".data",
+    "load_clip": ".data",
+    "make_motion_videos": ".data",
+    "MOTION_CLASSES": ".data",
+    "sample_video_paths": ".data",
+    "UCF101Dataset": ".data",
+    "UnreadableVideoError": ".data",
+    "VideoCSVDataset": ".data",
+    "VideoDataset": ".data",
+    "VideoFolderDataset": ".data",
+    "FrameAverage": ".layers",
+    "resize_temporal_pos_embed": ".layers",
+    "TemporalTransformer": ".layers",
+    "convert_original_checkpoint": ".models",
+    "convert_original_temporal": ".models",
+    "create_stam": ".models",
+    "preset_frame_rate": ".models",
+    "STAM": ".models",
+    "STAM_PRESETS": ".models",
+    "to_original_layout": ".models",
+    "build_dataset": ".pipeline",
+    "DataSource": ".pipeline",
+    "evaluate_videos": ".pipeline",
+    "load_trained": ".pipeline",
+    "train": ".pipeline",
+    "RECIPES": ".recipes",
+    "STAM16": ".recipes",
+    "STAM32": ".recipes",
+    "STAM64": ".recipes",
+    "STAM8": ".recipes",
+    "STAMRecipe": ".recipes",
+    "auto_backend": ".video",
+    "available_backends": ".video",
+    "ClipSampling": ".video",
+    "open_video": ".video",
+    "read_frames": ".video",
+    "sample_frame_indices": ".video",
+    "VideoFile": ".video",
+    "VideoTransform": ".video",
+    "write_video": ".video",
+}
+
+_SUBMODULES = {
+    "data",
+    "layers",
+    "models",
+    "pipeline",
+    "recipes",
+    "video",
+}
+
+if TYPE_CHECKING:
+    from .data import (
+        MOTION_CLASSES,
+        KineticsDataset,
+        UCF101Dataset,
+        UnreadableVideoError,
+        VideoCSVDataset,
+        VideoDataset,
+        VideoFolderDataset,
+        list_videos,
+        load_clip,
+        make_motion_videos,
+        sample_video_paths,
+    )
+    from .layers import FrameAverage, TemporalTransformer, resize_temporal_pos_embed
+    from .models import (
+        STAM,
+        STAM_PRESETS,
+        convert_original_checkpoint,
+        convert_original_temporal,
+        create_stam,
+        preset_frame_rate,
+        to_original_layout,
+    )
+    from .pipeline import DataSource, build_dataset, evaluate_videos, load_trained, train
+    from .recipes import RECIPES, STAM8, STAM16, STAM32, STAM64, STAMRecipe
+    from .video import (
+        ClipSampling,
+        VideoFile,
+        VideoTransform,
+        auto_backend,
+        available_backends,
+        open_video,
+        read_frames,
+        sample_frame_indices,
+        write_video,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
 
 __all__ = [
     "MOTION_CLASSES",

@@ -7,25 +7,129 @@ runs on the core training engine (:func:`train_usi`, :func:`build_usi_trainer`).
 can be compared on the speed-accuracy plane (:func:`measure_throughput`, :func:`pareto_front`, :func:`write_pareto`).
 """
 
-import importlib.metadata
+from __future__ import annotations
 
-from .convert import convert_inplace_abn_tresnet, is_inplace_abn_tresnet, load_weights
-from .data import IndexedDataset, dataset_fingerprint, image_folder, usi_eval_transform, usi_train_transform
-from .distill import KDBatchTransform, KDStep
-from .fuse import FuseResult, fuse_batchnorm
-from .inference import LoadedModel, collect_images, load_classifier, predict, prepare_for_inference, validate
-from .loss import USIDistillationLoss, usi_kd_loss
-from .mixup import KDMixup
-from .pareto import ParetoPoint, mark_front, pareto_front, pareto_table, plot_pareto, write_pareto
-from .recipes import PAPER_RESULTS, RECIPES, USI, PaperResult, USIRecipe
-from .renormalize import InputRenormalizer, model_mean_std, renormalize
-from .sampler import RepeatedAugSampler
-from .teacher import DEFAULT_TEACHER, FrozenTeacher, create_teacher
-from .teacher_logits import TeacherLogits, precompute_teacher_logits
-from .throughput import ThroughputResult, measure_throughput
-from .train import build_usi_trainer, create_student, train_usi, usi_transforms
+import importlib
+import importlib.metadata
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = importlib.metadata.version("miil-usi")  # written once, in pyproject.toml
+
+# name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
+_EXPORTS = {
+    "convert_inplace_abn_tresnet": ".convert",
+    "is_inplace_abn_tresnet": ".convert",
+    "load_weights": ".convert",
+    "dataset_fingerprint": ".data",
+    "image_folder": ".data",
+    "IndexedDataset": ".data",
+    "usi_eval_transform": ".data",
+    "usi_train_transform": ".data",
+    "KDBatchTransform": ".distill",
+    "KDStep": ".distill",
+    "fuse_batchnorm": ".fuse",
+    "FuseResult": ".fuse",
+    "collect_images": ".inference",
+    "load_classifier": ".inference",
+    "LoadedModel": ".inference",
+    "predict": ".inference",
+    "prepare_for_inference": ".inference",
+    "validate": ".inference",
+    "usi_kd_loss": ".loss",
+    "USIDistillationLoss": ".loss",
+    "KDMixup": ".mixup",
+    "mark_front": ".pareto",
+    "pareto_front": ".pareto",
+    "pareto_table": ".pareto",
+    "ParetoPoint": ".pareto",
+    "plot_pareto": ".pareto",
+    "write_pareto": ".pareto",
+    "PAPER_RESULTS": ".recipes",
+    "PaperResult": ".recipes",
+    "RECIPES": ".recipes",
+    "USI": ".recipes",
+    "USIRecipe": ".recipes",
+    "InputRenormalizer": ".renormalize",
+    "model_mean_std": ".renormalize",
+    "renormalize": ".renormalize",
+    "RepeatedAugSampler": ".sampler",
+    "create_teacher": ".teacher",
+    "DEFAULT_TEACHER": ".teacher",
+    "FrozenTeacher": ".teacher",
+    "precompute_teacher_logits": ".teacher_logits",
+    "TeacherLogits": ".teacher_logits",
+    "measure_throughput": ".throughput",
+    "ThroughputResult": ".throughput",
+    "build_usi_trainer": ".train",
+    "create_student": ".train",
+    "train_usi": ".train",
+    "usi_transforms": ".train",
+}
+
+_SUBMODULES = {
+    "convert",
+    "data",
+    "distill",
+    "fuse",
+    "inference",
+    "loss",
+    "mixup",
+    "pareto",
+    "recipes",
+    "renormalize",
+    "sampler",
+    "teacher",
+    "teacher_logits",
+    "throughput",
+    "train",
+}
+
+if TYPE_CHECKING:
+    from .convert import convert_inplace_abn_tresnet, is_inplace_abn_tresnet, load_weights
+    from .data import IndexedDataset, dataset_fingerprint, image_folder, usi_eval_transform, usi_train_transform
+    from .distill import KDBatchTransform, KDStep
+    from .fuse import FuseResult, fuse_batchnorm
+    from .inference import LoadedModel, collect_images, load_classifier, predict, prepare_for_inference, validate
+    from .loss import USIDistillationLoss, usi_kd_loss
+    from .mixup import KDMixup
+    from .pareto import ParetoPoint, mark_front, pareto_front, pareto_table, plot_pareto, write_pareto
+    from .recipes import PAPER_RESULTS, RECIPES, USI, PaperResult, USIRecipe
+    from .renormalize import InputRenormalizer, model_mean_std, renormalize
+    from .sampler import RepeatedAugSampler
+    from .teacher import DEFAULT_TEACHER, FrozenTeacher, create_teacher
+    from .teacher_logits import TeacherLogits, precompute_teacher_logits
+    from .throughput import ThroughputResult, measure_throughput
+    from .train import build_usi_trainer, create_student, train_usi, usi_transforms
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+
+
+class _Package(types.ModuleType):
+    # renormalize: functions named like their modules. Importing such a module sets the package
+    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"renormalize"})
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "DEFAULT_TEACHER",

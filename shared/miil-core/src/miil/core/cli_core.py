@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from .cli import HelpFormatter
-from .io import extract_state_dict, load_checkpoint
+from .cli_args import BoolAction
 
 __all__ = ["register"]
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from .io import extract_state_dict, load_checkpoint  # torch: only when the command runs
+
     obj = load_checkpoint(args.checkpoint)
     state = extract_state_dict(obj, key=args.key)
     total = 0
@@ -26,10 +27,8 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-    p = sub.add_parser(
-        "inspect", help="list the tensors of a checkpoint (never unpickles objects)", formatter_class=HelpFormatter
-    )
+    p = sub.add_parser("inspect", help="list the tensors of a checkpoint (never unpickles objects)")
     p.add_argument("checkpoint", help="a .safetensors file or a weights-only torch checkpoint")
     p.add_argument("--key", default=None, help="key of the state dict inside the checkpoint")
-    p.add_argument("--summary", action="store_true", help="print only the totals")
+    p.add_argument("--summary", action=BoolAction, help="print only the totals")
     p.set_defaults(func=_inspect)

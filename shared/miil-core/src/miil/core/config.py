@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["add_dataclass_arguments", "dataclass_from_args", "parse_bool", "pick_recipe", "recipe_to_dict"]
+from .cli_args import BoolAction
+from .errors import UserError
+
+__all__ = [
+    "UnknownRecipeError",
+    "add_dataclass_arguments",
+    "dataclass_from_args",
+    "pick_recipe",
+    "recipe_name_problems",
+    "recipe_to_dict",
+]
 
 T = TypeVar("T")
 
@@ -25,16 +36,6 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
         if len(args) == 1:
             return args[0], True
     return tp, False
-
-
-def parse_bool(text: str) -> bool:
-    """The dialect's boolean values: ``true/false``, ``yes/no``, ``on/off``, ``1/0`` (for ``--flag [BOOL]``)."""
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
 
 
 def _none_or(conv):
@@ -85,7 +86,7 @@ def add_dataclass_arguments(
         }
         origin = typing.get_origin(tp)
         if tp is bool:
-            kwargs.update(type=parse_bool, metavar="BOOL")
+            kwargs.update(action=BoolAction)  # the dialect's one boolean form: --flag [BOOL]
         elif origin in (tuple, list):
             args = typing.get_args(tp)
             item = args[0] if args else str
@@ -123,10 +124,40 @@ def recipe_to_dict(recipe: Any) -> dict[str, Any]:
     return dataclasses.asdict(recipe)
 
 
+class UnknownRecipeError(UserError, KeyError):
+    """A recipe name that is not in the package's table (a :class:`UserError`, and a ``KeyError`` as before)."""
+
+    def __str__(self) -> str:
+        # KeyError would repr() the message; show it as written.
+        return str(self.args[0]) if self.args else ""
+
+
 def pick_recipe(recipes: Mapping[str, T], name: str) -> T:
     """Look a recipe up by its table-row name, with an error that lists the known names."""
     try:
         return recipes[name]
     except KeyError:
         known = ", ".join(sorted(recipes))
-        raise KeyError(f"unknown recipe {name!r}; known recipes: {known}") from None
+        raise UnknownRecipeError(
+            f"unknown recipe {name!r}; known recipes: {known} (the recipes verb shows each one's values)"
+        ) from None
+
+
+_KEBAB = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def recipe_name_problems(names: Iterable[str]) -> list[str]:
+    """Recipe names that are not kebab-case (lower-case words and digits joined by single hyphens).
+
+    Args:
+        names: Recipe names, or a mapping of them (``RECIPES``); a package test asserts the result is empty.
+
+    Returns:
+        One message per bad name, with the kebab-case spelling to use.
+    """
+    problems = []
+    for name in names:
+        if not isinstance(name, str) or not _KEBAB.fullmatch(name):
+            fixed = re.sub(r"[^a-z0-9]+", "-", re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", str(name)).lower()).strip("-")
+            problems.append(f"recipe name {name!r} is not kebab-case (use {fixed!r})")
+    return problems
