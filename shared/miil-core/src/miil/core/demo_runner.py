@@ -35,6 +35,7 @@ class DemoResult:
     seconds: float
     cpu: float
     summary: str
+    missing_extra: bool = False
 
 
 def _demo_entry_points() -> dict:
@@ -56,7 +57,8 @@ def _run_one(name: str, load: Callable[[], Callable[..., dict]], long: bool) -> 
         out = load()(long=long)
         ok, summary = bool(out.get("passed", False)), str(out.get("summary", ""))
     except MissingExtraError as exc:  # an uninstalled extra is the user's to add, not a crash
-        ok, summary = False, str(exc)
+        seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        return DemoResult(name, False, seconds, cpu, str(exc), missing_extra=True)
     except Exception:  # one failing demo must not hide the others' results
         traceback.print_exc()
         ok, summary = False, "crashed (traceback above)"
@@ -191,4 +193,7 @@ def run_demos(names: Sequence[str] = (), *, long: bool = False, jobs: int = 1) -
         f"({sum(r.cpu for r in results):.1f} CPU-s in the demos, {jobs} {'job' if jobs == 1 else 'jobs'})",
         flush=True,
     )
-    return 0 if passed == len(results) else 1
+    failed = [r for r in results if not r.passed]
+    if failed and all(r.missing_extra for r in failed):
+        return EXIT_USER_ERROR  # nothing broke: an extra is missing, and the summary says which to install
+    return 0 if not failed else 1
