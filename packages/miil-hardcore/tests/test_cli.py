@@ -102,6 +102,7 @@ def test_cli_pipeline(tmp_path, tiny_space, space_file, imagenet, capsys):
     assert supernet.space == tiny_space and supernet.num_classes == 3
     assert "plot: miil plot" in capsys.readouterr().out
 
+    table = LatencyTable.load(lut)  # with the calibration stored by --update
     target = 0.5 * (table.latency(table.lightest()) + table.latency(table.heaviest()))
     arch_out = tmp_path / "found.json"
     argv = ["hardcore", "search", "--weights", str(multi), "--lut", str(lut), "--data-root", str(imagenet)]

@@ -111,16 +111,19 @@ def with_run_img_size(recipe: Any, args: argparse.Namespace, info: Mapping[str, 
 def one_line_warnings() -> Iterator[None]:
     """Show each skipped unreadable input as one line, ``warning: skipping unreadable file F: reason``, on stderr.
 
-    Python's default format adds the source line of the ``warnings.warn`` call (a second line per file). Other
-    warnings keep their format. DataLoader workers started by fork inherit the setting.
+    Python's default format adds the source line of the ``warnings.warn`` call (a second line per file); the line is
+    written above a running tqdm bar. Other warnings keep their format. DataLoader workers started by fork inherit
+    the setting.
     """
+    from tqdm.auto import tqdm
+
     from miil.core.data import UnreadableFileWarning
 
     shown = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, UnreadableFileWarning):
-            print(f"warning: {message}", file=sys.stderr, flush=True)
+            tqdm.write(f"warning: {message}", file=sys.stderr)  # above a running progress bar, not inside it
         else:
             shown(message, category, filename, lineno, file, line)
 
