@@ -26,7 +26,7 @@ from miil.core.metrics import AccuracyMeter
 from .builder import build_child
 from .checkpoints import load_child, load_supernet, read_search_result, read_sidecar
 from .cli_support import one_line_warnings, run_precision, split_folder, with_run_img_size
-from .commands import _ARCH_FILE_SUFFIXES, check_classes, note_no_validation, recipe_from_args, resolve_arch
+from .commands import ARCH_FILE_SUFFIXES, check_classes, note_no_validation, recipe_from_args, resolve_arch
 from .data import ImageFiles, eval_transform, image_folder, image_sets
 from .extract import extract_child
 from .recipes import CHILD_RECIPES, ChildRecipe
@@ -62,7 +62,7 @@ def train_space(args: argparse.Namespace, recipe: ChildRecipe) -> tuple[SearchSp
     ``--space``.
     """
     path = Path(args.arch)
-    if path.exists() or path.suffix.lower() in _ARCH_FILE_SUFFIXES:
+    if path.exists() or path.suffix.lower() in ARCH_FILE_SUFFIXES:
         if not path.exists():
             raise UserError(f"--arch {args.arch}: no such file (a search result JSON, a published name or arch_def)")
         arch_def, recorded = read_search_result(path)

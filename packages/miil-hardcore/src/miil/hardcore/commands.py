@@ -49,6 +49,7 @@ from .training import (
 )
 
 __all__ = [
+    "ARCH_FILE_SUFFIXES",
     "calibrate",
     "check_classes",
     "convert",
@@ -62,7 +63,8 @@ __all__ = [
     "train_supernet",
 ]
 
-_ARCH_FILE_SUFFIXES = (".json", ".pkl", ".pickle", ".pt", ".pth", ".tar", ".safetensors", ".npy")
+# What --arch treats as a file name (read through load_file) rather than a published name or arch_def text.
+ARCH_FILE_SUFFIXES = (".json", ".pkl", ".pickle", ".pt", ".pth", ".tar", ".safetensors", ".npy")
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -75,7 +77,7 @@ def resolve_arch(spec: str, space: SearchSpace) -> Architecture:
     """``--arch``: a search / extract result file (read through ``load_file``; its recorded space must be ``space``'s),
     a published name (``hardcorenas_a``) or ``arch_def`` text."""
     path = Path(spec)
-    if path.exists() or path.suffix.lower() in _ARCH_FILE_SUFFIXES:
+    if path.exists() or path.suffix.lower() in ARCH_FILE_SUFFIXES:
         if not path.exists():
             raise UserError(f"--arch {spec}: no such file (a search result JSON, a published name or arch_def text)")
         return load_search_result(path, space)
@@ -240,7 +242,12 @@ def train_supernet(args: argparse.Namespace) -> int:
             plain = image_folder(train_dir, eval_transform(recipe.img_size), strict=args.strict)
             part, _ = held_out_split(plain, train_percent=args.train_percent, seed=args.split_seed)
             order_channels(
-                supernet, part, fraction=recipe.taylor_fraction, batch_size=recipe.batch_size, seed=recipe.seed
+                supernet,
+                part,
+                fraction=recipe.taylor_fraction,
+                batch_size=recipe.batch_size,
+                seed=recipe.seed,
+                progress=recipe.progress,
             )
             supernet.set_sampling(None)
             step = MultipathDistillationStep(
