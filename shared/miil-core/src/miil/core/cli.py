@@ -171,10 +171,15 @@ def _teardown(wait: bool) -> None:
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
     # A skipped input is reported on one line naming the file and the reason (the bad-input contract), not with the
-    # source line of the reader that warned.
+    # source line of the reader that warned, and above a running progress bar rather than inside it: tqdm writes the
+    # line, and the warnings machinery then writes nothing. Only the format is replaced, so warnings recorded by
+    # ``warnings.catch_warnings(record=True)`` (pytest.warns) are recorded as before.
     unreadable = sys.modules.get("miil.core.data.unreadable")
     if unreadable is not None and issubclass(category, unreadable.UnreadableFileWarning):
-        return f"warning: {message}\n"
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"warning: {message}", file=sys.stderr)
+        return ""
     return _default_format_warning(message, category, filename, lineno, line)
 
 
