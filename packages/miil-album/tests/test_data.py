@@ -170,6 +170,13 @@ def test_formats_read_the_miniatures_with_their_defaults(cufed_root, folder_albu
     assert default_importance_file(folder_albums) is None
 
 
+def test_single_label_cufed_miniature_reads_as_cufed(tmp_path):
+    root = make_cufed(tmp_path / "cufed", train_albums_per_event=1, test_albums_per_event=1, album_size=(3, 4))
+    train = read_albums("cufed", root, split=resolve_split(root, None, "train"))
+    val = read_albums("cufed", root, split=resolve_split(root, None, "val"), part="val")
+    assert len(train) == len(val) == 4 and all(len(r.labels) == 1 for r in train + val)
+
+
 def test_format_mistakes_name_the_flag_to_use(cufed_root, folder_albums, tmp_path):
     with pytest.raises(UserError, match="--data-format pec or folder"):
         read_albums("ml-cufed", folder_albums, split=None)
