@@ -100,6 +100,29 @@ def test_return_value_is_the_exit_status():
     assert package_main("pkg", _register_raising(None, None), ["train"]) == 0
 
 
+def test_a_skipped_input_is_one_warning_line(capsys):
+    """The bad-input contract: one line per skipped input, naming the file and the reason (no source line)."""
+    import warnings
+
+    from miil.core.data import UnreadableFileWarning
+
+    def register(parser):
+        def command(args):
+            warnings.warn("skipping unreadable file a/b.jpg: empty file", UnreadableFileWarning, stacklevel=1)
+            return EXIT_SKIPPED_INPUTS
+
+        parser.add_subparsers(dest="verb").add_parser("infer").set_defaults(func=command)
+
+    def show(message, category, filename, lineno, file=None, line=None):  # Python's default, not pytest's recorder
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        assert package_main("pkg", register, ["infer"]) == EXIT_SKIPPED_INPUTS
+    assert capsys.readouterr().err == "warning: skipping unreadable file a/b.jpg: empty file\n"
+
+
 def test_usage_errors_are_one_line_naming_the_verb(capsys):
     register = _register_raising(None)
     with pytest.raises(SystemExit) as exc:

@@ -22,6 +22,7 @@ from .transforms import (
     timm_augment_ops,
 )
 from .unreadable import (
+    PartlyRead,
     Skipped,
     SkippingCollate,
     UnreadableFileError,
@@ -42,6 +43,7 @@ __all__ = [
     "ImageTargetsDataset",
     "MosaicDigit",
     "MultiLabelCSVDataset",
+    "PartlyRead",
     "PathEscapeError",
     "Skipped",
     "SkippingCollate",
