@@ -129,14 +129,15 @@ def test_validate_reports_the_metric_that_chose_the_best_weights(esc50_run, tmp_
     assert "split 2" in capsys.readouterr().out
 
 
-def _esc50_with_bad_files(src: Path, dst: Path, good: Path) -> dict[str, Path]:
-    """A copy of the miniature ESC-50 where five clips of fold 1 are replaced by the five kinds of bad input."""
-    shutil.copytree(src, dst)
+def _esc50_with_bad_files(src: Path, dst: Path, good: Path, fold: str) -> dict[str, Path]:
+    """Replace five clips of ``fold`` in a copy of the miniature ESC-50 by the five kinds of bad input."""
+    if not dst.exists():
+        shutil.copytree(src, dst)
     bad = write_bad_inputs(dst.parent / "bad", good=good)
     rows = (dst / "meta" / "esc50.csv").read_text().splitlines()
-    fold1 = [r.split(",")[0] for r in rows[1:] if r.split(",")[1] == "1"]
+    names = [r.split(",")[0] for r in rows[1:] if r.split(",")[1] == fold]
     placed = {}
-    for kind, name in zip(BAD_REASONS, fold1):
+    for kind, name in zip(BAD_REASONS, names):
         target = dst / "audio" / name
         target.unlink()
         if kind == "folder":
@@ -152,7 +153,8 @@ def test_bad_inputs_in_validate_and_train(esc50_run, tmp_path, capsys):
 
     src = make_esc50(tmp_path / "src", takes=2, seconds=1.0)  # 10 clips per fold
     good = next((src / "audio").glob("2-*.wav"))
-    placed = _esc50_with_bad_files(src, tmp_path / "ESC-50-bad", good)
+    placed = _esc50_with_bad_files(src, tmp_path / "ESC-50-bad", good, fold="1")  # validation
+    in_training = _esc50_with_bad_files(src, tmp_path / "ESC-50-bad", good, fold="3")
     report = tmp_path / "bad.json"
     argv = ["audio", "validate", "--weights", str(esc50_run), "--data-root", str(tmp_path / "ESC-50-bad")]
     argv += ["--progress", "false"]
@@ -172,14 +174,18 @@ def test_bad_inputs_in_validate_and_train(esc50_run, tmp_path, capsys):
     assert main([*argv, "--strict"]) == 2
     lines = _stderr_lines(capsys)
     assert len(lines) == 1 and lines[0].startswith("miil audio validate: error: cannot read audio file")
-    # training reads the same files (fold 1 is validation, so the skips come from validating every epoch)
+    # training meets the bad clips of fold 3 in its batches and those of fold 1 when it validates
     run = tmp_path / "run-bad"
     train = ["audio", "train", "--data-root", str(tmp_path / "ESC-50-bad"), "--out-dir", str(run), *TINY]
     assert main([*train, "--epochs", "1", "--batch-size", "8"]) == 3
-    skipped = json.loads((run / "skipped.json").read_text())
-    assert sorted(Path(s["file"]).name for s in skipped) == sorted(p.name for p in placed.values())
+    skipped = {Path(s["file"]).name: s["reason"] for s in json.loads((run / "skipped.json").read_text())}
+    assert sorted(skipped) == sorted(p.name for p in [*placed.values(), *in_training.values()])
+    for kind, path in in_training.items():
+        assert skipped[path.name].startswith(BAD_REASONS[kind])
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["skipped_unreadable"] == 5 and rows[0]["val"]["skipped_unreadable"] == 5
     out = capsys.readouterr().out
-    assert "skipped 5 unreadable input(s)" in out and f"plot: miil plot {run}" in out
+    assert "skipped 10 unreadable input(s)" in out and f"plot: miil plot {run}" in out
     assert main([*train, "--out-dir", str(tmp_path / "run-strict"), "--epochs", "1", "--strict"]) == 2
     assert len(_stderr_lines(capsys)) == 1
 
