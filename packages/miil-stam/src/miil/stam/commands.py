@@ -112,7 +112,6 @@ def train(args: argparse.Namespace) -> int:
         "data_root": _absolute(args.data_root),
         "val_split": None if val_source is None else (args.val_split or None),
         "val_labels": _absolute(args.val_labels),
-        "has_val": val_source is not None,
     }
     result = train_run(
         recipe, train_source, val_source, recipe_name=args.recipe, strict=args.strict, data_info=data_info
