@@ -169,23 +169,6 @@ def _teardown(wait: bool) -> None:
         du.shutdown_distributed(wait=wait)
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:
-    # A skipped input is reported on one line naming the file and the reason (the bad-input contract), not with the
-    # source line of the reader that warned, and above a running progress bar rather than inside it: tqdm writes the
-    # line, and the warnings machinery then writes nothing. Only the format is replaced, so warnings recorded by
-    # ``warnings.catch_warnings(record=True)`` (pytest.warns) are recorded as before.
-    unreadable = sys.modules.get("miil.core.data.unreadable")
-    if unreadable is not None and issubclass(category, unreadable.UnreadableFileWarning):
-        from tqdm.auto import tqdm
-
-        tqdm.write(f"warning: {message}", file=sys.stderr)
-        return ""
-    return _default_format_warning(message, category, filename, lineno, line)
-
-
-_default_format_warning = warnings.formatwarning
-
-
 def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool = False) -> int:
     """Run one command function the way ``miil`` does: its int return is the exit status; errors as the dialect says.
 
@@ -195,7 +178,8 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         prog: The command's name in messages (``miil stam train``).
         debug: Re-raise every exception (with its traceback) instead of the one-line report.
     """
-    previous_format, warnings.formatwarning = warnings.formatwarning, _format_warning
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _one_line_skips(prog, previous_format)
     try:
         result = func(args)
     except KeyboardInterrupt:
@@ -218,6 +202,26 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         warnings.formatwarning = previous_format
     _teardown(wait=True)
     return int(result) if isinstance(result, int) else 0
+
+
+def _one_line_skips(prog: str, fallback: Callable[..., str]) -> Callable[..., str]:
+    """``warnings.formatwarning`` that prints a skipped input as one line, ``<prog>: warning: <file>: <reason>``
+    (the bad-input contract), instead of the warning's source location and code line; other warnings as before.
+
+    The line is written above a running progress bar rather than inside it (tqdm writes it and the warnings machinery
+    then writes nothing). Only the format is replaced, so warnings recorded by ``warnings.catch_warnings(record=True)``
+    (pytest.warns) are recorded as before."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        unreadable = sys.modules.get("miil.core.data.unreadable")
+        if unreadable is not None and issubclass(category, unreadable.UnreadableFileWarning):
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"{prog}: warning: {message}", file=sys.stderr)
+            return ""
+        return fallback(message, category, filename, lineno, line)
+
+    return format_warning
 
 
 def _dispatch(parser: argparse.ArgumentParser, argv: list[str], debug: bool) -> int:

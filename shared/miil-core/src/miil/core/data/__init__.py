@@ -21,6 +21,7 @@ from .transforms import (
     rand_augment,
     timm_augment_ops,
 )
+from .truncation import TruncatedFileError, container_truncation
 from .unreadable import (
     PartlyRead,
     Skipped,
@@ -48,9 +49,11 @@ __all__ = [
     "Skipped",
     "SkippingCollate",
     "SquishResize",
+    "TruncatedFileError",
     "UnreadableFileError",
     "UnreadableFileWarning",
     "UnreadablePolicy",
+    "container_truncation",
     "describe_read_error",
     "digits_pil_images",
     "floor_posterize_bits",

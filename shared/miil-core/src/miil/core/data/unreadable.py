@@ -127,7 +127,8 @@ class UnreadableFileError(OSError):
             return
         super().__init__(
             f"cannot read {self.kind} file {self.path}: {type(error).__name__}: {error}. "
-            "Fix or remove the file, or use strict=False to skip unreadable files with a warning."
+            "Fix or remove the file, or use strict=False (on the command line: without --strict) to skip unreadable "
+            "files with a warning."
         )
 
     def __reduce__(self):
