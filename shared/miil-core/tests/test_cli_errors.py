@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from miil.core.cli import ArgumentParser, main, package_main
+from miil.core.cli import ArgumentParser, main, package_main, run_command
 from miil.core.errors import EXIT_SKIPPED_INPUTS, UserError
 
 
@@ -142,3 +142,23 @@ def test_metrics_file_with_a_broken_line_is_a_user_error(tmp_path, capsys):
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "train_loss": 1.0}) + "\n{not json\n")
     assert main(["plot", str(tmp_path)]) == 2
     assert "line 2 is not JSON" in _one_line(capsys)
+
+
+def test_skipped_input_warnings_are_one_line_while_a_command_runs():
+    import warnings
+
+    from miil.core.data import UnreadableFileWarning
+
+    seen = {}
+
+    def command(args):
+        message = "skipping unreadable file bad.jpg: empty file"
+        seen["skip"] = warnings.formatwarning(message, UnreadableFileWarning, "dataset.py", 7, "img = load(path)")
+        seen["other"] = warnings.formatwarning("careful", UserWarning, "dataset.py", 7, "img = load(path)")
+        return 0
+
+    before = warnings.formatwarning
+    assert run_command(command, None, "miil x validate") == 0
+    assert seen["skip"] == "miil x validate: warning: skipping unreadable file bad.jpg: empty file\n"
+    assert "UserWarning: careful" in seen["other"] and seen["other"].count("\n") == 2  # others keep Python's format
+    assert warnings.formatwarning is before

@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
@@ -168,6 +169,23 @@ def _teardown(wait: bool) -> None:
         du.shutdown_distributed(wait=wait)
 
 
+def _skip_warnings_one_line(prog: str) -> Callable:
+    """Format skipped-input warnings as the dialect's one line (``<prog>: warning: skipping ... : <reason>``).
+
+    Only the formatting changes (the default adds the source line below the message); a caller that records warnings
+    (``warnings.catch_warnings(record=True)``, pytest) still receives them. Returns the previous formatter.
+    """
+    previous = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None):
+        if category.__name__ == "UnreadableFileWarning":  # by name: the class lives in a module that imports torch
+            return f"{prog}: warning: {message}\n"
+        return previous(message, category, filename, lineno, line)
+
+    warnings.formatwarning = one_line
+    return previous
+
+
 def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool = False) -> int:
     """Run one command function the way ``miil`` does: its int return is the exit status; errors as the dialect says.
 
@@ -177,6 +195,7 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         prog: The command's name in messages (``miil stam train``).
         debug: Re-raise every exception (with its traceback) instead of the one-line report.
     """
+    previous_format = _skip_warnings_one_line(prog)
     try:
         result = func(args)
     except KeyboardInterrupt:
@@ -195,6 +214,8 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         traceback.print_exc()
         sys.stderr.write(f"{prog}: internal error (a bug, the traceback is above)\n")
         return EXIT_BUG
+    finally:
+        warnings.formatwarning = previous_format
     _teardown(wait=True)
     return int(result) if isinstance(result, int) else 0
 
