@@ -30,7 +30,7 @@ from miil.core.errors import UserError
 from .layout import DATA_FORMATS, split_folder
 from .recipes import DEFAULT_TEACHER, PAPER_RESULTS, RECIPES, USI
 
-__all__ = ["register"]
+__all__ = ["add_model_source", "infer_command", "register", "validate_command"]
 
 _PROG = "miil usi"
 
@@ -107,7 +107,13 @@ def _outputs(model) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def validate_command(args: argparse.Namespace, prog: str = _PROG) -> int:
+    """``validate``: top-1 / top-5 and loss of ``--weights`` on the ``--val-split`` folder (see :func:`register`).
+
+    Args:
+        args: The parsed options of a parser built with :func:`add_model_source` and the dataset options.
+        prog: The command's name in messages (``miil diversity`` reuses this verb).
+    """
     from miil.core import distributed as du
     from miil.core.data import ImageFolderDataset
     from miil.core.evaluate import exit_status, print_skipped_summary, write_json
@@ -141,7 +147,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         raise UserError(f"no readable image in {val_dir} ({report.skipped_count} unreadable)")
     if du.is_main_process():
         shown = "  ".join(f"{k} {v:.4g}" + ("%" if k.startswith("top") else "") for k, v in report.metrics.items())
-        print(f"{_PROG} validate: {loaded.name} on {val_dir}: {shown} ({report.samples} images, {precision})")
+        print(f"{prog} validate: {loaded.name} on {val_dir}: {shown} ({report.samples} images, {precision})")
         if args.json:
             write_json(
                 args.json,
@@ -155,11 +161,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                     **report.as_dict(),
                 },
             )
-    print_skipped_summary(report.skipped, prog=f"{_PROG} validate")
+    print_skipped_summary(report.skipped, prog=f"{prog} validate")
     return exit_status(report.skipped)
 
 
-def _cmd_infer(args: argparse.Namespace) -> int:
+def infer_command(args: argparse.Namespace, prog: str = _PROG) -> int:
+    """``infer``: top-k classes of the ``INPUT`` files with ``--weights`` (see :func:`register`).
+
+    Args:
+        args: The parsed options of a parser built with :func:`add_model_source`, ``--top-k`` and ``inputs``.
+        prog: The command's name in messages.
+    """
     from miil.core import distributed as du
     from miil.core.evaluate import exit_status, print_skipped_summary, write_json
 
@@ -191,7 +203,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
                 args.json,
                 {"model": loaded.name, **loaded.info, "predictions": rows, **report.as_dict()},
             )
-    print_skipped_summary(report.skipped, prog=f"{_PROG} infer")
+    print_skipped_summary(report.skipped, prog=f"{prog} infer")
     return exit_status(report.skipped)
 
 
@@ -349,9 +361,16 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------- parsers
 
 
-def _add_model_source(p: argparse.ArgumentParser) -> None:
+def add_model_source(p: argparse.ArgumentParser, *, runs: str = "`miil usi train`") -> None:
+    """The options of ``validate`` and ``infer``: the model (``--weights`` or a timm name with ``--pretrained``), its
+    input, the device and precision, the bad-input policy and the ``--json`` report.
+
+    Args:
+        p: The verb's parser.
+        runs: Which train verb writes the run folders ``--weights`` takes (for the help).
+    """
     g = p.add_argument_group("model (--weights, or a timm name with --pretrained)")
-    ca.add_weights(g, required=False, help="a `miil usi train` run folder (its best weights) or a weights file")
+    ca.add_weights(g, required=False, help=f"a {runs} run folder (its best weights) or a weights file")
     ca.add_model(g, help="timm model name (default: the one the weights' sidecar names)")
     ca.add_role(g, "pretrained", help="without --weights: timm's pretrained weights of --model (downloads)")
     ca.add_model_kwargs(g, default=None, help="extra timm.create_model arguments as a JSON object")
@@ -401,15 +420,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = _verb(sub, "validate", "top-1 / top-5 of a run or weights on the validation split")
     ca.add_data_args(p, DATA_FORMATS, splits=("val",), labels=False, root_required=True)
-    _add_model_source(p)
+    add_model_source(p)
     p.add_argument("--channels-last", action=ca.BoolAction, default=False, help="channels-last batches")
-    p.set_defaults(func=_cmd_validate)
+    p.set_defaults(func=validate_command)
 
     p = _verb(sub, "infer", "top-k classes of image files (folders are searched)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    _add_model_source(p)
+    add_model_source(p)
     ca.add_top_k(p)
-    p.set_defaults(func=_cmd_infer)
+    p.set_defaults(func=infer_command)
 
     p = _verb(
         sub,
