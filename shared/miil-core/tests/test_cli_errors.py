@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from miil.core.cli import ArgumentParser, main, package_main
+from miil.core.cli import ArgumentParser, main, package_main, run_command
 from miil.core.errors import EXIT_SKIPPED_INPUTS, UserError
 
 
