@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from miil.core.cli import ArgumentParser, main, package_main, run_command
+from miil.core.cli import ArgumentParser, main, package_main
 from miil.core.errors import EXIT_SKIPPED_INPUTS, UserError
 
 
@@ -167,7 +167,7 @@ def test_metrics_file_with_a_broken_line_is_a_user_error(tmp_path, capsys):
     assert "line 2 is not JSON" in _one_line(capsys)
 
 
-def test_a_skipped_input_is_one_warning_line():
+def test_a_skipped_input_and_other_warnings_in_a_process():
     """The bad-input contract: a command prints each skipped input as one line naming the file and the reason (not
     Python's two-line warning with the source location); other warnings keep their usual form."""
     code = (
