@@ -80,6 +80,8 @@ class Row:
         steps: The commands, in order.
         result: Reads our number from the out dir after the steps ran.
         gpu_hours: The paper's or original's stated compute, when given (for the README).
+        note: One line stored with the row's result (results.json ``note``, results.md notes), e.g. how a smoke run
+            departs from the real protocol ("smoke: folds 1-2 of 5").
     """
 
     name: str
@@ -93,6 +95,7 @@ class Row:
     steps: tuple[Step, ...]
     result: Callable[[Path], float | None]
     gpu_hours: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,9 @@ def _write_results(paper: Paper, ctx: Context, results: list[dict[str, Any]]) ->
             f"| {r['row']} | {r['metric']} | {_fmt(r['paper'])} | {r['source']} | {_fmt(r['ours'])} | {r['status']} "
             f"| {r['wall_s']:.0f} s |"
         )
+    notes = [f"- **{r['row']}**: {r['note']}" for r in results if r.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     lines += ["", "Commands (in order), git commit of each row:", ""]
     for r in results:
         lines.append(f"- **{r['row']}** (commit {r['commit']}):")
@@ -306,6 +312,7 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             "metric": row.metric,
             "paper": row.paper,
             "source": row.source,
+            "note": row.note,
             "ours": None,
             "status": "",
             "commands": commands,
