@@ -116,3 +116,17 @@ def test_a_row_note_is_kept_in_results_json_and_md(tmp_path):
     assert [(r["row"], r["note"]) for r in results] == [("a", "smoke: folds 1-2 of 5"), ("plain", None)]
     md = (out_dir / "results.md").read_text()
     assert "- **a**: smoke: folds 1-2 of 5" in md and "**plain**:" not in md.split("Commands")[0]
+
+
+def test_a_row_requiring_an_absent_dataset_is_skipped_and_the_others_run(tmp_path):
+    def rows(ctx: Context) -> list[Row]:
+        first = _rows(ctx)[0]
+        return [first, dataclasses.replace(first, name="pretrained", requires=("other",))]
+
+    out_dir = tmp_path / "out"
+    paper = Paper("toy", "A toy paper", "0000.00000", rows, _smoke_data)
+    assert main(paper, ["--smoke", "--out-dir", str(out_dir)]) == 0
+    results = json.loads((out_dir / "results.json").read_text())["rows"]
+    got = [(r["row"], r["status"][:7], r["ours"]) for r in results]
+    assert got == [("a", "ok", 3.0), ("pretrained", "skipped", None)]
+    assert str(out_dir / "smoke-data" / "other") in results[1]["status"]

@@ -80,6 +80,8 @@ class Row:
         steps: The commands, in order.
         result: Reads our number from the out dir after the steps ran.
         gpu_hours: The paper's or original's stated compute, when given (for the README).
+        requires: Other dataset folders under ``--data-root`` the row reads through shared steps (a pre-training
+            on another dataset); the row is skipped when one is absent, as when its own ``dataset`` is.
         note: One line stored with the row's result (results.json ``note``, results.md notes), e.g. how a smoke run
             departs from the real protocol ("smoke: folds 1-2 of 5").
     """
@@ -95,6 +97,7 @@ class Row:
     steps: tuple[Step, ...]
     result: Callable[[Path], float | None]
     gpu_hours: str | None = None
+    requires: tuple[str, ...] = ()
     note: str | None = None
 
 
@@ -214,13 +217,14 @@ def _run_step(step: Step, ctx: Context, log: Path, in_process: bool) -> int:
 
 
 def _check_data(rows: Sequence[Row], ctx: Context) -> dict[str, str]:
-    """Rows to skip (dataset folder absent) -> reason; exits 2 when a present dataset lacks a needed file."""
+    """Rows to skip (a dataset folder absent) -> reason; exits 2 when a present dataset lacks a needed file."""
     skip: dict[str, str] = {}
     problems = []
     for row in rows:
         folder = ctx.data_root / row.dataset
-        if not folder.is_dir():
-            skip[row.name] = f"data absent: {folder} (expected {row.layout})"
+        absent = [ctx.data_root / f for f in (row.dataset, *row.requires) if not (ctx.data_root / f).is_dir()]
+        if absent:
+            skip[row.name] = f"data absent: {absent[0]} (expected {row.layout})"
             continue
         for need in row.needs:
             if not (folder / need).exists():
