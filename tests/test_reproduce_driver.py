@@ -1,5 +1,6 @@
 """The reproduction driver on a toy paper whose steps are real `miil core inspect` commands (fast, no training)."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -101,3 +102,31 @@ def test_unknown_rows_are_refused(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(PAPER, ["--smoke", "--out-dir", str(tmp_path), "--rows", "z"])
     assert exc.value.code == 2
+
+
+def test_a_row_note_is_kept_in_results_json_and_md(tmp_path):
+    def rows(ctx: Context) -> list[Row]:
+        first = _rows(ctx)[0]
+        return [dataclasses.replace(first, note="smoke: folds 1-2 of 5"), dataclasses.replace(first, name="plain")]
+
+    out_dir = tmp_path / "out"
+    paper = Paper("toy", "A toy paper", "0000.00000", rows, _smoke_data)
+    assert main(paper, ["--smoke", "--out-dir", str(out_dir)]) == 0
+    results = json.loads((out_dir / "results.json").read_text())["rows"]
+    assert [(r["row"], r["note"]) for r in results] == [("a", "smoke: folds 1-2 of 5"), ("plain", None)]
+    md = (out_dir / "results.md").read_text()
+    assert "- **a**: smoke: folds 1-2 of 5" in md and "**plain**:" not in md.split("Commands")[0]
+
+
+def test_a_row_requiring_an_absent_dataset_is_skipped_and_the_others_run(tmp_path):
+    def rows(ctx: Context) -> list[Row]:
+        first = _rows(ctx)[0]
+        return [first, dataclasses.replace(first, name="pretrained", requires=("other",))]
+
+    out_dir = tmp_path / "out"
+    paper = Paper("toy", "A toy paper", "0000.00000", rows, _smoke_data)
+    assert main(paper, ["--smoke", "--out-dir", str(out_dir)]) == 0
+    results = json.loads((out_dir / "results.json").read_text())["rows"]
+    got = [(r["row"], r["status"][:7], r["ours"]) for r in results]
+    assert got == [("a", "ok", 3.0), ("pretrained", "skipped", None)]
+    assert str(out_dir / "smoke-data" / "other") in results[1]["status"]

@@ -80,6 +80,10 @@ class Row:
         steps: The commands, in order.
         result: Reads our number from the out dir after the steps ran.
         gpu_hours: The paper's or original's stated compute, when given (for the README).
+        requires: Other dataset folders under ``--data-root`` the row reads through shared steps (a pre-training
+            on another dataset); the row is skipped when one is absent, as when its own ``dataset`` is.
+        note: One line stored with the row's result (results.json ``note``, results.md notes), e.g. how a smoke run
+            departs from the real protocol ("smoke: folds 1-2 of 5").
     """
 
     name: str
@@ -93,6 +97,8 @@ class Row:
     steps: tuple[Step, ...]
     result: Callable[[Path], float | None]
     gpu_hours: str | None = None
+    requires: tuple[str, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,13 +217,14 @@ def _run_step(step: Step, ctx: Context, log: Path, in_process: bool) -> int:
 
 
 def _check_data(rows: Sequence[Row], ctx: Context) -> dict[str, str]:
-    """Rows to skip (dataset folder absent) -> reason; exits 2 when a present dataset lacks a needed file."""
+    """Rows to skip (a dataset folder absent) -> reason; exits 2 when a present dataset lacks a needed file."""
     skip: dict[str, str] = {}
     problems = []
     for row in rows:
         folder = ctx.data_root / row.dataset
-        if not folder.is_dir():
-            skip[row.name] = f"data absent: {folder} (expected {row.layout})"
+        absent = [ctx.data_root / f for f in (row.dataset, *row.requires) if not (ctx.data_root / f).is_dir()]
+        if absent:
+            skip[row.name] = f"data absent: {absent[0]} (expected {row.layout})"
             continue
         for need in row.needs:
             if not (folder / need).exists():
@@ -248,6 +255,9 @@ def _write_results(paper: Paper, ctx: Context, results: list[dict[str, Any]]) ->
             f"| {r['row']} | {r['metric']} | {_fmt(r['paper'])} | {r['source']} | {_fmt(r['ours'])} | {r['status']} "
             f"| {r['wall_s']:.0f} s |"
         )
+    notes = [f"- **{r['row']}**: {r['note']}" for r in results if r.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     lines += ["", "Commands (in order), git commit of each row:", ""]
     for r in results:
         lines.append(f"- **{r['row']}** (commit {r['commit']}):")
@@ -306,6 +316,7 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             "metric": row.metric,
             "paper": row.paper,
             "source": row.source,
+            "note": row.note,
             "ours": None,
             "status": "",
             "commands": commands,
