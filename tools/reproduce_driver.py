@@ -80,6 +80,8 @@ class Row:
         steps: The commands, in order.
         result: Reads our number from the out dir after the steps ran.
         gpu_hours: The paper's or original's stated compute, when given (for the README).
+        details: Reads further facts of our run from the out dir (the chosen network's latency, ...), stored with
+            the row in ``results.json`` under ``details``; ``None`` for none.
     """
 
     name: str
@@ -93,6 +95,7 @@ class Row:
     steps: tuple[Step, ...]
     result: Callable[[Path], float | None]
     gpu_hours: str | None = None
+    details: Callable[[Path], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,8 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             value = row.result(out_dir)
             entry["ours"] = value
             entry["status"] = "ok" if value is not None else "failed: the steps ran but wrote no number"
+            if row.details is not None:
+                entry["details"] = row.details(out_dir)
         results.append(entry)
         _write_results(paper, ctx, results)
     ok = all(r["status"] == "ok" for r in results if not r["status"].startswith("skipped"))

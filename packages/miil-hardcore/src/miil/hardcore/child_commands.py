@@ -91,7 +91,7 @@ def _finish_training(args: argparse.Namespace, verb: str, result, what: str) -> 
 # ---------------------------------------------------------------------------------------------------- training
 def finetune(args: argparse.Namespace) -> int:
     """Fine-tune a child sliced from the supernet ``--init-checkpoint``, with KD from a heaviest path."""
-    recipe: ChildRecipe = recipe_from_args(args, CHILD_RECIPES)
+    recipe: ChildRecipe = recipe_from_args(args, getattr(args, "child_recipes", CHILD_RECIPES))
     init = args.init_checkpoint
     supernet = load_supernet(init)
     _, info = read_sidecar(init)
@@ -130,7 +130,7 @@ def finetune(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     """Train a chosen child from scratch (``--arch``: a search result, a published name or ``arch_def``)."""
-    recipe: ChildRecipe = recipe_from_args(args, CHILD_RECIPES)
+    recipe: ChildRecipe = recipe_from_args(args, getattr(args, "child_recipes", CHILD_RECIPES))
     space, arch, recipe = train_space(args, recipe)
     train_dir = split_folder(args, "train")
     val_dir = split_folder(args, "val", required=False)

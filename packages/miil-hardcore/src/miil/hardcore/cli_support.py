@@ -24,6 +24,8 @@ from miil.core.errors import UserError
 
 __all__ = [
     "DATA_FORMATS",
+    "add_latency_fraction",
+    "latency_target",
     "lazy_verb",
     "one_line_warnings",
     "run_precision",
@@ -105,6 +107,54 @@ def with_run_img_size(recipe: Any, args: argparse.Namespace, info: Mapping[str, 
     if size != recipe.img_size and int(os.environ.get("RANK", "0")) == 0:
         print(f"image size {size} px, as {run} records it (--img-size overrides)")
     return dataclasses.replace(recipe, img_size=size)
+
+
+def latency_target(recipe: Any, args: argparse.Namespace, table: Any) -> tuple[Any, float | None]:
+    """``recipe`` with its ``latency_ms`` taken from ``--latency-fraction`` of ``table``'s range, when given.
+
+    ``search --latency-fraction F`` sets the target to ``lightest + F (heaviest - lightest)`` of the latency table
+    (:meth:`miil.hardcore.LatencyTable.latency_at`), the paper's targets placed on a device's own range.
+
+    Args:
+        recipe: The resolved search recipe (has ``latency_ms``).
+        args: The parsed command line (``latency_fraction``; recipe fields are present only when given).
+        table: The latency table the search runs on.
+
+    Returns:
+        The recipe (its ``latency_ms`` replaced when a fraction was given) and the fraction (``None`` when not given).
+
+    Raises:
+        UserError: Both ``--latency-ms`` and ``--latency-fraction`` were given, or the fraction is outside [0, 1].
+    """
+    fraction = getattr(args, "latency_fraction", None)
+    if fraction is None:
+        return recipe, None
+    if "latency_ms" in vars(args):
+        raise UserError(
+            "give either --latency-ms (ms per sample) or --latency-fraction (of the table's range), not both"
+        )
+    if not 0.0 <= fraction <= 1.0:
+        raise UserError(
+            f"--latency-fraction must be in [0, 1] (0: the lightest network, 1: the heaviest), got {fraction}"
+        )
+    target = table.latency_at(fraction)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"latency target {target:.4f} ms: {fraction:g} of the way from the table's lightest to its heaviest network"
+        )
+    return dataclasses.replace(recipe, latency_ms=target), float(fraction)
+
+
+def add_latency_fraction(p: argparse.ArgumentParser) -> None:
+    """``--latency-fraction F``: the search target as a fraction of the latency table's range (see above)."""
+    p.add_argument(
+        "--latency-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="latency target as a fraction of the table's range, lightest + F (heaviest - lightest), in place of "
+        "--latency-ms (the paper's targets are ms on an Intel Xeon; this places a target on your device's range)",
+    )
 
 
 @contextmanager

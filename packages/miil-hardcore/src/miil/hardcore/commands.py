@@ -27,7 +27,7 @@ from miil.core.io import atomic_write_text
 from .builder import resolve_architecture
 from .calibrate import calibrate_latency
 from .checkpoints import load_search_result, load_supernet, read_sidecar, save_child
-from .cli_support import one_line_warnings, split_folder, with_run_img_size
+from .cli_support import latency_target, one_line_warnings, split_folder, with_run_img_size
 from .closed_loop import closed_loop_search
 from .convert import convert_original_checkpoint
 from .data import eval_transform, held_out_split, image_folder, image_sets
@@ -294,6 +294,7 @@ def search(args: argparse.Namespace) -> int:
         raise UserError(f"the latency table {args.lut} was measured for another search space than {args.weights}")
     _, info = read_sidecar(args.weights)
     recipe = with_run_img_size(recipe, args, info, args.weights)
+    recipe, fraction = latency_target(recipe, args, table)
     train_dir = split_folder(args, "train")
     with one_line_warnings():
         plain = image_folder(train_dir, eval_transform(recipe.img_size))
@@ -338,6 +339,7 @@ def search(args: argparse.Namespace) -> int:
             "recipe": recipe_to_dict(recipe),
             "supernet": str(args.weights),
             "latency_table": str(args.lut),
+            "latency_fraction": fraction,
             "img_size": recipe.img_size,
         }
         atomic_write_text(args.output, json.dumps(data, indent=1))

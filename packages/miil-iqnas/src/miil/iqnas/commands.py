@@ -21,7 +21,7 @@ from miil.core.errors import UserError
 from miil.core.evaluate import ShardSampler, write_json
 from miil.core.io import atomic_write_text
 from miil.hardcore import LatencyTable, extract_child, held_out_split, load_supernet, read_sidecar, save_child
-from miil.hardcore.cli_support import one_line_warnings, split_folder, with_run_img_size
+from miil.hardcore.cli_support import latency_target, one_line_warnings, split_folder, with_run_img_size
 from miil.hardcore.commands import check_classes, recipe_from_args
 from miil.hardcore.data import eval_transform, image_folder
 
@@ -95,6 +95,7 @@ def search(args: argparse.Namespace) -> int:
     space = estimator.space
     if not table.space.same_networks(space):
         raise UserError(f"the latency table {args.lut} was measured for another search space than {args.estimator}")
+    recipe, fraction = latency_target(recipe, args, table)
     latency = latency_costs(table)
     resources = [latency]
     limits: dict[str, float | None] = {"latency": recipe.latency_ms or None}
@@ -115,7 +116,13 @@ def search(args: argparse.Namespace) -> int:
         result = dp_search(estimator, latency, recipe.latency_ms)
     else:
         result = frank_wolfe_search(estimator, latency, recipe.latency_ms, seed=recipe.seed, progress=args.progress)
-    data = {**result.to_dict(space), "recipe": recipe_to_dict(recipe), "estimator": str(args.estimator)}
+    data = {
+        **result.to_dict(space),
+        "recipe": recipe_to_dict(recipe),
+        "estimator": str(args.estimator),
+        "latency_table": str(args.lut),
+        "latency_fraction": fraction,
+    }
     atomic_write_text(args.output, json.dumps(data, indent=1))
     used = ", ".join(
         f"{k} {v:.4g}" + (f" <= {limits[k]:.4g}" if limits.get(k) else "") for k, v in result.resources.items()
