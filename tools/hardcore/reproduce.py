@@ -50,6 +50,25 @@ TRAIN_SMOKE = (
     "--progress", "false", "--device", "cpu", "--num-workers", "0",
 )  # fmt: skip
 EVAL_SMOKE = ("--progress", "false", "--device", "cpu", "--num-workers", "0")
+SUPERNETS = "miil.hardcore.recipes:SUPERNET_RECIPES"
+
+
+def per_process_batch(ctx: Context, recipes: str, name: str) -> tuple[str, ...]:
+    """``--gpus N``: the recipe's batch split over the N processes (``--batch-size`` is per process in miil), so the
+    global batch, which the recipe's learning rate goes with, stays the paper's.
+
+    Args:
+        ctx: The run (``gpus``, ``smoke``).
+        recipes: ``"module:TABLE"`` of the recipe table (``miil.hardcore.recipes:SUPERNET_RECIPES``).
+        name: The recipe's name.
+    """
+    if ctx.smoke or ctx.gpus <= 1:
+        return ()
+    import importlib
+
+    module, table = recipes.split(":")
+    batch = getattr(importlib.import_module(module), table)[name].batch_size
+    return ("--batch-size", str(max(1, batch // ctx.gpus)))
 
 
 def smoke_fraction(target_ms: float) -> str:
@@ -64,8 +83,9 @@ def shared_steps(ctx: Context) -> tuple[Step, ...]:
     lut, heavy, multi = ctx.run("lut.json"), ctx.run("supernet", "heaviest"), ctx.run("supernet", "multipath")
     lut_args = ("hardcore", "lut", "--output", lut, "--backend", "cpu", "--threads", "1", "--batch-size", "1")
     heavy_args = ("hardcore", "train-supernet", "--recipe", "heaviest-path-imagenet", "--data-root", data)
+    heavy_args += per_process_batch(ctx, SUPERNETS, "heaviest-path-imagenet")
     multi_args = ("hardcore", "train-supernet", "--recipe", "multipath-imagenet", "--init-checkpoint", heavy)
-    multi_args += ("--data-root", data)
+    multi_args += ("--data-root", data, *per_process_batch(ctx, SUPERNETS, "multipath-imagenet"))
     if ctx.smoke:
         # 16 px in the digits space, 10 classes as in the miniature (the head is timed for them).
         lut_args += ("--space", "digits", "--img-size", "16", "--num-classes", "10", "--warmup", "1", "--repeats", "3")
@@ -96,6 +116,7 @@ def rows(ctx: Context) -> list[Row]:
         search += ("--closed-loop", "--output", arch)
         finetune = ("hardcore", "finetune", "--recipe", "finetune-imagenet", "--init-checkpoint", multi)
         finetune += ("--teacher-checkpoint", heavy, "--arch", arch, "--data-root", data, "--out-dir", ft)
+        finetune += per_process_batch(ctx, "miil.hardcore.recipes:CHILD_RECIPES", "finetune-imagenet")
         validate = ("hardcore", "validate", "--weights", ft, "--data-root", data, "--json", report)
         if ctx.smoke:
             search += ("--latency-fraction", smoke_fraction(target_ms), "--steps", "2", "--batch-size", "8")

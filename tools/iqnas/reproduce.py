@@ -81,6 +81,7 @@ def rows(ctx: Context) -> list[Row]:
         search = ("iqnas", "search", "--recipe", recipe, "--estimator", estimator, "--lut", lut, "--output", arch)
         train = ("iqnas", "train", "--recipe", "binas-finetune-imagenet", "--init-checkpoint", multi)
         train += ("--teacher-checkpoint", heavy, "--arch", arch, "--data-root", data, "--out-dir", ft)
+        train += hardcore.per_process_batch(ctx, "miil.iqnas.recipes:CHILD_RECIPES", "binas-finetune-imagenet")
         validate = ("iqnas", "validate", "--weights", ft, "--data-root", data, "--json", report)
         if ctx.smoke:
             search += ("--latency-fraction", smoke_fraction(target_ms), "--progress", "false")
