@@ -130,3 +130,19 @@ def test_a_row_requiring_an_absent_dataset_is_skipped_and_the_others_run(tmp_pat
     got = [(r["row"], r["status"][:7], r["ours"]) for r in results]
     assert got == [("a", "ok", 3.0), ("pretrained", "skipped", None)]
     assert str(out_dir / "smoke-data" / "other") in results[1]["status"]
+
+
+def test_row_details_are_stored_with_the_row(tmp_path):
+    """``Row.details`` (e.g. the chosen network's measured latency) goes into results.json; rows without it add none."""
+    import dataclasses
+
+    def rows(ctx: Context) -> list[Row]:
+        a, b = _rows(ctx)[:2]
+        return [dataclasses.replace(a, details=lambda out: {"out": out.name, "measured_ms": 1.5}), b]
+
+    out_dir = tmp_path / "out"
+    assert (
+        main(Paper("toy", "A toy paper", "0000.00000", rows, _smoke_data), ["--smoke", "--out-dir", str(out_dir)]) == 0
+    )
+    got = json.loads((out_dir / "results.json").read_text())["rows"]
+    assert got[0]["details"] == {"out": "out", "measured_ms": 1.5} and "details" not in got[1]

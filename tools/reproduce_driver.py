@@ -84,6 +84,8 @@ class Row:
             on another dataset); the row is skipped when one is absent, as when its own ``dataset`` is.
         note: One line stored with the row's result (results.json ``note``, results.md notes), e.g. how a smoke run
             departs from the real protocol ("smoke: folds 1-2 of 5").
+        details: Reads further facts of our run from the out dir (the chosen network's latency, ...), stored with
+            the row in ``results.json`` under ``details``; ``None`` for none.
     """
 
     name: str
@@ -99,6 +101,7 @@ class Row:
     gpu_hours: str | None = None
     requires: tuple[str, ...] = ()
     note: str | None = None
+    details: Callable[[Path], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +366,8 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             value = row.result(out_dir)
             entry["ours"] = value
             entry["status"] = "ok" if value is not None else "failed: the steps ran but wrote no number"
+            if row.details is not None:
+                entry["details"] = row.details(out_dir)
         results.append(entry)
         _write_results(paper, ctx, results)
     ok = all(r["status"] == "ok" for r in results if not r["status"].startswith("skipped"))

@@ -1,5 +1,8 @@
 """Shared tiny fixtures: a two-stage search space at 16x16 and a synthetic latency table."""
 
+import sys
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +16,20 @@ def _few_threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def shown_warnings():
+    """Warnings reach stderr as in a real ``miil`` process (pytest records them instead): through Python's display,
+    in the format miil-core's ``run_command`` installs (one ``<prog>: warning: ...`` line per skipped input)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # a real process's action: each distinct message once
+        warnings.showwarning = show
+        yield
 
 
 @pytest.fixture

@@ -238,7 +238,7 @@ def test_train_reads_the_space_of_the_search_result_and_validate_reports_the_bes
     assert "searched in" in _one_line_error(capsys, "train")
 
 
-def test_bad_inputs_are_skipped_counted_and_reported(tmp_path, imagenet, arch_file, capsys):
+def test_bad_inputs_are_skipped_counted_and_reported(tmp_path, imagenet, arch_file, capsys, shown_warnings):
     """The bad-input contract in train, validate and infer: each unreadable file is one warning line (file and reason),
     listed in --json, not counted as a sample; exit status 3; --strict stops with a one-line error (status 2)."""
     good = next((imagenet / "val").glob("*/*.JPEG"))
@@ -251,8 +251,10 @@ def test_bad_inputs_are_skipped_counted_and_reported(tmp_path, imagenet, arch_fi
     assert main([*argv, "--out-dir", str(run), *TRAIN, "--max-steps-per-epoch", "9"]) == 3
     out = capsys.readouterr()
     assert "skipped" in out.out and "--strict" in out.out
-    warned = [line for line in out.err.splitlines() if "warning: skipping unreadable file" in line]
-    assert {line.split(": ")[1].split()[-1] for line in warned} >= {
+    # One line per file, from miil-core's run_command: "<prog>: warning: skipping unreadable file F: reason".
+    prefix = "miil hardcore train: warning: skipping unreadable file "
+    warned = [line.removeprefix(prefix) for line in out.err.splitlines() if line.startswith(prefix)]
+    assert {line.split(": ")[0] for line in warned} >= {
         str(p) for p in (imagenet / "val").glob("*/bad/*.JPEG") if p.is_file()
     }
     assert main([*argv, "--out-dir", str(tmp_path / "strict"), *TRAIN, "--strict"]) == 2
@@ -277,7 +279,9 @@ def test_bad_inputs_are_skipped_counted_and_reported(tmp_path, imagenet, arch_fi
     out = capsys.readouterr()
     lines = [json.loads(line) for line in out.out.splitlines() if line.startswith("{")]
     assert [line["image"] for line in lines] == [str(good)]
-    assert len([line for line in out.err.splitlines() if "warning: skipping" in line]) == 5
+    assert (
+        len([line for line in out.err.splitlines() if line.startswith("miil hardcore infer: warning: skipping")]) == 5
+    )
     got = json.loads(report.read_text())
     assert got["samples"] == 1 and len(got["predictions"]) == 1
     assert {s["file"]: s["reason"] for s in got["skipped"]}[str(bad["folder"])] == "a folder, not a file"

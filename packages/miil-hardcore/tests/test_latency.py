@@ -133,3 +133,32 @@ def test_onnx_backend_reports_missing_runtime_or_measures(tiny_space):
         return
     table = measure_latency_table(tiny_space, timing, num_classes=5, progress=False)
     assert np.all(table.block_ms > 0) and table.device["backend"] == "onnx"
+
+
+def test_latency_at_places_a_fraction_of_the_table_range(synthetic_table):
+    lo = synthetic_table.latency(synthetic_table.lightest())
+    hi = synthetic_table.latency(synthetic_table.heaviest())
+    assert lo < hi
+    assert synthetic_table.latency_at(0.0) == pytest.approx(lo) and synthetic_table.latency_at(1.0) == pytest.approx(hi)
+    assert synthetic_table.latency_at(0.25) == pytest.approx(lo + 0.25 * (hi - lo))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        synthetic_table.latency_at(1.5)
+
+
+def test_latency_fraction_sets_the_search_target_and_is_checked(synthetic_table, capsys):
+    """``search --latency-fraction F``: the target F of the way through this table's range, never with --latency-ms."""
+    import argparse
+
+    from miil.hardcore.cli_support import latency_target
+    from miil.hardcore.recipes import SEARCH_RECIPES
+
+    recipe = SEARCH_RECIPES["hardcorenas-b"]
+    got, fraction = latency_target(recipe, argparse.Namespace(latency_fraction=0.5), synthetic_table)
+    assert fraction == 0.5 and got.latency_ms == pytest.approx(synthetic_table.latency_at(0.5))
+    assert got.latency_ms != recipe.latency_ms and got.steps == recipe.steps
+    assert "0.5 of the way" in capsys.readouterr().out
+    assert latency_target(recipe, argparse.Namespace(latency_fraction=None), synthetic_table) == (recipe, None)
+    with pytest.raises(UserError, match="not both"):
+        latency_target(recipe, argparse.Namespace(latency_fraction=0.5, latency_ms=40.0), synthetic_table)
+    with pytest.raises(UserError, match=r"\[0, 1\]"):
+        latency_target(recipe, argparse.Namespace(latency_fraction=2.0), synthetic_table)

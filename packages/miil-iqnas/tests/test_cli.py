@@ -12,7 +12,7 @@ import torch
 from miil.core.cli import main
 from miil.core.io import save_safetensors
 from miil.core.miniature import make_imagenet
-from miil.hardcore import HardCoReSupernet, load_child
+from miil.hardcore import HardCoReSupernet, LatencyTable, load_child
 from miil.iqnas import AccuracyEstimator, latency_costs, parameter_costs
 
 TRAIN = ["--epochs", "1", "--batch-size", "4", "--max-steps-per-epoch", "2", "--device", "cpu", "--progress", "false"]
@@ -79,6 +79,14 @@ def test_cli_estimate_search_explain_train_validate_infer(setup, small_space, in
     argv = [*search, "--latency-ms", str(limit_ms), "--params-m", "1", "--method", "dp"]
     assert main([*argv, "--output", str(tmp / "x.json")]) == 2
     assert "exactly one limit" in capsys.readouterr().err
+    # --latency-fraction: the target placed on the table's own range (the reproduction script's smoke targets)
+    frac = tmp / "fraction.json"
+    assert main([*search, "--latency-fraction", "0.5", "--output", str(frac)]) == 0
+    placed, target = json.loads(frac.read_text()), LatencyTable.load(lut).latency_at(0.5)
+    assert placed["latency_fraction"] == 0.5 and placed["limits"]["latency"] == pytest.approx(target)
+    assert placed["feasible"] and placed["resources"]["latency"] <= target and placed["latency_table"] == str(lut)
+    assert main([*search, "--latency-fraction", "0.5", "--latency-ms", "3", "--output", str(frac)]) == 2
+    assert "not both" in capsys.readouterr().err
 
     plot, table = tmp / "fig.png", tmp / "contributions.json"
     assert main(["iqnas", "explain", "--estimator", str(est_file), "--output", str(plot), "--json", str(table)]) == 0
@@ -184,7 +192,7 @@ def test_train_then_validate_reports_the_metric_that_picked_best(setup, arch_fil
     assert "plot: miil plot" in capsys.readouterr().out
 
 
-def test_bad_inputs_in_train_validate_infer(setup, arch_file, capsys):
+def test_bad_inputs_in_train_validate_infer(setup, arch_file, capsys, shown_warnings):
     from miil.core.testing import write_bad_inputs
 
     tmp, run, _ = setup
@@ -211,7 +219,10 @@ def test_bad_inputs_in_train_validate_infer(setup, arch_file, capsys):
     assert main(["iqnas", "infer", "--weights", str(ft), str(good), *(str(p) for p in bad.values())]) == 3
     out = capsys.readouterr()
     assert len([line for line in out.out.splitlines() if line.startswith("{")]) == 1
-    assert sum("warning: skipping unreadable file" in line for line in out.err.splitlines()) == 5, out.err
+    warned = [
+        line for line in out.err.splitlines() if line.startswith("miil iqnas infer: warning: skipping unreadable file")
+    ]
+    assert len(warned) == 5, out.err
 
 
 class _Payload:
@@ -290,3 +301,18 @@ def test_help_imports_no_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_train_defaults_to_the_binas_finetune_and_hardcore_does_not_know_it(capsys):
+    """``miil iqnas train``'s default recipe is the BINAS README's fine-tune (19 epochs, not HardCoRe's 50)."""
+    with pytest.raises(SystemExit):
+        main(["iqnas", "train", "--help"])
+    help_text = capsys.readouterr().out
+    assert "(default: binas-finetune-imagenet)" in help_text and "[binas-finetune-imagenet: 19]" in help_text
+    with pytest.raises(SystemExit):
+        main(["hardcore", "finetune", "--help"])
+    assert "[finetune-imagenet: 50]" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["hardcore", "finetune", "--recipe", "binas-finetune-imagenet", "--arch", "x", "--data-root", "."])
+    assert exc.value.code == 2
+    assert "binas-finetune-imagenet" in capsys.readouterr().err

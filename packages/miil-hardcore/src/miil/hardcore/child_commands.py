@@ -20,12 +20,19 @@ import torch.nn as nn
 from miil.core import distributed as du
 from miil.core.cli_args import print_plot_hint
 from miil.core.errors import UserError
-from miil.core.evaluate import PredictionMeter, evaluate, exit_status, print_skipped_summary, write_json
+from miil.core.evaluate import (
+    PredictionMeter,
+    choose_precision,
+    evaluate,
+    exit_status,
+    print_skipped_summary,
+    write_json,
+)
 from miil.core.metrics import AccuracyMeter
 
 from .builder import build_child
 from .checkpoints import load_child, load_supernet, read_search_result, read_sidecar
-from .cli_support import one_line_warnings, run_precision, split_folder, with_run_img_size
+from .cli_support import split_folder, with_run_img_size
 from .commands import ARCH_FILE_SUFFIXES, check_classes, note_no_validation, recipe_from_args, resolve_arch
 from .data import ImageFiles, eval_transform, image_folder, image_sets
 from .extract import extract_child
@@ -91,7 +98,7 @@ def _finish_training(args: argparse.Namespace, verb: str, result, what: str) -> 
 # ---------------------------------------------------------------------------------------------------- training
 def finetune(args: argparse.Namespace) -> int:
     """Fine-tune a child sliced from the supernet ``--init-checkpoint``, with KD from a heaviest path."""
-    recipe: ChildRecipe = recipe_from_args(args, CHILD_RECIPES)
+    recipe: ChildRecipe = recipe_from_args(args, getattr(args, "child_recipes", CHILD_RECIPES))
     init = args.init_checkpoint
     supernet = load_supernet(init)
     _, info = read_sidecar(init)
@@ -100,49 +107,47 @@ def finetune(args: argparse.Namespace) -> int:
     train_dir = split_folder(args, "train")
     val_dir = split_folder(args, "val", required=False)
     note_no_validation(args, val_dir)
-    with one_line_warnings():
-        train, val, classes = image_sets(recipe, train_dir, val_dir, strict=args.strict)
-        check_classes(init, info, train_dir, classes, supernet.num_classes)
-        teacher = None
-        if recipe.kd_weight > 0:
-            teacher_net = supernet
-            if args.teacher_checkpoint:
-                teacher_net = load_supernet(args.teacher_checkpoint)
-                check_classes(
-                    args.teacher_checkpoint,
-                    read_sidecar(args.teacher_checkpoint)[1],
-                    train_dir,
-                    classes,
-                    teacher_net.num_classes,
-                )
-            teacher = frozen_heaviest_teacher(teacher_net)
-        child = extract_child(supernet, arch, drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate)
-        step = ChildDistillationStep(
-            teacher,
-            kd_weight=recipe.kd_weight,
-            temperature=recipe.kd_temperature,
-            label_smoothing=recipe.label_smoothing,
-        )
-        run_info = child_run_info(supernet.space, arch, classes, recipe, args.recipe)
-        result = make_trainer(child, train, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
+    train, val, classes = image_sets(recipe, train_dir, val_dir, strict=args.strict)
+    check_classes(init, info, train_dir, classes, supernet.num_classes)
+    teacher = None
+    if recipe.kd_weight > 0:
+        teacher_net = supernet
+        if args.teacher_checkpoint:
+            teacher_net = load_supernet(args.teacher_checkpoint)
+            check_classes(
+                args.teacher_checkpoint,
+                read_sidecar(args.teacher_checkpoint)[1],
+                train_dir,
+                classes,
+                teacher_net.num_classes,
+            )
+        teacher = frozen_heaviest_teacher(teacher_net)
+    child = extract_child(supernet, arch, drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate)
+    step = ChildDistillationStep(
+        teacher,
+        kd_weight=recipe.kd_weight,
+        temperature=recipe.kd_temperature,
+        label_smoothing=recipe.label_smoothing,
+    )
+    run_info = child_run_info(supernet.space, arch, classes, recipe, args.recipe)
+    result = make_trainer(child, train, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
     return _finish_training(args, "finetune", result, "fine-tuned child saved")
 
 
 def train(args: argparse.Namespace) -> int:
     """Train a chosen child from scratch (``--arch``: a search result, a published name or ``arch_def``)."""
-    recipe: ChildRecipe = recipe_from_args(args, CHILD_RECIPES)
+    recipe: ChildRecipe = recipe_from_args(args, getattr(args, "child_recipes", CHILD_RECIPES))
     space, arch, recipe = train_space(args, recipe)
     train_dir = split_folder(args, "train")
     val_dir = split_folder(args, "val", required=False)
     note_no_validation(args, val_dir)
-    with one_line_warnings():
-        train_set, val, classes = image_sets(recipe, train_dir, val_dir, strict=args.strict)
-        model = build_child(
-            space, arch, num_classes=len(classes), drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate
-        )
-        run_info = child_run_info(space, arch, classes, recipe, args.recipe)
-        step = SupervisedStep(label_smoothing=recipe.label_smoothing)
-        result = make_trainer(model, train_set, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
+    train_set, val, classes = image_sets(recipe, train_dir, val_dir, strict=args.strict)
+    model = build_child(
+        space, arch, num_classes=len(classes), drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate
+    )
+    run_info = child_run_info(space, arch, classes, recipe, args.recipe)
+    step = SupervisedStep(label_smoothing=recipe.label_smoothing)
+    result = make_trainer(model, train_set, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
     return _finish_training(args, "train", result, "child trained from scratch")
 
 
@@ -153,23 +158,22 @@ def validate(args: argparse.Namespace) -> int:
     model, info = load_child(args.weights)
     model = model.to(device)
     img_size = args.img_size or int(info.get("img_size", 224))
-    precision = run_precision(args.amp, info.get("eval_precision"), device.type)
+    precision = choose_precision(info.get("eval_precision"), amp=args.amp, device=device)
     val_dir = split_folder(args, "val")
-    with one_line_warnings():
-        dataset = image_folder(val_dir, eval_transform(img_size), strict=args.strict)
-        check_classes(args.weights, info, val_dir, dataset.classes, model.num_classes)
-        report = evaluate(
-            model,
-            dataset,
-            meter=AccuracyMeter(topk=(1, 5)),
-            loss_fn=nn.CrossEntropyLoss(),
-            device=device,
-            precision=precision,
-            batch_size=args.batch_size,
-            num_workers=args.num_workers,
-            progress=args.progress,
-            desc="validate",
-        )
+    dataset = image_folder(val_dir, eval_transform(img_size), strict=args.strict)
+    check_classes(args.weights, info, val_dir, dataset.classes, model.num_classes)
+    report = evaluate(
+        model,
+        dataset,
+        meter=AccuracyMeter(topk=(1, 5)),
+        loss_fn=nn.CrossEntropyLoss(),
+        device=device,
+        precision=precision,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        progress=args.progress,
+        desc="validate",
+    )
     print_skipped_summary(report.skipped, prog=_prog(args, "validate"))
     if du.is_main_process():
         shown = " ".join(f"{k} {v:.4f}" for k, v in report.metrics.items())
@@ -189,26 +193,25 @@ def infer(args: argparse.Namespace) -> int:
     model, info = load_child(args.weights)
     model = model.to(device)
     img_size = args.img_size or int(info.get("img_size", 224))
-    precision = run_precision(args.amp, info.get("eval_precision"), device.type)
+    precision = choose_precision(info.get("eval_precision"), amp=args.amp, device=device)
     classes = info.get("classes") or [str(i) for i in range(model.num_classes)]
     if args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
     k = min(args.top_k, len(classes))
     files = ImageFiles(args.inputs, eval_transform(img_size), strict=args.strict)
     meter = PredictionMeter()
-    with one_line_warnings():
-        report = evaluate(
-            model,
-            files,
-            meter=meter,
-            eval_fn=_softmax_eval,
-            device=device,
-            precision=precision,
-            batch_size=args.batch_size,
-            num_workers=args.num_workers,
-            progress=args.progress,
-            desc="infer",
-        )
+    report = evaluate(
+        model,
+        files,
+        meter=meter,
+        eval_fn=_softmax_eval,
+        device=device,
+        precision=precision,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        progress=args.progress,
+        desc="infer",
+    )
     probs, index = meter.predictions()
     print_skipped_summary(report.skipped, prog=_prog(args, "infer"))
     if du.is_main_process():

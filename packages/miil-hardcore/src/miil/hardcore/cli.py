@@ -32,7 +32,7 @@ from miil.core import cli_args as ca
 from miil.core.cli import HelpFormatter
 from miil.core.config import add_dataclass_arguments
 
-from .cli_support import DATA_FORMATS, lazy_verb, with_run_img_size
+from .cli_support import DATA_FORMATS, add_latency_fraction, lazy_verb, with_run_img_size
 from .recipes import ALL_RECIPES, CHILD_RECIPES, SEARCH_RECIPES, SUPERNET_RECIPES
 
 __all__ = ["add_child_commands", "add_recipe_overrides", "register", "with_run_img_size"]
@@ -80,7 +80,13 @@ def _data(p: argparse.ArgumentParser, splits: tuple[str, ...]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- child verbs
-def add_child_commands(sub: Any, *, names: Mapping[str, str] | None = None) -> None:
+def add_child_commands(
+    sub: Any,
+    *,
+    names: Mapping[str, str] | None = None,
+    recipes: Mapping[str, Any] | None = None,
+    finetune_recipe: str = "finetune-imagenet",
+) -> None:
     """Add the commands that act on an extracted child network to a subparsers action.
 
     They are ``finetune`` (KD from the heaviest path), ``train`` (from scratch), ``validate`` and ``infer``; packages
@@ -90,7 +96,11 @@ def add_child_commands(sub: Any, *, names: Mapping[str, str] | None = None) -> N
         sub: What ``ArgumentParser.add_subparsers`` returned.
         names: Which commands to add and under which name (``{"finetune": "train"}`` adds only ``finetune``, called
             ``train``); all four under their own names when not given.
+        recipes: The child recipe table of ``--recipe`` (default: miil-hardcore's ``CHILD_RECIPES``; ``miil iqnas``
+            adds the BINAS fine-tune).
+        finetune_recipe: The default ``--recipe`` of ``finetune``.
     """
+    recipes = CHILD_RECIPES if recipes is None else recipes
     names = dict(names) if names is not None else {n: n for n in ("finetune", "train", "validate", "infer")}
     unknown = sorted(set(names) - {"finetune", "train", "validate", "infer"})
     if unknown:
@@ -113,14 +123,16 @@ def add_child_commands(sub: Any, *, names: Mapping[str, str] | None = None) -> N
         p.add_argument("--arch", required=True, help=_ARCH_HELP)
         _data(p, ("train", "val"))
         ca.add_strict(p)
-        add_recipe_overrides(p, CHILD_RECIPES, "finetune-imagenet", exclude=("space",))
+        add_recipe_overrides(p, recipes, finetune_recipe, exclude=("space",))
+        p.set_defaults(child_recipes=recipes)
 
     if "train" in names:
         p = _verb(sub, names["train"], "train a chosen child from scratch", "train", _CHILD_COMMANDS)
         p.add_argument("--arch", required=True, help=_ARCH_HELP)
         _data(p, ("train", "val"))
         ca.add_strict(p)
-        add_recipe_overrides(p, CHILD_RECIPES, "scratch-imagenet")
+        add_recipe_overrides(p, recipes, "scratch-imagenet")
+        p.set_defaults(child_recipes=recipes)
 
     if "validate" in names:
         what = "top-1 / top-5 of a child on the validation split"
@@ -222,6 +234,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "calibration on the measured networks and search again",
     )
     p.add_argument("--max-rounds", type=int, default=3, metavar="N", help="--closed-loop: searches at most")
+    add_latency_fraction(p)
     add_recipe_overrides(p, SEARCH_RECIPES, "hardcorenas-b")
 
     p = _verb(sub, "extract", "slice a child out of the supernet (timm MobileNetV3)", "extract")

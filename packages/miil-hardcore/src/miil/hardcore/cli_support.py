@@ -1,5 +1,6 @@
 """What the ``miil hardcore`` and ``miil iqnas`` verbs share between parsing and running: dataset splits, the run's
-image size and precision, lazy verb functions and one-line warnings for unreadable inputs.
+image size, the latency target as a fraction of the table's range and lazy verb functions (skipped-input warnings
+and the evaluation precision are miil-core's: ``miil.core.cli.run_command``, ``miil.core.evaluate.choose_precision``).
 
 Not a paper section: the command-line dialect of miil-core's README applied to HardCoRe-NAS (arXiv 2102.11646) data,
 which is an ImageNet-style folder ``<data-root>/<split>/<class>/<image>`` (``miil.core.miniature.make_imagenet``
@@ -13,10 +14,7 @@ import argparse
 import dataclasses
 import importlib
 import os
-import sys
-import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,9 @@ from miil.core.errors import UserError
 
 __all__ = [
     "DATA_FORMATS",
+    "add_latency_fraction",
+    "latency_target",
     "lazy_verb",
-    "one_line_warnings",
-    "run_precision",
     "split_folder",
     "with_run_img_size",
 ]
@@ -72,21 +70,6 @@ def split_folder(args: argparse.Namespace, split: str, *, required: bool = True)
     return None
 
 
-def run_precision(amp: bool | None, stored: str | None, device_type: str) -> str:
-    """The evaluation precision: the run's (``eval_precision`` of its sidecar) unless ``--amp`` says otherwise.
-
-    Args:
-        amp: ``--amp`` (``None`` when not given).
-        stored: The precision the run validated in (``fp32`` when unknown).
-        device_type: ``"cuda"`` or ``"cpu"``: ``--amp`` means fp16 on CUDA, bf16 on the CPU.
-    """
-    if amp is None:
-        return stored or "fp32"
-    if not amp:
-        return "fp32"
-    return "fp16" if device_type == "cuda" else "bf16"
-
-
 def with_run_img_size(recipe: Any, args: argparse.Namespace, info: Mapping[str, Any], run: str | os.PathLike):
     """``recipe`` with the image size of the trained run ``info`` came from, unless ``--img-size`` was given.
 
@@ -107,28 +90,49 @@ def with_run_img_size(recipe: Any, args: argparse.Namespace, info: Mapping[str, 
     return dataclasses.replace(recipe, img_size=size)
 
 
-@contextmanager
-def one_line_warnings() -> Iterator[None]:
-    """Show each skipped unreadable input as one line, ``warning: skipping unreadable file F: reason``, on stderr.
+def latency_target(recipe: Any, args: argparse.Namespace, table: Any) -> tuple[Any, float | None]:
+    """``recipe`` with its ``latency_ms`` taken from ``--latency-fraction`` of ``table``'s range, when given.
 
-    Python's default format adds the source line of the ``warnings.warn`` call (a second line per file); the line is
-    written above a running tqdm bar. Other warnings keep their format. DataLoader workers started by fork inherit
-    the setting.
+    ``search --latency-fraction F`` sets the target to ``lightest + F (heaviest - lightest)`` of the latency table
+    (:meth:`miil.hardcore.LatencyTable.latency_at`), the paper's targets placed on a device's own range.
+
+    Args:
+        recipe: The resolved search recipe (has ``latency_ms``).
+        args: The parsed command line (``latency_fraction``; recipe fields are present only when given).
+        table: The latency table the search runs on.
+
+    Returns:
+        The recipe (its ``latency_ms`` replaced when a fraction was given) and the fraction (``None`` when not given).
+
+    Raises:
+        UserError: Both ``--latency-ms`` and ``--latency-fraction`` were given, or the fraction is outside [0, 1].
     """
-    from tqdm.auto import tqdm
+    fraction = getattr(args, "latency_fraction", None)
+    if fraction is None:
+        return recipe, None
+    if "latency_ms" in vars(args):
+        raise UserError(
+            "give either --latency-ms (ms per sample) or --latency-fraction (of the table's range), not both"
+        )
+    if not 0.0 <= fraction <= 1.0:
+        raise UserError(
+            f"--latency-fraction must be in [0, 1] (0: the lightest network, 1: the heaviest), got {fraction}"
+        )
+    target = table.latency_at(fraction)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"latency target {target:.4f} ms: {fraction:g} of the way from the table's lightest to its heaviest network"
+        )
+    return dataclasses.replace(recipe, latency_ms=target), float(fraction)
 
-    from miil.core.data import UnreadableFileWarning
 
-    shown = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, UnreadableFileWarning):
-            tqdm.write(f"warning: {message}", file=sys.stderr)  # above a running progress bar, not inside it
-        else:
-            shown(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = shown
+def add_latency_fraction(p: argparse.ArgumentParser) -> None:
+    """``--latency-fraction F``: the search target as a fraction of the latency table's range (see above)."""
+    p.add_argument(
+        "--latency-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="latency target as a fraction of the table's range, lightest + F (heaviest - lightest), in place of "
+        "--latency-ms (the paper's targets are ms on an Intel Xeon; this places a target on your device's range)",
+    )

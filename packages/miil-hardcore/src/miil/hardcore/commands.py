@@ -27,7 +27,7 @@ from miil.core.io import atomic_write_text
 from .builder import resolve_architecture
 from .calibrate import calibrate_latency
 from .checkpoints import load_search_result, load_supernet, read_sidecar, save_child
-from .cli_support import one_line_warnings, split_folder, with_run_img_size
+from .cli_support import latency_target, split_folder, with_run_img_size
 from .closed_loop import closed_loop_search
 from .convert import convert_original_checkpoint
 from .data import eval_transform, held_out_split, image_folder, image_sets
@@ -222,53 +222,52 @@ def train_supernet(args: argparse.Namespace) -> int:
     val_dir = split_folder(args, "val", required=False)
     note_no_validation(args, val_dir)
     prog = "miil hardcore train-supernet"
-    with one_line_warnings():
-        train, val, classes = image_sets(
-            recipe, train_dir, val_dir, train_percent=args.train_percent, seed=args.split_seed, strict=args.strict
+    train, val, classes = image_sets(
+        recipe, train_dir, val_dir, train_percent=args.train_percent, seed=args.split_seed, strict=args.strict
+    )
+    if recipe.stage == "heaviest":
+        space = resolve_space(recipe.space, image_size=recipe.img_size)
+        supernet = HardCoReSupernet(
+            space, num_classes=len(classes), drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate
         )
-        if recipe.stage == "heaviest":
-            space = resolve_space(recipe.space, image_size=recipe.img_size)
-            supernet = HardCoReSupernet(
-                space, num_classes=len(classes), drop_rate=recipe.drop_rate, drop_path_rate=recipe.drop_path_rate
-            )
-            supernet.set_sampling(space.heaviest())
-            step = SupervisedStep(label_smoothing=recipe.label_smoothing)
-        else:
-            supernet = load_supernet(init)
-            check_classes(init, read_sidecar(init)[1], train_dir, classes, supernet.num_classes)
-            space = supernet.space
-            teacher = frozen_heaviest_teacher(supernet)
-            spread_heaviest_path(supernet)
-            plain = image_folder(train_dir, eval_transform(recipe.img_size), strict=args.strict)
-            part, _ = held_out_split(plain, train_percent=args.train_percent, seed=args.split_seed)
-            order_channels(
-                supernet,
-                part,
-                fraction=recipe.taylor_fraction,
-                batch_size=recipe.batch_size,
-                seed=recipe.seed,
-                progress=recipe.progress,
-            )
-            supernet.set_sampling(None)
-            step = MultipathDistillationStep(
-                teacher,
-                kd_weight=recipe.kd_weight,
-                feature_kd_divisor=recipe.feature_kd_divisor,
-                temperature=recipe.kd_temperature,
-                label_smoothing=recipe.label_smoothing,
-            )
-        run_info = {
-            "kind": "supernet",
-            "recipe": args.recipe,
-            "stage": recipe.stage,
-            "space": space.to_dict(),
-            "num_classes": len(classes),
-            "classes": classes,
-            "img_size": recipe.img_size,
-            "train_percent": args.train_percent,
-            "split_seed": args.split_seed,
-        }
-        result = make_trainer(supernet, train, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
+        supernet.set_sampling(space.heaviest())
+        step = SupervisedStep(label_smoothing=recipe.label_smoothing)
+    else:
+        supernet = load_supernet(init)
+        check_classes(init, read_sidecar(init)[1], train_dir, classes, supernet.num_classes)
+        space = supernet.space
+        teacher = frozen_heaviest_teacher(supernet)
+        spread_heaviest_path(supernet)
+        plain = image_folder(train_dir, eval_transform(recipe.img_size), strict=args.strict)
+        part, _ = held_out_split(plain, train_percent=args.train_percent, seed=args.split_seed)
+        order_channels(
+            supernet,
+            part,
+            fraction=recipe.taylor_fraction,
+            batch_size=recipe.batch_size,
+            seed=recipe.seed,
+            progress=recipe.progress,
+        )
+        supernet.set_sampling(None)
+        step = MultipathDistillationStep(
+            teacher,
+            kd_weight=recipe.kd_weight,
+            feature_kd_divisor=recipe.feature_kd_divisor,
+            temperature=recipe.kd_temperature,
+            label_smoothing=recipe.label_smoothing,
+        )
+    run_info = {
+        "kind": "supernet",
+        "recipe": args.recipe,
+        "stage": recipe.stage,
+        "space": space.to_dict(),
+        "num_classes": len(classes),
+        "classes": classes,
+        "img_size": recipe.img_size,
+        "train_percent": args.train_percent,
+        "split_seed": args.split_seed,
+    }
+    result = make_trainer(supernet, train, recipe, step_fn=step, val_dataset=val, run_info=run_info).fit()
     print_skipped_summary(result.skipped, prog=prog)
     if du.is_main_process():
         best = f"best {result.best_metric} at epoch {result.best_epoch}"
@@ -294,43 +293,43 @@ def search(args: argparse.Namespace) -> int:
         raise UserError(f"the latency table {args.lut} was measured for another search space than {args.weights}")
     _, info = read_sidecar(args.weights)
     recipe = with_run_img_size(recipe, args, info, args.weights)
+    recipe, fraction = latency_target(recipe, args, table)
     train_dir = split_folder(args, "train")
-    with one_line_warnings():
-        plain = image_folder(train_dir, eval_transform(recipe.img_size))
-        check_classes(args.weights, info, train_dir, plain.classes, supernet.num_classes)
-        _, search_part = held_out_split(
-            plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)
+    plain = image_folder(train_dir, eval_transform(recipe.img_size))
+    check_classes(args.weights, info, train_dir, plain.classes, supernet.num_classes)
+    _, search_part = held_out_split(
+        plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)
+    )
+    loader = _search_loader(search_part, recipe.batch_size, seed=recipe.seed)
+    loop = None
+    if recipe.method == "hardcore":
+        options = dict(
+            target_ms=recipe.latency_ms,
+            steps=recipe.steps,
+            momentum=recipe.momentum,
+            gamma=recipe.gamma,
+            gamma_schedule=recipe.gamma_schedule,
+            seed=recipe.seed,
+            progress=args.progress,
         )
-        loader = _search_loader(search_part, recipe.batch_size, seed=recipe.seed)
-        loop = None
-        if recipe.method == "hardcore":
-            options = dict(
-                target_ms=recipe.latency_ms,
-                steps=recipe.steps,
-                momentum=recipe.momentum,
-                gamma=recipe.gamma,
-                gamma_schedule=recipe.gamma_schedule,
-                seed=recipe.seed,
-                progress=args.progress,
-            )
-            if args.closed_loop:
-                loop = closed_loop_search(supernet, table, loader, max_rounds=args.max_rounds, **options)
-                result = loop.result
-            else:
-                result = hardcore_search(supernet, table, loader, **options)
+        if args.closed_loop:
+            loop = closed_loop_search(supernet, table, loader, max_rounds=args.max_rounds, **options)
+            result = loop.result
         else:
-            result = soft_penalty_search(
-                supernet,
-                table,
-                loader,
-                target_ms=recipe.latency_ms,
-                steps=recipe.steps,
-                lr=recipe.lr,
-                penalty=recipe.penalty,
-                tau=recipe.tau,
-                seed=recipe.seed,
-                progress=args.progress,
-            )
+            result = hardcore_search(supernet, table, loader, **options)
+    else:
+        result = soft_penalty_search(
+            supernet,
+            table,
+            loader,
+            target_ms=recipe.latency_ms,
+            steps=recipe.steps,
+            lr=recipe.lr,
+            penalty=recipe.penalty,
+            tau=recipe.tau,
+            seed=recipe.seed,
+            progress=args.progress,
+        )
     if du.is_main_process():
         found = loop.to_dict(supernet.space) if loop is not None else result.to_dict(supernet.space)
         data = {
@@ -338,6 +337,7 @@ def search(args: argparse.Namespace) -> int:
             "recipe": recipe_to_dict(recipe),
             "supernet": str(args.weights),
             "latency_table": str(args.lut),
+            "latency_fraction": fraction,
             "img_size": recipe.img_size,
         }
         atomic_write_text(args.output, json.dumps(data, indent=1))

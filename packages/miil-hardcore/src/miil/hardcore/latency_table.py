@@ -132,6 +132,20 @@ class LatencyTable:
             )
         return Architecture(tuple(blocks))
 
+    def latency_at(self, fraction: float) -> float:
+        """The latency ``fraction`` of the way from this table's lightest to its heaviest network (ms per sample).
+
+        A target for a table measured on another device than the paper's: the paper's targets (ms on an Intel Xeon)
+        mean nothing on a phone or on a 16 px reduced space, a fraction of the device's own range does.
+
+        Args:
+            fraction: In ``[0, 1]``: 0 is the lightest network's predicted latency, 1 the heaviest's.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"the latency fraction must be in [0, 1], got {fraction}")
+        lo, hi = self.latency(self.lightest()), self.latency(self.heaviest())
+        return float(lo + fraction * (hi - lo))
+
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict[str, Any]:
         entries = []

@@ -24,9 +24,9 @@ import argparse
 from miil.core import cli_args as ca
 from miil.core.cli import HelpFormatter
 from miil.hardcore import cli as hardcore_cli
-from miil.hardcore.cli_support import DATA_FORMATS, lazy_verb
+from miil.hardcore.cli_support import DATA_FORMATS, add_latency_fraction, lazy_verb
 
-from .recipes import ALL_RECIPES, ESTIMATE_RECIPES, SEARCH_RECIPES
+from .recipes import ALL_RECIPES, CHILD_RECIPES, ESTIMATE_RECIPES, SEARCH_RECIPES
 
 __all__ = ["register"]
 
@@ -61,6 +61,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     ca.add_weights(p, required=False, metavar="RUN", help="with --export: the supernet run the child inherits from")
     p.add_argument("--export", default=None, metavar="FILE", help="also write the child (.safetensors + .json)")
     ca.add_progress(p)
+    add_latency_fraction(p)
     hardcore_cli.add_recipe_overrides(p, SEARCH_RECIPES, "binas-b")
 
     p = _verb(sub, "explain", "contribution of each design choice")
@@ -70,4 +71,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     ca.add_json(p, help="also write the contribution table and the insights to FILE")
 
     # Training, validating and using the chosen network are miil-hardcore's child commands (finetune is "train").
-    hardcore_cli.add_child_commands(sub, names={"finetune": "train", "validate": "validate", "infer": "infer"})
+    hardcore_cli.add_child_commands(
+        sub,
+        names={"finetune": "train", "validate": "validate", "infer": "infer"},
+        recipes=CHILD_RECIPES,
+        finetune_recipe="binas-finetune-imagenet",
+    )

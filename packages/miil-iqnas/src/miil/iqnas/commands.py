@@ -21,7 +21,7 @@ from miil.core.errors import UserError
 from miil.core.evaluate import ShardSampler, write_json
 from miil.core.io import atomic_write_text
 from miil.hardcore import LatencyTable, extract_child, held_out_split, load_supernet, read_sidecar, save_child
-from miil.hardcore.cli_support import one_line_warnings, split_folder, with_run_img_size
+from miil.hardcore.cli_support import latency_target, split_folder, with_run_img_size
 from miil.hardcore.commands import check_classes, recipe_from_args
 from miil.hardcore.data import eval_transform, image_folder
 
@@ -48,27 +48,26 @@ def estimate(args: argparse.Namespace) -> int:
     _, info = read_sidecar(args.weights)
     recipe = with_run_img_size(recipe, args, info, args.weights)
     train_dir = split_folder(args, "train")
-    with one_line_warnings():
-        plain = image_folder(train_dir, eval_transform(recipe.img_size))
-        check_classes(args.weights, info, train_dir, plain.classes, supernet.num_classes)
-        _, held_out = held_out_split(
-            plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)
-        )
-        # Each rank measures its own shard (every image once); the accuracies are summed over the ranks.
-        loader = DataLoader(
-            held_out,
-            batch_size=recipe.batch_size,
-            sampler=ShardSampler(len(held_out)) if du.get_world_size() > 1 else None,
-            collate_fn=skip_unreadable_collate,
-        )
-        estimator = measure_contributions(
-            supernet, loader, passes=recipe.passes, seed=recipe.seed, reference=recipe.reference, progress=args.progress
-        )
-        meta = dict(estimator.metadata, recipe=recipe_to_dict(recipe), supernet=str(args.weights))
-        if recipe.num_test > 0:
-            archs = random_architectures(supernet.space, recipe.num_test, seed=recipe.seed + 1)
-            measured = measure_architectures(supernet, archs, loader, progress=args.progress)
-            meta["ranking"] = ranking_quality(estimator.predict(archs), measured)
+    plain = image_folder(train_dir, eval_transform(recipe.img_size))
+    check_classes(args.weights, info, train_dir, plain.classes, supernet.num_classes)
+    _, held_out = held_out_split(
+        plain, train_percent=info.get("train_percent", recipe.train_percent), seed=info.get("split_seed", 0)
+    )
+    # Each rank measures its own shard (every image once); the accuracies are summed over the ranks.
+    loader = DataLoader(
+        held_out,
+        batch_size=recipe.batch_size,
+        sampler=ShardSampler(len(held_out)) if du.get_world_size() > 1 else None,
+        collate_fn=skip_unreadable_collate,
+    )
+    estimator = measure_contributions(
+        supernet, loader, passes=recipe.passes, seed=recipe.seed, reference=recipe.reference, progress=args.progress
+    )
+    meta = dict(estimator.metadata, recipe=recipe_to_dict(recipe), supernet=str(args.weights))
+    if recipe.num_test > 0:
+        archs = random_architectures(supernet.space, recipe.num_test, seed=recipe.seed + 1)
+        measured = measure_architectures(supernet, archs, loader, progress=args.progress)
+        meta["ranking"] = ranking_quality(estimator.predict(archs), measured)
     estimator = dataclasses.replace(estimator, metadata=meta)
     if du.is_main_process():
         path = estimator.save(args.output)
@@ -95,6 +94,7 @@ def search(args: argparse.Namespace) -> int:
     space = estimator.space
     if not table.space.same_networks(space):
         raise UserError(f"the latency table {args.lut} was measured for another search space than {args.estimator}")
+    recipe, fraction = latency_target(recipe, args, table)
     latency = latency_costs(table)
     resources = [latency]
     limits: dict[str, float | None] = {"latency": recipe.latency_ms or None}
@@ -115,7 +115,13 @@ def search(args: argparse.Namespace) -> int:
         result = dp_search(estimator, latency, recipe.latency_ms)
     else:
         result = frank_wolfe_search(estimator, latency, recipe.latency_ms, seed=recipe.seed, progress=args.progress)
-    data = {**result.to_dict(space), "recipe": recipe_to_dict(recipe), "estimator": str(args.estimator)}
+    data = {
+        **result.to_dict(space),
+        "recipe": recipe_to_dict(recipe),
+        "estimator": str(args.estimator),
+        "latency_table": str(args.lut),
+        "latency_fraction": fraction,
+    }
     atomic_write_text(args.output, json.dumps(data, indent=1))
     used = ", ".join(
         f"{k} {v:.4g}" + (f" <= {limits[k]:.4g}" if limits.get(k) else "") for k, v in result.resources.items()

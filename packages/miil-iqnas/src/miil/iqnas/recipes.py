@@ -5,7 +5,8 @@
 - Searches: one per published model, BINAS A ... F, at the latency of the paper's table (Intel Xeon CPU, batch 1; they
   only mean something with a latency table measured on a comparable CPU, see ``miil hardcore lut``).
 - The chosen network is fine-tuned with miil-hardcore's ``finetune`` (KD from the heaviest path); ``miil iqnas train``
-  is that command, with miil-hardcore's child recipes (``finetune-imagenet``, ``finetune-digits``).
+  is that command, with miil-hardcore's child recipes (``finetune-imagenet``, ``finetune-digits``) and the BINAS
+  code's own fine-tune, ``binas-finetune-imagenet`` (its README command: HardCoRe's fine-tune for 19 epochs, not 50).
 
 The ``*-digits`` recipes are the small settings of the demo and the tests (real scikit-learn digits). Names are
 kebab-case; the tables also answer the earlier snake_case spellings (miil-hardcore's ``RecipeTable``).
@@ -13,11 +14,19 @@ kebab-case; the tables also answer the earlier snake_case spellings (miil-hardco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from miil.hardcore.recipes import CHILD_RECIPES, RecipeTable
+from miil.hardcore.recipes import CHILD_RECIPES as HARDCORE_CHILD_RECIPES
+from miil.hardcore.recipes import RecipeTable
 
-__all__ = ["ALL_RECIPES", "ESTIMATE_RECIPES", "SEARCH_RECIPES", "EstimateRecipe", "IQNASSearchRecipe"]
+__all__ = [
+    "ALL_RECIPES",
+    "CHILD_RECIPES",
+    "ESTIMATE_RECIPES",
+    "SEARCH_RECIPES",
+    "EstimateRecipe",
+    "IQNASSearchRecipe",
+]
 
 METHODS = ("milp", "dp", "frank_wolfe", "evolution")
 
@@ -80,5 +89,16 @@ SEARCH_RECIPES: dict[str, IQNASSearchRecipe] = RecipeTable(
     }
 )
 
-# Every recipe ``miil iqnas`` runs, for the ``recipes`` verb (``train`` fine-tunes with miil-hardcore's child recipes).
+# ``miil iqnas train``: miil-hardcore's child recipes and the BINAS README's fine-tune (-b 128, lr 0.00128 cosine,
+# warm-up lr 1e-4, wd 1e-5, KD weight 2 from the heaviest path, like HardCoRe's, but --epochs=19).
+CHILD_RECIPES = RecipeTable(
+    {
+        **HARDCORE_CHILD_RECIPES,
+        "binas-finetune-imagenet": replace(
+            HARDCORE_CHILD_RECIPES["finetune-imagenet"], epochs=19, out_dir="runs/iqnas/finetune"
+        ),
+    }
+)
+
+# Every recipe ``miil iqnas`` runs, for the ``recipes`` verb (``train`` fine-tunes with the child recipes above).
 ALL_RECIPES: dict[str, object] = RecipeTable({**ESTIMATE_RECIPES, **SEARCH_RECIPES, **CHILD_RECIPES})
