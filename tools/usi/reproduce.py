@@ -35,7 +35,7 @@ GPU_HOURS = "1-3 days on 8 V100 per 300-epoch row (paper); the e600 / e1000 rows
 # The teacher's top-1 on ImageNet-1K val: 83.9 in the original MODEL_ZOO.md (tresnet_l_v2_83_9.pth).
 TEACHER_TOP1 = 83.9
 
-# --smoke: a tiny timm model of each backbone's family (so that every family's code path runs).
+# --smoke: a tiny timm model of the same kind as each backbone (residual, mobile, ConvNeXt-like, transformer or MLP).
 SMOKE_MODELS = {
     "resnet50": "test_resnet",
     "tresnet_m": "test_resnet",
