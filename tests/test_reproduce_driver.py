@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from reproduce_driver import Context, Paper, Row, Step, main  # noqa: E402
+from reproduce_driver import Context, Paper, Row, Step, _has_checkpoint, main  # noqa: E402
 
 from miil.core.io import save_safetensors  # noqa: E402
 
@@ -146,3 +146,18 @@ def test_row_details_are_stored_with_the_row(tmp_path):
     )
     got = json.loads((out_dir / "results.json").read_text())["rows"]
     assert got[0]["details"] == {"out": "out", "measured_ms": 1.5} and "details" not in got[1]
+
+
+def test_an_interrupted_training_is_found_in_its_run_folder_or_a_stage_folder(tmp_path):
+    # single-stage verbs write RUN/last.json; `miil diversity train` writes RUN/ssl/ and RUN/supervised/
+    run = tmp_path / "run"
+    assert not _has_checkpoint(run)
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("")
+    assert not _has_checkpoint(run)
+    (run / "ssl").mkdir()
+    (run / "ssl" / "last.json").write_text("{}")
+    assert _has_checkpoint(run)
+    (run / "ssl" / "last.json").unlink()
+    (run / "last.json").write_text("{}")
+    assert _has_checkpoint(run)

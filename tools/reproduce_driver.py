@@ -10,7 +10,8 @@ that produce ours, and how to read ours back) and calls :func:`main`. The driver
   ``--gpus N`` is more than 1. ``--dry-run`` prints every command in order and runs nothing. Rows may share steps
   (a latency table, a supernet, a teacher): a step runs once and later rows reuse its outputs.
 - Resumable: a finished step leaves a marker in ``<out-dir>/steps/``; a rerun skips finished steps and resumes an
-  interrupted training step through the engine's exact resume (``--resume`` when its run folder holds a checkpoint).
+  interrupted training step through the engine's exact resume (``--resume`` when its run folder, or a stage folder
+  in it, holds a checkpoint).
   Markers are written atomically after a step ends, so killing the script at any point loses no finished step.
 - Data: each row names the dataset folder and the files it needs. A row whose dataset folder is absent is skipped
   (the reason goes into the results); a dataset folder that is there but lacks a file the row needs stops the script
@@ -191,9 +192,15 @@ def _check_steps(rows: Sequence[Row]) -> None:
             seen[step.name] = step
 
 
+def _has_checkpoint(run_dir: Path) -> bool:
+    """Whether a training step's run folder holds an engine checkpoint: ``last.json`` in it, or in one of its stage
+    folders (a multi-stage verb such as ``miil diversity train`` writes ``OUT/ssl`` and ``OUT/supervised``)."""
+    return (run_dir / "last.json").is_file() or any(run_dir.glob("*/last.json"))
+
+
 def _run_step(step: Step, ctx: Context, log: Path, in_process: bool) -> int:
     argv = list(step.argv)
-    if step.trains and (Path(step.run_dir) / "last.json").is_file():
+    if step.trains and _has_checkpoint(Path(step.run_dir)):
         argv += ["--resume"]
     log.parent.mkdir(parents=True, exist_ok=True)
     if in_process:

@@ -124,10 +124,50 @@ def test_measure_transfer_report(trained, data, tmp_path, capsys):
             assert json.loads((out_dir / "config.json").read_text())["config"]["lr"] == 1e-4  # fine-tune's own lr
         records.append(out_dir)
     plot, table = tmp_path / "plot.png", tmp_path / "report.md"
-    code, _, _ = run(capsys, "diversity", "report", *records, "--output", table, "--plot", plot)
+    code, _, _ = run(capsys, "diversity", "report", *records, "--output", table, "--plot", plot,
+                     "--json", tmp_path / "report.json")  # fmt: skip
     assert code == 0 and plot.stat().st_size > 1000
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["name"] for r in report["records"]] == ["m-linear", "m-finetune"] and report["plot"] == str(plot)
+    assert report["spearman"] == {}  # fewer than 3 models: no correlation claimed
     text = table.read_text()
     assert "m-linear" in text and "m-finetune" in text and "filter_diversity" in text
+
+
+def test_transfer_and_measure_read_coco_2014_as_distributed(tmp_path, capsys):
+    """``--data-format coco``: train2014/ + annotations/instances_train2014.json (the core miniature's exact files)."""
+    from safetensors.torch import save_file
+
+    from miil.core.data import read_coco_labels
+    from miil.core.miniature import make_coco2014
+
+    coco = make_coco2014(tmp_path / "coco", train_images=12, val_images=8, unannotated_images=1)
+    torch.manual_seed(0)
+    weights = tmp_path / "w.safetensors"
+    save_file(timm.create_model("test_resnet", num_classes=5).state_dict(), weights)
+    model = ["--weights", weights, "--model", "test_resnet"]
+    out_dir = tmp_path / "transfer"
+    code, _, _ = run(capsys, "diversity", "transfer", *model,
+                     "--recipe", "linear-probe", "--task", "multi", "--data-format", "coco", "--data-root", coco,
+                     "--img-size", "32", "--epochs", "1", "--batch-size", "8", "--out-dir", out_dir,
+                     "--progress", "false", "--device", "cpu")  # fmt: skip
+    assert code == 0
+    record = json.loads((out_dir / "transfer.json").read_text())
+    assert record["metric"] == "mAP" and 0.0 <= record["value"] <= 100.0
+    assert record["train"] == str(coco / "annotations" / "instances_train2014.json")
+    assert record["diversity"]["filter_diversity"] > 0.0
+    measured = tmp_path / "m.json"
+    code, _, _ = run(capsys, "diversity", "measure", *model, "--data-format", "coco", "--data-root", coco,
+                     "--img-size", "32", "--device", "cpu", "--json", measured)  # fmt: skip
+    assert code == 0
+    val_images = len(read_coco_labels(coco / "annotations" / "instances_val2014.json").file_names)
+    assert json.loads(measured.read_text())["images"] == val_images == 8  # the unannotated image is left out
+    code, _, err = run(capsys, "diversity", "transfer", *model, "--data-format", "coco",
+                       "--data-root", coco, "--out-dir", out_dir)  # fmt: skip
+    assert code == 2 and "--data-format coco holds multi-label annotations" in err and "--task multi" in err
+    code, _, err = run(capsys, "diversity", "measure", *model, "--data-format", "coco",
+                       "--data-root", coco, "--val-split", "test2014")  # fmt: skip
+    assert code == 2 and "test2014 is not a folder" in err
 
 
 def _dino_release(model: torch.nn.Module) -> dict:

@@ -145,10 +145,16 @@ def test_pareto_measures_and_joins_accuracies(tmp_path, capsys):
         capsys, "usi", "pareto", "--models", "test_resnet", "test_efficientnet", "test_vit",
         "--accuracy", "test_resnet=70", "--accuracy-file", acc, report,
         "--img-size", "32", "--batch-size", "2", "--iters", "2", "--warmup", "1", "--min-seconds", "0",
-        "--device", "cpu", "--out-dir", out,
+        "--device", "cpu", "--out-dir", out, "--json", tmp_path / "pareto.json",
     )  # fmt: skip
     assert code == 0
     rows = {r["model"]: r for r in csv.DictReader((out / "pareto.csv").open())}
+    # the JSON report holds the same points and names the front (the reproduction script reads its size)
+    report = json.loads((tmp_path / "pareto.json").read_text())
+    on_front = {m: r["on_front"] == "True" for m, r in rows.items()}
+    assert {p["model"]: p["on_front"] for p in report["models"]} == on_front
+    assert set(report["front"]) == {m for m, r in rows.items() if r["on_front"] == "True"}
+    assert report["front_size"] == len(report["front"]) >= 1
     assert {m: float(r["top1"]) for m, r in rows.items()} == {
         "test_resnet": 70,
         "test_efficientnet": 64,

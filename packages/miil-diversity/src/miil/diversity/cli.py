@@ -38,7 +38,8 @@ _PROG = "miil diversity"
 TRAIN_FORMATS = ("folder",)
 # folder: ROOT/<split>/<class>/<image> (single-label); csv: the core multi-label CSV, ROOT/<split>.csv by default,
 # image paths relative to ROOT.
-TRANSFER_FORMATS = ("folder", "csv")
+# coco: COCO-2014 as distributed (ROOT/<split>2014/ + ROOT/annotations/instances_<split>2014.json), multi-label.
+TRANSFER_FORMATS = ("folder", "csv", "coco")
 
 
 # --------------------------------------------------------------------------------------------------- train
@@ -85,22 +86,33 @@ def _with_run_weights(command):
 # --------------------------------------------------------------------------------------------------- measure / transfer
 
 
-def _split_source(args: argparse.Namespace, split: str) -> Path:
-    """The folder (``folder`` format) or label file (``csv``) of ``split`` ("train" or "val")."""
+def _split_source(args: argparse.Namespace, split: str) -> tuple[Path, Path | None]:
+    """``(source, image root)`` of ``split`` ("train" or "val"): the folder (``folder``), the label file and ROOT
+    (``csv``), or the instances file and the image folder (``coco``: ``ROOT/<split>2014``)."""
     name = getattr(args, f"{split}_split")
     if args.data_format == "folder":
-        return split_folder(args.data_root, name, default=split, flag=f"--{split}-split")
+        return split_folder(args.data_root, name, default=split, flag=f"--{split}-split"), None
+    root = Path(args.data_root)
+    if not root.is_dir():
+        raise UserError(f"--data-root {root} does not exist or is not a folder")
     labels = getattr(args, f"{split}_labels")
+    if args.data_format == "coco":
+        # COCO-2014 as distributed: ROOT/train2014/, ROOT/val2014/, ROOT/annotations/instances_<split>2014.json.
+        images = split_folder(root, name, default=f"{split}2014", flag=f"--{split}-split")
+        labels = Path(labels) if labels is not None else root / "annotations" / f"instances_{images.name}.json"
+        if not labels.is_file():
+            raise UserError(
+                f"instances file {labels} does not exist: --data-format coco reads "
+                f"ROOT/annotations/instances_<split>2014.json; give --{split}-labels FILE"
+            )
+        return labels, images
     if labels is None:
-        root = Path(args.data_root)
-        if not root.is_dir():
-            raise UserError(f"--data-root {root} does not exist or is not a folder")
         labels = root / f"{name or split}.csv"
     if not Path(labels).is_file():
         raise UserError(
             f"label file {labels} does not exist: --data-format csv reads ROOT/<split>.csv; give --{split}-labels FILE"
         )
-    return Path(labels)
+    return Path(labels), root
 
 
 def _load_model(args: argparse.Namespace):
@@ -137,7 +149,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     from .recipes import TransferRecipe
     from .transfer import load_transfer_dataset, transfer_transforms
 
-    source = _split_source(args, "val")
+    source, image_root = _split_source(args, "val")
     metrics = None if args.metrics is None else list(args.metrics)
     unknown = [m for m in metrics or () if m not in WEIGHT_METRICS and m not in FEATURE_METRICS]
     if unknown:
@@ -146,7 +158,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     loaded = _load_model(args)
     model = loaded.model.to(device)
     _, eval_tf = transfer_transforms(TransferRecipe(img_size=args.img_size), mean=loaded.mean, std=loaded.std)
-    data = load_transfer_dataset(source, transform=eval_tf, root=args.data_root, strict=args.strict)
+    data = load_transfer_dataset(source, transform=eval_tf, root=image_root, strict=args.strict)
     report = measure_diversity(
         model,
         data,
@@ -180,9 +192,9 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _check_task(data_format: str, task: str, recipe: str) -> None:
-    if data_format == "csv" and task != "multi":
+    if data_format in ("csv", "coco") and task != "multi":
         raise UserError(
-            f"--data-format csv holds multi-label annotations but the recipe {recipe!r} runs --task {task}: "
+            f"--data-format {data_format} holds multi-label annotations but the recipe {recipe!r} runs --task {task}: "
             "pass --task multi (mAP, ASL loss)"
         )
     if data_format == "folder" and task != "single":
@@ -202,11 +214,18 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
     cfg = dataclass_from_args(pick_recipe(TRANSFER_RECIPES, args.recipe), args)
     _check_task(args.data_format, cfg.task, args.recipe)
-    train_source, val_source = _split_source(args, "train"), _split_source(args, "val")
+    (train_source, train_root), (val_source, val_root) = _split_source(args, "train"), _split_source(args, "val")
     du.init_distributed(cfg.device)
     loaded = _load_model(args)
     train_ds, val_ds = transfer_datasets(
-        cfg, train_source, val_source, mean=loaded.mean, std=loaded.std, root=args.data_root, strict=args.strict
+        cfg,
+        train_source,
+        val_source,
+        mean=loaded.mean,
+        std=loaded.std,
+        root=train_root,
+        val_root=val_root,
+        strict=args.strict,
     )
     classes = getattr(train_ds, "classes", None)
     if not classes:
@@ -256,8 +275,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         text = table + ("\n\nSpearman: " + json.dumps(corr) if corr else "") + "\n"
         atomic_write_text(args.output, text)
-    if args.plot:
-        print(f"plot: {plot_transfer(records, args.plot, diversity=args.plot_metric)}")
+    plot = plot_transfer(records, args.plot, diversity=args.plot_metric) if args.plot else None
+    if plot is not None:
+        print(f"plot: {plot}")
+    if args.json:
+        # The models compared and the correlations, for scripts (the reproduction reads the Spearman values here).
+        keep = ("name", "model", "source_top1", "diversity", "mode", "task", "metric", "value", "recipe", "val")
+        _write_json(
+            args.json,
+            {
+                "records": [{k: r.get(k) for k in keep} for r in records],
+                "spearman": corr,
+                "plot": None if plot is None else str(plot),
+            },
+        )
     return 0
 
 
@@ -354,8 +385,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "transfer",
         "linear probe / fine-tune on a downstream task with fixed hyperparameters",
         "Writes OUT_DIR/transfer.json (source top-1, diversity on the evaluation split, transfer metric) for "
-        "`report`. Data: --data-format folder (ROOT/<split>/<class>/<image>, single-label) or csv (multi-label, "
-        "ROOT/<split>.csv).",
+        "`report`. Data: --data-format folder (ROOT/<split>/<class>/<image>, single-label), csv (multi-label, "
+        "ROOT/<split>.csv) or coco (multi-label, ROOT/<split>2014 + ROOT/annotations/instances_<split>2014.json).",
     )
     ca.add_recipe(p, TRANSFER_RECIPES, default="linear-probe")
     ca.add_data_args(p, TRANSFER_FORMATS, root_required=True)
@@ -379,6 +410,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     ca.add_output(p, help="write the table (Markdown)")
     p.add_argument("--plot", default=None, metavar="FILE", help="write the plot (PNG)")
     p.add_argument("--plot-metric", default="filter_diversity", metavar="NAME", help="diversity on the plot's x axis")
+    ca.add_json(p, help="also write the records and the Spearman correlations as JSON")
     p.set_defaults(func=_cmd_report)
 
     p = _verb(

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision import transforms as T
 
 from miil.core import distributed as du
-from miil.core.data import ImageFolderDataset, MultiLabelCSVDataset, skip_unreadable_collate
+from miil.core.data import CocoMultiLabelDataset, ImageFolderDataset, MultiLabelCSVDataset, skip_unreadable_collate
 from miil.core.losses import AsymmetricLoss
 from miil.core.metrics import AccuracyMeter, MeanAPMeter
 from miil.core.train import Trainer
@@ -98,12 +98,13 @@ def load_transfer_dataset(
     classes: Sequence[str] | None = None,
     strict: bool = False,
 ) -> Dataset:
-    """A downstream split: a folder ``path/<class>/<image>`` (single-label) or a multi-label CSV (core format).
+    """A downstream split: a folder ``path/<class>/<image>`` (single-label), a multi-label CSV (core format) or a COCO
+    instances ``.json`` (multi-label, images under ``root``).
 
     Args:
         path: The folder or ``.csv`` file.
         transform: Image transform.
-        root: Image root of a CSV (default: the CSV's folder).
+        root: Image root of a CSV or of a COCO file (default: the file's folder).
         classes: Class order to enforce (the training split's, when loading the evaluation split).
         strict: Raise on unreadable images instead of skipping them.
     """
@@ -112,7 +113,12 @@ def load_transfer_dataset(
         return ImageFolderDataset(p, transform=transform, classes=classes, strict=strict)
     if p.suffix.lower() == ".csv":
         return MultiLabelCSVDataset(p, root, transform=transform, classes=classes, strict=strict)
-    raise FileNotFoundError(f"transfer data {p} is neither a folder (<class>/<image>) nor a .csv file")
+    if p.suffix.lower() == ".json":  # a COCO instances file; its images are under ``root`` (e.g. coco/val2014)
+        data = CocoMultiLabelDataset(root if root is not None else p.parent, p, transform=transform, strict=strict)
+        if classes is not None and list(classes) != list(data.classes):
+            raise ValueError(f"{p}: categories {data.classes} differ from the training split's {list(classes)}")
+        return data
+    raise FileNotFoundError(f"transfer data {p} is neither a folder (<class>/<image>), a .csv nor a COCO .json file")
 
 
 def transfer_datasets(

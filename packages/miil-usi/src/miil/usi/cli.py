@@ -355,6 +355,25 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
     paths = write_pareto(points, args.out_dir, title=args.title or f"USI speed-accuracy ({device})", device=str(device))
     print(pareto_table(points, device=str(device)), end="")
     print(f"{_PROG} pareto: wrote {paths['csv']}, {paths['md']}, {paths['png']}")
+    if args.json:
+        from dataclasses import asdict
+
+        from miil.core.evaluate import write_json
+
+        # The reproduction script and other tools read the front from here instead of parsing the CSV.
+        write_json(
+            args.json,
+            {
+                "device": str(device),
+                "batch_size": args.batch_size,
+                "img_size": args.img_size,
+                "amp": args.amp,
+                "models": [asdict(p) for p in points],
+                "front": [p.model for p in points if p.on_front],
+                "front_size": sum(p.on_front for p in points),
+                "files": {k: str(v) for k, v in paths.items()},
+            },
+        )
     return 0
 
 
@@ -492,6 +511,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--min-seconds", type=float, default=1.0, metavar="S", help="minimum timed duration per model")
     ca.add_out_dir(p, default="runs/pareto", help="where pareto.csv, pareto.md and pareto.png go")
     p.add_argument("--title", default=None, help="plot title")
+    ca.add_json(p, help="also write the measured points and the front as JSON")
     p.set_defaults(func=_cmd_pareto)
 
 
