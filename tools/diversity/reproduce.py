@@ -144,6 +144,7 @@ def rows(ctx: Context) -> list[Row]:
                     result=lambda out_dir, r=recipe, d=downstream: read_json_metric(
                         out_dir / "transfer" / d / r / "transfer.json", "value"
                     ),
+                    requires=(SOURCE,) if not dino else (SOURCE, downstream),  # pretraining (and the DINO release)
                     **(data or dict(dataset=downstream, layout=layout, needs=needs)),
                 )
             )
@@ -169,6 +170,7 @@ def rows(ctx: Context) -> list[Row]:
                 paper=None,
                 source=NO_PAPER + "; the paper's claim is a positive correlation",
                 dataset=downstream,
+                requires=(SOURCE,),  # every compared pretraining trains on it
                 layout=layout,
                 needs=needs,
                 steps=(*transfers, Step(f"report-{downstream}", report)),

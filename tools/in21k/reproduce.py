@@ -154,6 +154,7 @@ def rows(ctx: Context) -> list[Row]:
             dataset="cifar100",
             layout=CIFAR_LAYOUT,
             needs=("train", "val"),
+            requires=("fall11",),  # the semantic pretraining it starts from
             steps=(
                 preprocess,
                 pretrain(source_run),
