@@ -18,7 +18,9 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -168,6 +170,25 @@ def _teardown(wait: bool) -> None:
         du.shutdown_distributed(wait=wait)
 
 
+@contextmanager
+def _one_line_warnings(prog: str) -> Iterator[None]:
+    """Show each skipped-input warning as the one line the bad-input contract promises: ``<prog>: warning: ...``."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        unreadable = sys.modules.get("miil.core.data.unreadable")  # only loaded once something read an input
+        if unreadable is not None and issubclass(category, unreadable.UnreadableFileWarning):
+            (file or sys.stderr).write(f"{prog}: warning: {message}\n")
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool = False) -> int:
     """Run one command function the way ``miil`` does: its int return is the exit status; errors as the dialect says.
 
@@ -178,7 +199,8 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         debug: Re-raise every exception (with its traceback) instead of the one-line report.
     """
     try:
-        result = func(args)
+        with _one_line_warnings(prog):
+            result = func(args)
     except KeyboardInterrupt:
         _teardown(wait=False)
         if debug:
