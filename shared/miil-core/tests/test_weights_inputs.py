@@ -97,3 +97,31 @@ def test_skipped_input_warnings_are_one_line(capsys, tmp_path):
         assert run_command(command, None, "miil demo infer") == 3
     err = capsys.readouterr().err
     assert err == f"miil demo infer: warning: skipping unreadable file {path}: missing\n"
+
+
+def test_coco_split_files_follow_the_release_layout(tmp_path):
+    from miil.core.data.coco import coco_split_files
+
+    (tmp_path / "train2014").mkdir()
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_train2014.json").write_text("{}")
+    assert coco_split_files(tmp_path, "train2014") == (
+        tmp_path / "train2014",
+        tmp_path / "annotations" / "instances_train2014.json",
+    )
+    with pytest.raises(UserError, match="--val-split"):
+        coco_split_files(tmp_path, "val2014", which="val")
+    with pytest.raises(UserError, match="--train-labels"):
+        coco_split_files(tmp_path, "train2014", tmp_path / "other.json")
+
+
+def test_recipes_verb_takes_a_describer(capsys):
+    from miil.core.cli import ArgumentParser
+    from miil.core.cli_args import add_recipes_verb
+
+    parser = ArgumentParser(prog="miil x")
+    sub = parser.add_subparsers()
+    add_recipes_verb(sub, {"row-a": 1, "row-b": 2}, describe=lambda r: f"value {r}")
+    args = parser.parse_args(["recipes"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.splitlines() == ["row-a  value 1", "row-b  value 2"]

@@ -67,9 +67,9 @@ class DataSource:
         return f"{self.format} data {self.labels or self.root}" + (f" (split {self.split})" if self.split else "")
 
 
-def _require(path: Path, what: str, flag: str) -> None:
+def _require(path: Path, what: str, hint: str) -> None:
     if not path.exists():
-        raise UserError(f"{what} {path} does not exist; {flag}")
+        raise UserError(f"{what} {path} does not exist; {hint}")
 
 
 def resolve_source(
@@ -100,30 +100,26 @@ def resolve_source(
         raise UserError(f"--data-format {fmt!r} is not one of {', '.join(DATA_FORMATS)}")
     given = split is not None or labels is not None
     name = split if split is not None else DEFAULT_SPLITS[fmt][0 if which == "train" else 1]
-    flags = f"--data-root, --{which}-split or --{which}-labels"
     if data_root is None and not (fmt == "csv" and labels is not None):
         raise UserError(f"--data-format {fmt} needs --data-root (the dataset's top folder, as distributed)")
     root = Path(data_root) if data_root is not None else None
     if root is not None and not root.is_dir():
         raise UserError(f"--data-root {root} is not a folder")
     try:
-        return _resolve(fmt, root, name, labels, which, flags, given)
+        return _resolve(fmt, root, name, labels, which, given)
     except UserError:
         if optional and not given:
             return None
         raise
 
 
-def _resolve(
-    fmt: str, root: Path | None, name: str, labels: Any, which: str, flags: str, given: bool
-) -> DataSource | None:
+def _resolve(fmt: str, root: Path | None, name: str, labels: Any, which: str, given: bool) -> DataSource | None:
     data_root = str(root) if root is not None else None
     if fmt == "coco":
+        from miil.core.data.coco import coco_split_files  # miil.core.data imports torch: not at parser time
+
         assert root is not None
-        images = root / name
-        ann = Path(labels) if labels is not None else root / "annotations" / f"instances_{name}.json"
-        _require(images, "COCO image folder", f"the COCO layout is coco/{name}/ next to coco/annotations/; set {flags}")
-        _require(ann, "COCO annotation file", f"pass it with --{which}-labels")
+        images, ann = coco_split_files(root, name, labels, which=which)
         return DataSource(fmt, str(images), str(ann), name, data_root)
     if fmt == "voc":
         assert root is not None

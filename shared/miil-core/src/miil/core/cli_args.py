@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import UserError
@@ -351,29 +351,42 @@ def _first_doc_line(obj: Any) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
-def _show_recipes(recipes: Mapping[str, Any], name: str | None) -> int:
+def _describe_recipe(recipe: Any) -> str:
+    return f"{type(recipe).__name__}: {_first_doc_line(recipe)}"
+
+
+def _show_recipes(
+    recipes: Mapping[str, Any], name: str | None, describe: Callable[[Any], str] = _describe_recipe
+) -> int:
     from .config import pick_recipe, recipe_to_dict
 
     if name is None:
         width = max((len(n) for n in recipes), default=0)
         for key in sorted(recipes):
-            recipe = recipes[key]
-            print(f"{key:<{width}}  {type(recipe).__name__}: {_first_doc_line(recipe)}".rstrip())
+            print(f"{key:<{width}}  {describe(recipes[key])}".rstrip())
         return 0
     recipe = pick_recipe(recipes, name)
-    print(f"{name}  ({type(recipe).__name__}: {_first_doc_line(recipe)})")
+    print(f"{name}  ({describe(recipe)})")
     for field, value in recipe_to_dict(recipe).items():
         print(f"  --{field.replace('_', '-'):<26} {value}")
     return 0
 
 
-def add_recipes_verb(subparsers, recipes: Mapping[str, Any], *, help: str | None = None) -> argparse.ArgumentParser:
+def add_recipes_verb(
+    subparsers,
+    recipes: Mapping[str, Any],
+    *,
+    help: str | None = None,
+    describe: Callable[[Any], str] | None = None,
+) -> argparse.ArgumentParser:
     """Add the ``recipes [NAME]`` verb: list the recipes, or print one recipe's fields as ``--flag value``.
 
     Args:
         subparsers: The package's ``add_subparsers()`` object.
         recipes: Name -> recipe (a frozen dataclass instance).
         help: Help line of the verb.
+        describe: One line about a recipe in the listing (default: its class name and the first docstring line), for
+            packages whose rows share one recipe class.
     """
     from .cli import HelpFormatter
 
@@ -383,7 +396,7 @@ def add_recipes_verb(subparsers, recipes: Mapping[str, Any], *, help: str | None
         formatter_class=HelpFormatter,
     )
     p.add_argument("name", nargs="?", default=None, choices=sorted(recipes), metavar="NAME", help="a recipe")
-    p.set_defaults(func=lambda args: _show_recipes(recipes, args.name))
+    p.set_defaults(func=lambda args: _show_recipes(recipes, args.name, describe or _describe_recipe))
     return p
 
 
