@@ -99,22 +99,6 @@ def test_skipped_input_warnings_are_one_line(capsys, tmp_path):
     assert err == f"miil demo infer: warning: skipping unreadable file {path}: missing\n"
 
 
-def test_coco_split_files_follow_the_release_layout(tmp_path):
-    from miil.core.data.coco import coco_split_files
-
-    (tmp_path / "train2014").mkdir()
-    (tmp_path / "annotations").mkdir()
-    (tmp_path / "annotations" / "instances_train2014.json").write_text("{}")
-    assert coco_split_files(tmp_path, "train2014") == (
-        tmp_path / "train2014",
-        tmp_path / "annotations" / "instances_train2014.json",
-    )
-    with pytest.raises(UserError, match="--val-split"):
-        coco_split_files(tmp_path, "val2014", which="val")
-    with pytest.raises(UserError, match="--train-labels"):
-        coco_split_files(tmp_path, "train2014", tmp_path / "other.json")
-
-
 def test_recipes_verb_takes_a_describer(capsys):
     from miil.core.cli import ArgumentParser
     from miil.core.cli_args import add_recipes_verb

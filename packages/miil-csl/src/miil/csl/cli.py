@@ -55,21 +55,6 @@ def _data_args(p: argparse.ArgumentParser, splits: tuple[str, ...], fmt_help: st
     )
 
 
-def _eval_args(p: argparse.ArgumentParser, *, batch_size: int) -> None:
-    ca.add_batch_size(p, batch_size)
-    ca.add_num_workers(p)
-    ca.add_device(p)
-    ca.add_amp(
-        p,
-        dtype=True,
-        default=None,
-        help="autocast (default: the precision the run was validated in, its eval_precision; false: fp32)",
-    )
-    ca.add_progress(p)
-    ca.add_strict(p)
-    ca.add_json(p)
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``miil csl`` verbs to ``parser``."""
     parser.description = __doc__
@@ -107,7 +92,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     ca.add_weights(p)
     _data_args(p, ("val",), "on-disk format of the dataset (default: the run's; its data too, unless --data-root)")
     ca.add_threshold(p, help="probability threshold of CP/CR/CF1/OP/OR/OF1 (default: the run's prf_threshold)")
-    _eval_args(p, batch_size=64)
+    ca.add_eval_args(p, batch_size=64)
     p.set_defaults(func=_verb("validate"))
 
     p = sub.add_parser("infer", help="labels of image files and folders")
@@ -115,7 +100,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     ca.add_weights(p)
     ca.add_threshold(p, 0.5, help="report classes with a probability of at least this")
     ca.add_top_k(p, 5, help="most classes reported per image, the most likely first (0: no limit)")
-    _eval_args(p, batch_size=32)
+    ca.add_eval_args(p, batch_size=32)
     p.set_defaults(func=_verb("infer"))
 
     p = sub.add_parser(

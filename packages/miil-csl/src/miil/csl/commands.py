@@ -21,18 +21,10 @@ import torch
 from miil.core import distributed as du
 from miil.core.cli_args import parse_model_kwargs, print_plot_hint
 from miil.core.config import dataclass_from_args, pick_recipe, recipe_to_dict
-from miil.core.data.inputs import ImageFilesDataset, list_inputs
 from miil.core.distributed import resolve_device
 from miil.core.errors import UserError
-from miil.core.evaluate import (
-    PredictionMeter,
-    choose_precision,
-    evaluate,
-    exit_status,
-    print_skipped_summary,
-    write_json,
-)
 from miil.core.io import atomic_write_text, save_safetensors
+from miil.core.verbs import finish, predict_images, run_evaluation
 
 from .convert import load_original_checkpoint
 from .pipeline import build_meter, check_recipe_data, eval_transform, load_run, load_split, train_csl
@@ -79,9 +71,9 @@ def train(args: argparse.Namespace) -> int:
         f"[miil csl] done: best {cfg.eval_metric or 'metric'} {best} at epoch {result.best_epoch + 1}{stage1}{prior}; "
         f"weights in {result.out_dir / 'best.safetensors'}"
     )
-    print_skipped_summary(result.skipped, prog=_prog("train"))
+    status = finish(_prog("train"), result.skipped)
     print_plot_hint(result.out_dir)
-    return exit_status(result.skipped)
+    return status
 
 
 # --------------------------------------------------------------------------------------------------- validate
@@ -125,24 +117,14 @@ def validate(args: argparse.Namespace) -> int:
             f"the classes of {describe(source)} ({len(dataset.classes)}) differ from the {len(info['classes'])} the "
             "weights were trained on, or are in another order"
         )
-    precision = choose_precision(args.amp, meta.get("eval_precision"), device, args.amp_dtype)
-    report = evaluate(
-        model,
-        dataset,
-        meter=build_meter(cfg, dataset),
-        device=device,
-        precision=precision,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        progress=args.progress,
-        desc="validate",
-    )
+    meter = build_meter(cfg, dataset)
+    report = run_evaluation(args, model, dataset, stored_precision=meta.get("eval_precision"), meter=meter)
     line = " | ".join(f"{k} {v:.2f}" for k, v in report.metrics.items())
-    _say(f"validation ({precision}, {describe(source)}): {line or 'no readable image'} | images {report.samples}")
-    print_skipped_summary(report.skipped, prog=_prog("validate"))
-    if args.json and du.is_main_process():
-        write_json(args.json, {"weights": str(args.weights), "data": source.as_dict(), **report.as_dict()})
-    return exit_status(report.skipped)
+    _say(
+        f"validation ({report.precision}, {describe(source)}): {line or 'no readable image'} | images {report.samples}"
+    )
+    payload = {"weights": str(args.weights), "data": source.as_dict()}
+    return finish(_prog("validate"), report, args.json, payload)
 
 
 # --------------------------------------------------------------------------------------------------- infer
@@ -155,24 +137,12 @@ def infer(args: argparse.Namespace) -> int:
     model.to(device)
     classes = info["classes"]
     names = info.get("class_names") or {}
-    files = list_inputs(args.inputs)
-    meter = PredictionMeter()
-    precision = choose_precision(args.amp, meta.get("eval_precision"), device, args.amp_dtype)
-    report = evaluate(
-        model,
-        ImageFilesDataset(files, eval_transform(cfg), strict=args.strict),
-        meter=meter,
-        device=device,
-        precision=precision,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        progress=args.progress,
-        desc="infer",
+    files, logits, index, report = predict_images(
+        args, model, eval_transform(cfg), stored_precision=meta.get("eval_precision")
     )
-    logits, index = meter.predictions()
     results = []
     if du.is_main_process():
-        for i, p in zip(index.tolist(), torch.sigmoid(logits)):
+        for i, p in zip(index, torch.sigmoid(logits)):
             order = [int(k) for k in torch.argsort(p, descending=True) if p[k] >= args.threshold]
             picked = order[: args.top_k] if args.top_k > 0 else order
             labels = [
@@ -181,21 +151,13 @@ def infer(args: argparse.Namespace) -> int:
             results.append({"image": str(files[i]), "labels": labels})
             shown = ", ".join(f"{d['name']} ({d['score']:.3f})" for d in labels) or "(no class above the threshold)"
             print(f"{files[i]}: {shown}", flush=True)
-    print_skipped_summary(report.skipped, prog=_prog("infer"))
-    if args.json and du.is_main_process():
-        write_json(
-            args.json,
-            {
-                "weights": str(args.weights),
-                "threshold": args.threshold,
-                "top_k": args.top_k,
-                "precision": report.precision,
-                "samples": report.samples,
-                "predictions": results,
-                "skipped": [s.as_dict() for s in report.skipped],
-            },
-        )
-    return exit_status(report.skipped)
+    payload = {
+        "weights": str(args.weights),
+        "threshold": args.threshold,
+        "top_k": args.top_k,
+        "predictions": results,
+    }
+    return finish(_prog("infer"), report, args.json, payload)
 
 
 # --------------------------------------------------------------------------------------------------- convert

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from miil.core.errors import UserError
+from miil.core.splits import SplitRequest, coco_split_files, csv_split_files, require_file
+from miil.core.splits import resolve_split as resolve_data_split
 
 __all__ = ["DATA_FORMATS", "DEFAULT_SPLITS", "DataSpec", "SplitSource", "describe", "resolve_split", "spec_from_dict"]
 
@@ -98,16 +100,46 @@ class SplitSource:
         return asdict(self)
 
 
-def _file(path: Path, what: str, hint: str) -> str:
-    if not path.is_file():
-        raise UserError(f"{what} {path} does not exist; {hint}")
-    return str(path)
-
-
 def _is_human_layout(path: Path) -> bool:
     with open(path, newline="", encoding="utf-8-sig") as f:
         first = next(csv.reader(f), [])
     return [h.strip() for h in first] == _HUMAN_HEADER
+
+
+def _coco(req: SplitRequest) -> SplitSource:
+    images, ann = coco_split_files(req)
+    return SplitSource(req.format, req.split, str(ann), str(images), data_root=str(req.root))
+
+
+def _lvis(req: SplitRequest) -> SplitSource:
+    ann = req.labels or req.root / "annotations" / f"lvis_v1_{req.split}.json"
+    require_file(ann, "LVIS annotation file", f"pass it with {req.flag('labels')}")
+    return SplitSource(req.format, req.split, str(ann), str(req.root), data_root=str(req.root))
+
+
+def _openimages(req: SplitRequest, classes: str | None) -> SplitSource:
+    root = req.root
+    found = [root / c for c in _OPENIMAGES_CLASSES if (root / c).is_file()]
+    class_file = Path(classes) if classes else (found[0] if found else None)
+    if class_file is None:
+        raise UserError(
+            f"OpenImages needs its class list: --classes FILE (none of {', '.join(_OPENIMAGES_CLASSES)} in {root})"
+        )
+    require_file(class_file, "OpenImages class list", "pass it with --classes")
+    path = req.labels or root / "data.csv"
+    require_file(path, "OpenImages labels file", f"pass data.csv or an official labels CSV with {req.flag('labels')}")
+    if _is_human_layout(path):  # official files: one per split, images in the split's folder
+        folders = [root / req.split] + ([root / "validation"] if req.split == "val" else [])
+        images = next((f for f in folders if f.is_dir()), None)
+        if images is None:
+            raise UserError(f"OpenImages image folder {folders[0]} does not exist; set {req.flag('split')}")
+        return SplitSource(req.format, req.split, str(path), str(images), str(class_file), None, str(root))
+    return SplitSource(req.format, req.split, str(path), str(root), str(class_file), req.split, str(root))
+
+
+def _csv(req: SplitRequest) -> SplitSource:
+    labels, images = csv_split_files(req)
+    return SplitSource(req.format, req.split, str(labels), str(images), data_root=str(req.root or images))
 
 
 def resolve_split(fmt: str, spec: DataSpec, which: str, *, optional: bool = False) -> SplitSource | None:
@@ -124,67 +156,24 @@ def resolve_split(fmt: str, spec: DataSpec, which: str, *, optional: bool = Fals
         UserError: A flag names something that does not exist, or a required part is missing; the message names the
             flag to use.
     """
-    if fmt not in DATA_FORMATS:
-        raise UserError(f"--data-format {fmt!r} is not one of {', '.join(DATA_FORMATS)}")
-    split = spec.train_split if which == "train" else spec.val_split
-    labels = spec.train_labels if which == "train" else spec.val_labels
-    given = split is not None or labels is not None
-    name = split if split is not None else DEFAULT_SPLITS[fmt][0 if which == "train" else 1]
-    if fmt == "mosaic":
-        return SplitSource(fmt, name)
-    if spec.data_root is None and not (fmt == "csv" and labels is not None):
-        raise UserError(f"--data-format {fmt} needs --data-root (the dataset's top folder, as distributed)")
-    root = Path(spec.data_root) if spec.data_root is not None else None
-    if root is not None and not root.is_dir():
-        raise UserError(f"--data-root {root} is not a folder")
-    try:
-        return _resolve(fmt, spec, root, name, labels, which)
-    except UserError:
-        if optional and not given:
-            return None
-        raise
-
-
-def _resolve(fmt: str, spec: DataSpec, root: Path | None, name: str, labels: Any, which: str) -> SplitSource:
-    data_root = str(root) if root is not None else None
-    flag = f"--{which}-labels"
-    if fmt == "coco":
-        from miil.core.data.coco import coco_split_files  # miil.core.data imports torch: not at parser time
-
-        assert root is not None
-        images, ann = coco_split_files(root, name, labels, which=which)
-        return SplitSource(fmt, name, str(ann), str(images), data_root=data_root)
-    if fmt == "lvis":
-        assert root is not None
-        ann = Path(labels) if labels is not None else root / "annotations" / f"lvis_v1_{name}.json"
-        _file(ann, "LVIS annotation file", f"pass it with {flag}")
-        return SplitSource(fmt, name, str(ann), str(root), data_root=data_root)
-    if fmt == "openimages":
-        assert root is not None
-        given_classes = Path(spec.classes) if spec.classes else None
-        found = [root / c for c in _OPENIMAGES_CLASSES if (root / c).is_file()]
-        classes = given_classes or (found[0] if found else None)
-        if classes is None:
-            raise UserError(
-                f"OpenImages needs its class list: --classes FILE (none of {', '.join(_OPENIMAGES_CLASSES)} in {root})"
-            )
-        _file(classes, "OpenImages class list", "pass it with --classes")
-        path = Path(labels) if labels is not None else root / "data.csv"
-        _file(path, "OpenImages labels file", f"pass data.csv or an official image-labels CSV with {flag}")
-        if _is_human_layout(path):  # official files: one per split, images in the split's folder
-            folders = [root / name] + ([root / "validation"] if name == "val" else [])
-            images = next((f for f in folders if f.is_dir()), None)
-            if images is None:
-                raise UserError(f"OpenImages image folder {folders[0]} does not exist; set --{which}-split")
-            return SplitSource(fmt, name, str(path), str(images), str(classes), None, data_root)
-        return SplitSource(fmt, name, str(path), str(root), str(classes), name, data_root)
-    # csv: <root>/<split>.csv, image paths relative to the root (or to the CSV's folder without --data-root)
-    path = Path(labels) if labels is not None else (root / f"{name}.csv" if root is not None else None)
-    if path is None:
-        raise UserError(f"--data-format csv needs {flag} (a multi-label CSV) or --data-root")
-    _file(path, "multi-label CSV", f"pass it with {flag}")
-    images = root if root is not None else path.parent
-    return SplitSource(fmt, name, str(path), str(images), data_root=data_root or str(images))
+    resolvers = {
+        "coco": _coco,
+        "openimages": lambda req: _openimages(req, spec.classes),
+        "lvis": _lvis,
+        "csv": _csv,
+        "mosaic": lambda req: SplitSource(req.format, req.split),
+    }
+    return resolve_data_split(
+        fmt,
+        spec.data_root,
+        spec.train_split if which == "train" else spec.val_split,
+        spec.train_labels if which == "train" else spec.val_labels,
+        which=which,
+        defaults=DEFAULT_SPLITS,
+        resolvers=resolvers,
+        optional=optional,
+        without_root=("mosaic", "csv"),
+    )
 
 
 def spec_from_dict(values: dict[str, Any] | None) -> DataSpec:

@@ -60,22 +60,6 @@ def _zero_shot_args(group, *, classes: bool = False) -> None:
         ca.add_classes(group, help="zero-shot: the classes to predict, one name per line (with --word-vectors)")
 
 
-def _eval_args(p: argparse.ArgumentParser, *, batch_size: int) -> None:
-    ca.add_img_size(p, help="input resolution (default: the run's)")
-    ca.add_batch_size(p, batch_size)
-    ca.add_num_workers(p)
-    ca.add_device(p)
-    ca.add_amp(
-        p,
-        dtype=True,
-        default=None,
-        help="autocast (default: the precision the run was validated in, its eval_precision; false: fp32)",
-    )
-    ca.add_progress(p)
-    ca.add_strict(p)
-    ca.add_json(p)
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``miil mldecoder`` verbs to ``parser``."""
     parser.description = __doc__
@@ -117,7 +101,8 @@ def register(parser: argparse.ArgumentParser) -> None:
             action.help = "on-disk format of the dataset (default: the run's; its data too, unless --data-root)"
     _zero_shot_args(data)
     ca.add_threshold(p, help="threshold of the P/R/F1 report (default: the run's, 0.75)")
-    _eval_args(p, batch_size=32)
+    ca.add_img_size(p, help="input resolution (default: the run's)")
+    ca.add_eval_args(p, batch_size=32)
     p.set_defaults(func=_verb("validate"))
 
     p = sub.add_parser("infer", help="labels of image files and folders")
@@ -126,7 +111,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     ca.add_threshold(p, help="multi-label score threshold (default: the run's, 0.75)")
     ca.add_top_k(p, 5)
     _zero_shot_args(p, classes=True)
-    _eval_args(p, batch_size=16)
+    ca.add_img_size(p, help="input resolution (default: the run's)")
+    ca.add_eval_args(p, batch_size=16)
     p.set_defaults(func=_verb("infer"))
 
     p = sub.add_parser("convert", help="original / timm ML-Decoder checkpoint -> miil weights (+ .json sidecar)")

@@ -18,19 +18,11 @@ import torch
 from miil.core import distributed as du
 from miil.core.cli_args import parse_model_kwargs, print_plot_hint
 from miil.core.config import dataclass_from_args, pick_recipe
-from miil.core.data.inputs import ImageFilesDataset, list_inputs
 from miil.core.distributed import resolve_device
 from miil.core.errors import UserError
-from miil.core.evaluate import (
-    PredictionMeter,
-    choose_precision,
-    evaluate,
-    exit_status,
-    print_skipped_summary,
-    write_json,
-)
 from miil.core.io import atomic_write_text, extract_state_dict, load_file, save_safetensors
 from miil.core.metrics import average_precision
+from miil.core.verbs import finish, predict_images, run_evaluation
 
 from .convert import convert_state_dict, head_config
 from .data import load_word_vectors
@@ -113,9 +105,9 @@ def train(args: argparse.Namespace) -> int:
         f"[miil mldecoder] done: best {recipe.eval_metric or 'metric'} {best} at epoch {result.best_epoch + 1} "
         f"({result.best_source}); weights in {result.out_dir / 'best.safetensors'}"
     )
-    print_skipped_summary(result.skipped, prog=_prog("train"))
+    status = finish(_prog("train"), result.skipped)
     print_plot_hint(result.out_dir)
-    return exit_status(result.skipped)
+    return status
 
 
 # --------------------------------------------------------------------------------------------------- validate
@@ -177,33 +169,17 @@ def validate(args: argparse.Namespace) -> int:
         else:
             unseen = info["unseen"]
     meter = build_meter(task, unseen=unseen, prf_threshold=threshold if task == "multilabel" else None)
-    precision = choose_precision(args.amp, meta.get("eval_precision"), device, args.amp_dtype)
-    report = evaluate(
-        model,
-        dataset,
-        meter=meter,
-        eval_fn=eval_fn,
-        device=device,
-        precision=precision,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        progress=args.progress,
-        desc="validate",
-    )
+    precision = meta.get("eval_precision")
+    report = run_evaluation(args, model, dataset, stored_precision=precision, meter=meter, eval_fn=eval_fn)
     if task == "multilabel" and report.samples:
         scores, targets = meter.gathered()  # collective: every rank takes part, rank 0 prints
         if du.is_main_process():
             _print_per_class(classes, scores, targets, threshold)
     line = " | ".join(f"{k} {v:.2f}" for k, v in report.metrics.items())
     note = f"threshold {threshold}, " if task == "multilabel" else ""
-    _say(f"validation ({note}{precision}): {line or 'no readable image'} | images {report.samples}")
-    print_skipped_summary(report.skipped, prog=_prog("validate"))
-    if args.json and du.is_main_process():
-        write_json(
-            args.json,
-            {"weights": str(args.weights), "data": source.as_dict(), "threshold": threshold, **report.as_dict()},
-        )
-    return exit_status(report.skipped)
+    _say(f"validation ({note}{report.precision}): {line or 'no readable image'} | images {report.samples}")
+    payload = {"weights": str(args.weights), "data": source.as_dict(), "threshold": threshold}
+    return finish(_prog("validate"), report, args.json, payload)
 
 
 # --------------------------------------------------------------------------------------------------- infer
@@ -222,52 +198,29 @@ def infer(args: argparse.Namespace) -> int:
             raise UserError("these zero-shot weights hold no class list: pass --classes and --word-vectors")
         vectors = _zsl_file(args.word_vectors, info.get("word_vectors"), None, "wordvec_array.pth", "--word-vectors")
         eval_fn = zero_shot_eval_fn(load_word_vectors(vectors, len(classes)))
-
-    files = list_inputs(args.inputs)
     transform = eval_transform(args.img_size or info["img_size"], task, info.get("normalization"))
-    dataset = ImageFilesDataset(files, transform, strict=args.strict)
-    meter = PredictionMeter()
-    precision = choose_precision(args.amp, meta.get("eval_precision"), device, args.amp_dtype)
-    report = evaluate(
-        model,
-        dataset,
-        meter=meter,
-        eval_fn=eval_fn,
-        device=device,
-        precision=precision,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        progress=args.progress,
-        desc="infer",
+    files, logits, index, report = predict_images(
+        args, model, transform, stored_precision=meta.get("eval_precision"), eval_fn=eval_fn
     )
-    logits, index = meter.predictions()
     threshold = args.threshold if args.threshold is not None else float(info.get("prf_threshold", 0.75))
     results = []
     if du.is_main_process():
         probs = logits.softmax(-1) if task == "singlelabel" else torch.sigmoid(logits)
-        for i, p in zip(index.tolist(), probs):
+        for i, p in zip(index, probs):
             order = p.argsort(descending=True)[: args.top_k].tolist()
             keep = order if task == "singlelabel" else [k for k in order if p[k] >= threshold]
             labels = [{"class": classes[k], "score": float(p[k])} for k in keep]
             results.append({"image": str(files[i]), "labels": labels})
             shown = ", ".join(f"{d['class']} ({d['score']:.3f})" for d in labels) or "(no label above threshold)"
             print(f"{files[i]}: {shown}", flush=True)
-    print_skipped_summary(report.skipped, prog=_prog("infer"))
-    if args.json and du.is_main_process():
-        write_json(
-            args.json,
-            {
-                "weights": str(args.weights),
-                "task": task,
-                "threshold": threshold if task != "singlelabel" else None,
-                "top_k": args.top_k,
-                "precision": report.precision,
-                "samples": report.samples,
-                "predictions": results,
-                "skipped": [s.as_dict() for s in report.skipped],
-            },
-        )
-    return exit_status(report.skipped)
+    payload = {
+        "weights": str(args.weights),
+        "task": task,
+        "threshold": threshold if task != "singlelabel" else None,
+        "top_k": args.top_k,
+        "predictions": results,
+    }
+    return finish(_prog("infer"), report, args.json, payload)
 
 
 # --------------------------------------------------------------------------------------------------- convert

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from miil.core.errors import UserError
+from miil.core.splits import SplitRequest, coco_split_files, csv_split_files, require_file, resolve_split
 
 __all__ = ["DATA_FORMATS", "DEFAULT_SPLITS", "MULTI_LABEL_FORMATS", "DataSource", "resolve_source"]
 
@@ -67,9 +67,54 @@ class DataSource:
         return f"{self.format} data {self.labels or self.root}" + (f" (split {self.split})" if self.split else "")
 
 
-def _require(path: Path, what: str, hint: str) -> None:
-    if not path.exists():
-        raise UserError(f"{what} {path} does not exist; {hint}")
+def _coco(req: SplitRequest) -> DataSource:
+    images, ann = coco_split_files(req)
+    return DataSource(req.format, str(images), str(ann), req.split, str(req.root))
+
+
+def _voc(req: SplitRequest) -> DataSource:
+    if req.labels is not None:
+        raise UserError(
+            f"{req.flag('labels')} is not used with --data-format voc: the labels are the Annotations/*.xml files; "
+            f"choose the image list with {req.flag('split')}"
+        )
+    root = req.root
+    listing = root / "ImageSets" / "Main" / f"{req.split}.txt"
+    if not listing.is_file():
+        years = sorted(p for p in [*root.glob("VOC20*"), *root.glob("VOCdevkit/VOC20*")] if p.is_dir())
+        hint = f" (pass --data-root {years[0]})" if years else ""
+        raise UserError(
+            f"VOC split list {listing} does not exist; --data-root is the year's folder (VOCdevkit/VOC2007) and "
+            f"{req.flag('split')} a list of its ImageSets/Main{hint}"
+        )
+    return DataSource(req.format, str(root), None, req.split, str(root))
+
+
+def _nuswide(req: SplitRequest) -> DataSource:
+    csv = require_file(req.labels or req.root / "data.csv", "NUS-WIDE list", f"pass data.csv with {req.flag('labels')}")
+    return DataSource(req.format, str(req.root), str(csv), req.split, str(req.root))
+
+
+def _csv(req: SplitRequest) -> DataSource:
+    labels, images = csv_split_files(req)
+    return DataSource(req.format, str(images), str(labels), req.split, str(req.root or images))
+
+
+def _folder(req: SplitRequest) -> DataSource:
+    # root/<split>/<class>/<image>; the root's own class folders when it has no split folder
+    if req.labels is not None:
+        raise UserError(
+            f"{req.flag('labels')} is not used with --data-format folder (the class folders are the labels)"
+        )
+    split_dir = req.root / req.split
+    if split_dir.is_dir():
+        return DataSource(req.format, str(split_dir), None, req.split, str(req.root))
+    if req.given or req.which == "val":
+        raise UserError(f"image folder {split_dir} does not exist; {req.flag('split')} names a folder of --data-root")
+    return DataSource(req.format, str(req.root), None, None, str(req.root))
+
+
+_RESOLVERS = {"coco": _coco, "voc": _voc, "nuswide": _nuswide, "csv": _csv, "folder": _folder}
 
 
 def resolve_source(
@@ -81,83 +126,18 @@ def resolve_source(
     which: str,
     optional: bool = False,
 ) -> DataSource | None:
-    """Resolve one split of ``--data-format`` / ``--data-root`` / ``--<which>-split`` / ``--<which>-labels``.
-
-    Args:
-        fmt: The data format.
-        data_root: ``--data-root`` (may be None for ``csv`` when the labels file is given).
-        split: ``--<which>-split`` (None: the format's default).
-        labels: ``--<which>-labels`` (None: where the format keeps them).
-        which: "train" or "val" (names the flags in messages and picks the default split).
-        optional: Return None instead of failing when no flag of this split was given and the format's default
-            location does not exist (validation data is optional).
-
-    Raises:
-        UserError: A flag names something that does not exist, or a required part is missing; the message names the
-            flag to use.
+    """One split of ``--data-format`` / ``--data-root`` / ``--<which>-split`` / ``--<which>-labels`` (``which``:
+    "train" or "val"), by :func:`miil.core.splits.resolve_split` with the formats above; ``optional`` validation data
+    is None where the format's default split is absent and no flag names one. A ``csv`` split may go without a root.
     """
-    if fmt not in DATA_FORMATS:
-        raise UserError(f"--data-format {fmt!r} is not one of {', '.join(DATA_FORMATS)}")
-    given = split is not None or labels is not None
-    name = split if split is not None else DEFAULT_SPLITS[fmt][0 if which == "train" else 1]
-    if data_root is None and not (fmt == "csv" and labels is not None):
-        raise UserError(f"--data-format {fmt} needs --data-root (the dataset's top folder, as distributed)")
-    root = Path(data_root) if data_root is not None else None
-    if root is not None and not root.is_dir():
-        raise UserError(f"--data-root {root} is not a folder")
-    try:
-        return _resolve(fmt, root, name, labels, which, given)
-    except UserError:
-        if optional and not given:
-            return None
-        raise
-
-
-def _resolve(fmt: str, root: Path | None, name: str, labels: Any, which: str, given: bool) -> DataSource | None:
-    data_root = str(root) if root is not None else None
-    if fmt == "coco":
-        from miil.core.data.coco import coco_split_files  # miil.core.data imports torch: not at parser time
-
-        assert root is not None
-        images, ann = coco_split_files(root, name, labels, which=which)
-        return DataSource(fmt, str(images), str(ann), name, data_root)
-    if fmt == "voc":
-        assert root is not None
-        if labels is not None:
-            raise UserError(
-                f"--{which}-labels is not used with --data-format voc: the labels are the Annotations/*.xml files; "
-                f"choose the image list with --{which}-split"
-            )
-        listing = root / "ImageSets" / "Main" / f"{name}.txt"
-        if not listing.is_file():
-            years = sorted(p.name for p in [*root.glob("VOC20*"), *root.glob("VOCdevkit/VOC20*")] if p.is_dir())
-            hint = f" (this folder holds {', '.join(years)}: pass --data-root {root}/.../{years[0]})" if years else ""
-            raise UserError(
-                f"VOC split list {listing} does not exist; --data-root is the year's folder (VOCdevkit/VOC2007) and "
-                f"--{which}-split a list of ImageSets/Main{hint}"
-            )
-        return DataSource(fmt, str(root), None, name, data_root)
-    if fmt == "nuswide":
-        assert root is not None
-        csv = Path(labels) if labels is not None else root / "data.csv"
-        _require(csv, "NUS-WIDE list", f"pass the reference's data.csv with --{which}-labels")
-        return DataSource(fmt, str(root), str(csv), name, data_root)
-    if fmt == "csv":
-        csv = Path(labels) if labels is not None else (root / f"{name}.csv" if root is not None else None)
-        if csv is None:
-            raise UserError(f"--data-format csv needs --{which}-labels (a multi-label CSV) or --data-root")
-        _require(csv, "multi-label CSV", f"pass it with --{which}-labels")
-        images = root if root is not None else csv.parent
-        return DataSource(fmt, str(images), str(csv), name, data_root or str(images))
-    # folder: root/<split>/<class>/<image>; the root's own class folders when it has no split folder
-    assert root is not None
-    if labels is not None:
-        raise UserError(f"--{which}-labels is not used with --data-format folder (the class folders are the labels)")
-    split_dir = root / name
-    if split_dir.is_dir():
-        return DataSource(fmt, str(split_dir), None, name, data_root)
-    if given:
-        raise UserError(f"image folder {split_dir} does not exist; --{which}-split names a folder of --data-root")
-    if which == "train":
-        return DataSource(fmt, str(root), None, None, data_root)
-    raise UserError(f"no validation folder {split_dir}")
+    return resolve_split(
+        fmt,
+        data_root,
+        split,
+        labels,
+        which=which,
+        defaults=DEFAULT_SPLITS,
+        resolvers=_RESOLVERS,
+        optional=optional,
+        without_root=("csv",),
+    )

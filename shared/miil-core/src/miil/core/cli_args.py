@@ -24,6 +24,7 @@ __all__ = [
     "add_classes",
     "add_data_args",
     "add_device",
+    "add_eval_args",
     "add_img_size",
     "add_init_checkpoint",
     "add_json",
@@ -344,6 +345,30 @@ def add_classes(parser, **overrides: Any) -> argparse.Action:
 def add_img_size(parser, default: int | None = None, **overrides: Any) -> argparse.Action:
     """``--img-size N``."""
     return add_role(parser, "img_size", default=default, **overrides)
+
+
+def add_eval_args(parser, *, batch_size: int) -> None:
+    """The options of a ``validate`` / ``infer`` verb (:mod:`miil.core.verbs` applies them).
+
+    ``--batch-size``, ``--num-workers``, ``--device``, ``--amp [BOOL]`` (default: the precision the run was validated
+    in, the ``eval_precision`` of its sidecar) with ``--amp-dtype``, ``--progress``, ``--strict`` and ``--json``.
+
+    Args:
+        parser: The verb's parser.
+        batch_size: Default of ``--batch-size``.
+    """
+    add_batch_size(parser, batch_size)
+    add_num_workers(parser)
+    add_device(parser)
+    add_amp(
+        parser,
+        dtype=True,
+        default=None,
+        help="autocast (default: the precision the run was validated in, its eval_precision; false: fp32)",
+    )
+    add_progress(parser)
+    add_strict(parser)
+    add_json(parser)
 
 
 def _first_doc_line(obj: Any) -> str:

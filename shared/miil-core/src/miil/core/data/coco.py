@@ -25,7 +25,7 @@ import torch
 from .datasets import ImageTargetsDataset, resolve_under_root
 from .unreadable import UnreadablePolicy
 
-__all__ = ["CocoLabels", "CocoMultiLabelDataset", "coco_split_files", "read_coco_labels"]
+__all__ = ["CocoLabels", "CocoMultiLabelDataset", "read_coco_labels"]
 
 
 @dataclass
@@ -111,39 +111,6 @@ def read_coco_labels(annotation_file: str | os.PathLike, *, keep_unannotated_ima
         rows = keep.nonzero().flatten().tolist()
         files, ids, targets = [files[r] for r in rows], [ids[r] for r in rows], targets[keep]
     return CocoLabels(files, ids, targets, names, list(cat_index))
-
-
-def coco_split_files(
-    root: str | os.PathLike, split: str, annotation_file: str | os.PathLike | None = None, *, which: str = "train"
-) -> tuple[Path, Path]:
-    """The image folder and the instances file of one split of a COCO release as it is distributed.
-
-    The layout is ``root/<split>/`` beside ``root/annotations/instances_<split>.json`` (``coco/train2014`` and
-    ``coco/annotations/instances_train2014.json``); ``annotation_file`` replaces the layout's file.
-
-    Args:
-        root: The release's top folder (``--data-root``).
-        split: The split's image folder name (``--<which>-split``): ``train2014``, ``val2014``, ``train2017``, ...
-        annotation_file: ``--<which>-labels``, when the instances file is elsewhere.
-        which: "train" or "val", for the flags the error messages name.
-
-    Raises:
-        UserError: The folder or the file does not exist (the message names the flag to use).
-    """
-    from ..errors import UserError
-
-    images = Path(root) / split
-    ann = (
-        Path(annotation_file) if annotation_file is not None else Path(root) / "annotations" / f"instances_{split}.json"
-    )
-    if not images.is_dir():
-        raise UserError(
-            f"COCO image folder {images} does not exist: the layout is {Path(root)}/{split}/ beside "
-            f"{Path(root)}/annotations/; set --data-root or --{which}-split"
-        )
-    if not ann.is_file():
-        raise UserError(f"COCO annotation file {ann} does not exist; pass it with --{which}-labels")
-    return images, ann
 
 
 class CocoMultiLabelDataset(ImageTargetsDataset):
