@@ -7,7 +7,8 @@ that produce ours, and how to read ours back) and calls :func:`main`. The driver
                                            [--dry-run] [--smoke]
 
 - Every step is a ``miil`` command line; training steps run under ``torchrun --standalone --nproc_per_node=N`` when
-  ``--gpus N`` is more than 1. ``--dry-run`` prints every command in order and runs nothing.
+  ``--gpus N`` is more than 1. ``--dry-run`` prints every command in order and runs nothing. Rows may share steps
+  (a latency table, a supernet, a teacher): a step runs once and later rows reuse its outputs.
 - Resumable: a finished step leaves a marker in ``<out-dir>/steps/``; a rerun skips finished steps and resumes an
   interrupted training step through the engine's exact resume (``--resume`` when its run folder holds a checkpoint).
   Markers are written atomically after a step ends, so killing the script at any point loses no finished step.
@@ -45,7 +46,8 @@ class Step:
     """One ``miil`` command of a row.
 
     Args:
-        name: Short name, unique within the row (it names the marker and the log).
+        name: The step's id within the script (it names the marker and the log). Rows may share a step (a latency
+            table, a supernet, a teacher): the same name with the same command runs once.
         argv: The arguments after ``miil`` (``("mldecoder", "train", "--recipe", ...)``).
         run_dir: For a training step, its ``--out-dir``: a checkpoint there means "resume", and the step may run
             under torchrun.
@@ -165,8 +167,19 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _marker(out_dir: Path, row: Row, step: Step) -> Path:
-    return out_dir / "steps" / row.name / f"{step.name}.json"
+def _marker(out_dir: Path, step: Step) -> Path:
+    return out_dir / "steps" / f"{step.name}.json"
+
+
+def _check_steps(rows: Sequence[Row]) -> None:
+    seen: dict[str, Step] = {}
+    for row in rows:
+        for step in row.steps:
+            if step.name in seen and seen[step.name] != step:
+                raise ValueError(
+                    f"two different steps are named {step.name!r} (row {row.name}); shared steps must be equal"
+                )
+            seen[step.name] = step
 
 
 def _run_step(step: Step, ctx: Context, log: Path, in_process: bool) -> int:
@@ -264,6 +277,7 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
         data_root = args.data_root.absolute()
     ctx = Context(data_root=data_root, out_dir=out_dir, smoke=args.smoke, gpus=args.gpus)
     rows = paper.rows(ctx)
+    _check_steps(rows)
     if args.rows:
         known = {r.name for r in rows}
         unknown = [r for r in args.rows if r not in known]
@@ -305,13 +319,13 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             continue
         failed = None
         for step in row.steps:
-            marker = _marker(out_dir, row, step)
+            marker = _marker(out_dir, step)
             if marker.is_file():
                 print(f"reproduce: {row.name}/{step.name}: done earlier, skipped", flush=True)
                 continue
             print(f"reproduce: {row.name}/{step.name}: {shlex.join(_command(step, ctx.gpus))}", flush=True)
             s0 = time.perf_counter()
-            code = _run_step(step, ctx, out_dir / "logs" / row.name / f"{step.name}.log", in_process=args.smoke)
+            code = _run_step(step, ctx, out_dir / "logs" / f"{step.name}.log", in_process=args.smoke)
             if code not in step.ok_codes:
                 failed = f"failed: step {step.name} exited with status {code}"
                 break
@@ -329,7 +343,7 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
         # Wall time of the row's steps, those finished in earlier runs included (their markers keep it).
         entry["wall_s"] = sum(
             json.loads(m.read_text()).get("wall_s", 0.0)
-            for m in (_marker(out_dir, row, step) for step in row.steps)
+            for m in (_marker(out_dir, step) for step in row.steps)
             if m.is_file()
         ) or (time.perf_counter() - t0)
         if failed:

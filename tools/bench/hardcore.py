@@ -112,8 +112,8 @@ def main() -> None:
         supernet = HardCoReSupernet(space, num_classes=10)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            heavy = replace(SUPERNET_RECIPES["heaviest_path_digits"], out_dir=f"{tmp}/h", seed=args.seed)
-            multi = replace(SUPERNET_RECIPES["multipath_digits"], out_dir=f"{tmp}/m", seed=args.seed)
+            heavy = replace(SUPERNET_RECIPES["heaviest-path-digits"], out_dir=f"{tmp}/h", seed=args.seed)
+            multi = replace(SUPERNET_RECIPES["multipath-digits"], out_dir=f"{tmp}/m", seed=args.seed)
             train_supernet_stages(supernet, weights_part, heavy, multi)
         train_s = time.perf_counter() - t0
     else:

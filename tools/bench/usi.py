@@ -28,8 +28,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from miil.core.backbones import create_backbone
+from miil.core.distributed import resolve_device
 from miil.usi import USI, FrozenTeacher, build_usi_trainer, precompute_teacher_logits
-from miil.usi.throughput import resolve_device
 
 
 def _bench_mode(cfg, data, student_name, num_classes, teacher=None) -> dict:

@@ -41,3 +41,13 @@ def cufed_root(tmp_path, _cufed_master) -> Path:
 def folder_albums(tmp_path, _pec_master) -> Path:
     """PEC layout: ``<event>/<album_id>/*.jpg``; 3 events x (2 train + 1 test) albums of 5-8 photos."""
     return Path(shutil.copytree(_pec_master, tmp_path / "pec"))
+
+
+class CreatesFile:
+    """Unpickled, this would create a file: the payload of a malicious checkpoint (see miil-core's test_io)."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))

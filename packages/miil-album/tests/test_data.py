@@ -1,6 +1,7 @@
 """Album data: K-image sampling, the ML-CUFED / PETA layouts, the dataset, its collate, the digit albums."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +20,10 @@ from miil.album.data import (
     train_album_indices,
 )
 from miil.album.digit_albums import DigitAlbums
+from miil.album.formats import default_importance_file, read_albums, resolve_split
 from miil.album.miniature import make_cufed, make_ml_cufed, make_pec
+from miil.core.data import PartlyRead, Skipped, SkippingCollate
+from miil.core.errors import UserError
 from miil.core.miniature import miniature_digest
 
 from .conftest import CUFED_CLASSES, PEC_CLASSES
@@ -105,8 +109,9 @@ def test_layout_errors_name_the_file(cufed_root):
 def test_dataset_and_collate(folder_albums):
     records = read_event_folders(folder_albums)
     ds = AlbumDataset(records, album_classes(records), album_size=4, img_size=16)
-    images, target, index = ds[1]
+    images, target, index, names = ds[1]
     assert images.shape == (4, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
+    assert list(names) == ds.sampled_images(1)
     assert target.tolist() == [float(c == records[1].labels[0]) for c in PEC_CLASSES] and index == 1
     picks = eval_album_indices(len(records[1].images), 4)
     assert ds.sampled_images(1) == [records[1].images[i] for i in picks]
@@ -121,17 +126,72 @@ def test_dataset_and_collate(folder_albums):
         AlbumDataset(records, PEC_CLASSES[:1])
 
 
-def test_unreadable_photos_are_dropped_or_raise(folder_albums):
+def test_unreadable_photos_are_reported_and_strict_raises(folder_albums):
     records = read_event_folders(folder_albums)
     broken = records[0].folder / records[0].images[0]
     broken.write_bytes(b"not an image")
-    ds = AlbumDataset(records, album_classes(records), album_size=8, img_size=8)
+    (records[1].folder / "0.jpg").mkdir()  # a folder named like a photo
+    (records[1].folder / "1.jpg").symlink_to(records[1].folder / "gone.jpg")  # a dangling link
+    records = read_event_folders(folder_albums)
+    assert {"0.jpg", "1.jpg"} <= set(records[1].images)  # listed, so that reading reports them
+    ds = AlbumDataset(records, album_classes(records), album_size=16, img_size=8)
     with pytest.warns(UserWarning, match="unreadable"):
-        images, _, _ = ds[0]
-    assert images.shape[0] == len(records[0].images) - 1
+        first = ds[0]
+    assert isinstance(first, PartlyRead) and [s.file for s in first.skipped] == [str(broken)]
+    assert first.skipped[0].reason.startswith("not a readable image file")
+    images, _, _, names = first.sample
+    assert images.shape[0] == len(records[0].images) - 1 == len(names) and broken.name not in names
+    with pytest.warns(UserWarning, match="unreadable"):
+        second = ds[1]
+    reasons = {Path(s.file).name: s.reason for s in second.skipped}
+    assert reasons == {"0.jpg": "a folder, not a file", "1.jpg": "missing (a dangling symbolic link)"}
+    for name in records[2].images:
+        (records[2].folder / name).write_bytes(b"")
+    with pytest.warns(UserWarning, match="empty file"):
+        third = ds[2]
+    assert isinstance(third.sample, Skipped) and third.sample.file == str(records[2].folder)
+    assert len(third.skipped) == len(records[2].images)
+    batch, skipped = SkippingCollate(collate_albums)([ds[3], first, third])
+    assert batch[0].shape[0] == 2 and len(skipped) == 1 + len(third.skipped) + 1  # the album with nothing left too
     strict = AlbumDataset(records, album_classes(records), album_size=8, img_size=8, strict=True)
     with pytest.raises(OSError, match=broken.name):
         strict[0]
+
+
+def test_formats_read_the_miniatures_with_their_defaults(cufed_root, folder_albums):
+    assert resolve_split(cufed_root, None, "train") == cufed_root / "train_split.txt"
+    assert resolve_split(cufed_root, None, "val") == cufed_root / "test_split.txt"  # no val_split.txt: test
+    assert resolve_split(cufed_root, "all", "val") is None and resolve_split(cufed_root, "test", "val").is_file()
+    train = read_albums("ml-cufed", cufed_root, split=resolve_split(cufed_root, None, "train"))
+    assert len(train) == 8 and any(len(r.labels) == 2 for r in train)
+    pec = read_albums("pec", folder_albums, split=resolve_split(folder_albums, None, "val"), part="val")
+    assert len(pec) == 3 and album_classes(pec) == PEC_CLASSES
+    assert default_importance_file(cufed_root) == cufed_root / "image_importance.json"
+    assert default_importance_file(folder_albums) is None
+
+
+def test_single_label_cufed_miniature_reads_as_cufed(tmp_path):
+    root = make_cufed(tmp_path / "cufed", train_albums_per_event=1, test_albums_per_event=1, album_size=(3, 4))
+    train = read_albums("cufed", root, split=resolve_split(root, None, "train"))
+    val = read_albums("cufed", root, split=resolve_split(root, None, "val"), part="val")
+    assert len(train) == len(val) == 4 and all(len(r.labels) == 1 for r in train + val)
+
+
+def test_format_mistakes_name_the_flag_to_use(cufed_root, folder_albums, tmp_path):
+    with pytest.raises(UserError, match="--data-format pec or folder"):
+        read_albums("ml-cufed", folder_albums, split=None)
+    with pytest.raises(UserError, match="--data-format ml-cufed"):
+        read_albums("pec", cufed_root, split=None)
+    with pytest.raises(UserError, match="single-label CUFED.*--data-format ml-cufed"):
+        read_albums("cufed", cufed_root, split=None)
+    with pytest.raises(UserError, match="--val-labels"):
+        read_albums("ml-cufed", cufed_root, split=None, labels=str(tmp_path / "none.json"), part="val")
+    with pytest.raises(UserError, match="--train-split 'nope'"):
+        resolve_split(cufed_root, "nope", "train")
+    split = tmp_path / "split.txt"
+    split.write_text("missing_album\n")
+    with pytest.raises(UserError, match="missing_album"):
+        read_albums("pec", folder_albums, split=split)
 
 
 def test_digit_albums_follow_their_rule():

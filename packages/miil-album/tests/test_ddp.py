@@ -17,9 +17,8 @@ def test_train_under_torchrun_two_processes(cufed_root, tmp_path):
     run = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "miil.core.cli", "album", "train", "--data", str(cufed_root), "--layout", "cufed",
-        "--split", str(cufed_root / "train_split.txt"), "--val-split", str(cufed_root / "test_split.txt"),
-        "--out-dir", str(run), *TINY, "--batch-size", "1",
+        "-m", "miil.core.cli", "album", "train", "--data-root", str(cufed_root), "--out-dir", str(run), *TINY,
+        "--batch-size", "1",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)

@@ -47,8 +47,8 @@ def test_recipe_album_data_on_real_photos(name, records):
     draws = PLAN.draws(train.transform, val.transform, recipe.album_size, recipe.pad)
 
     def check(sample, what, album_photos):
-        images, target, index = sample
-        assert 1 <= images.shape[0] <= min(recipe.album_size, album_photos), what
+        images, target, index, names = sample
+        assert 1 <= images.shape[0] == len(names) <= min(recipe.album_size, album_photos), what
         assert_image_tensor(images, (images.shape[0], 3, SIZE, SIZE), what=what)
         assert target.shape == (len(classes),) and target.sum() == 1 and 0 <= index < len(records)
 

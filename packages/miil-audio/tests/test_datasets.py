@@ -29,7 +29,7 @@ from miil.audio.miniature import (
 )
 from miil.audio.recipes import RECIPES
 from miil.audio.training import build_datasets
-from miil.core.data import UnreadableFileWarning
+from miil.core.data import PathEscapeError, Skipped, UnreadableFileWarning
 from miil.core.miniature import miniature_digest
 
 from .conftest import sine
@@ -119,15 +119,17 @@ def test_audioset_segments_labels_and_missing_clips(tmp_path):
     with pytest.warns(UserWarning, match="1 of the segments"):
         ds = AudioSetDataset(*files, train=False, seq_len=8192)
     assert ds.classes == [n for _, n, _ in AUDIOSET_CLASSES] and "Whoosh, swoosh, swish" in ds.classes
-    assert len(ds) == 5 and len(ds.missing) == 1
+    assert len(ds) == 6 and len(ds.missing) == 1  # the missing clip stays, to be reported when read
     lines = [ln for ln in (meta / "eval_segments.csv").read_text().splitlines() if not ln.startswith("#")]
     mids = [m for m, _, _ in AUDIOSET_CLASSES]
     first = sorted(mids.index(m) for m in lines[0].split('"')[1].split(","))
     x, y = ds[0]
     assert x.shape == (1, 8192) and torch.nonzero(y).flatten().tolist() == first
     assert ds.missing == [lines[-1].split(",")[0]]
+    gone = ds[len(ds) - 1]
+    assert isinstance(gone, Skipped) and gone.reason == "missing" and ds.missing[0] in gone.file
     w = ds.sample_weights()
-    assert w.shape == (5,) and (w > 0).all()
+    assert w.shape == (6,) and (w > 0).all()
     with pytest.raises(FileNotFoundError, match=ds.missing[0]):
         AudioSetDataset(*files, train=False, strict=True)
 
@@ -140,7 +142,8 @@ def test_folder_dataset_skips_unreadable_files(tmp_path, keyword_folders):
     try:
         ds = AudioFolderDataset(keyword_folders / "train", sample_rate=8000, seq_len=4096)
         with pytest.warns(UnreadableFileWarning, match="zz_broken"):
-            assert ds[ds.files.index(broken)] is None
+            skipped = ds[ds.files.index(broken)]
+        assert skipped == Skipped(str(broken), skipped.reason) and skipped.reason.startswith("not a readable audio")
         assert ds.reader.count == 1
         strict = AudioFolderDataset(keyword_folders / "train", sample_rate=8000, seq_len=4096, strict=True)
         with pytest.raises(OSError, match="zz_broken"):
@@ -188,10 +191,10 @@ def test_weighted_sampler_is_reproducible_and_sharded():
 @pytest.mark.parametrize(
     "recipe, fixture, sizes",
     [
-        ("esc50_eat_s", "esc50_root", (20, 5)),
-        ("urbansound8k_eat_s", "urbansound8k_root", (45, 5)),
-        ("speechcommands_v2_35_eat_s", "speech_commands_root", (24, 4)),
-        ("audioset_eat_m", "audioset_root", (8, 4)),
+        ("esc50-eat-s", "esc50_root", (20, 5)),
+        ("urbansound8k-eat-s", "urbansound8k_root", (45, 5)),
+        ("speechcommands-v2-35-eat-s", "speech_commands_root", (24, 4)),
+        ("audioset-eat-m", "audioset_root", (8, 4)),
     ],
 )
 def test_recipes_find_the_official_layouts(recipe, fixture, sizes, request):
@@ -211,3 +214,33 @@ def test_recipes_find_the_official_layouts(recipe, fixture, sizes, request):
 def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
     a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
     assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))
+
+
+def test_label_file_paths_stay_inside_the_data_root(tmp_path, esc50_root):
+    """An ESC-50 metadata row naming a file outside the root (``../../../usr/share/sounds/...``) is refused, not read;
+    the same for UrbanSound8K and the Speech Commands lists."""
+    import shutil
+
+    root = tmp_path / "ESC-50-master"
+    shutil.copytree(esc50_root, root)
+    meta = root / "meta" / "esc50.csv"
+    lines = meta.read_text().splitlines()
+    first = lines[1].split(",")
+    lines.append(",".join(["../../../usr/share/sounds/alsa/Front_Center.wav", *first[1:]]))
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PathEscapeError, match="climbs out"):
+        ESC50Dataset(root, fold=1, train=False)
+    lists = tmp_path / "speech"
+    (lists / "yes").mkdir(parents=True)
+    sf.write(lists / "yes" / "a_nohash_0.wav", sine(300, 0.2, 16000), 16000)
+    (lists / "validation_list.txt").write_text("/abs.wav\nyes/a_nohash_0.wav\n")
+    (lists / "testing_list.txt").write_text("")
+    with pytest.raises(PathEscapeError, match="absolute"):
+        SpeechCommandsDataset(lists, split="validation")
+
+
+def test_folds_by_split_names(esc50_root, urbansound8k_root):
+    explicit = ESC50Dataset(esc50_root, fold=1, train=True, folds=[2, 3], seq_len=4096)
+    assert len(explicit) == 10 and {f.name.split("-")[0] for f in explicit.files} == {"2", "3"}
+    with pytest.raises(ValueError, match="folds"):
+        UrbanSound8KDataset(urbansound8k_root, fold=1, train=True, folds=[11])

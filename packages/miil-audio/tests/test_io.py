@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from miil.audio import AudioReader, UnreadableAudioError, load_audio, resample_audio
-from miil.core.data import UnreadableFileError, UnreadableFileWarning
+from miil.core.data import UnreadableFileError, UnreadableFileWarning, describe_read_error
 
 from .conftest import sine
 
@@ -93,3 +93,28 @@ def test_librosa_backend_decodes_too():
     assert sr_a == sr_b == 11025 and np.allclose(a, b, atol=1e-4)
     with pytest.raises(ValueError, match="backend"):
         load_audio(PYGAME_DATA / "whiff.wav", backend="ffmpeg")
+
+
+def test_cut_files_are_reported_truncated_not_read_short(tmp_path):
+    """A WAV cut short is read by libsndfile as a shorter clip without an error: the header's data size says it is
+    truncated. A cut FLAC stops decoding before the frame count its STREAMINFO states."""
+    data = (PYGAME_DATA / "house_lo.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) * 2 // 5])
+    assert 0 < sf.info(cut).frames < 78331  # what a plain read would have returned
+    with pytest.raises(UnreadableAudioError) as info:
+        load_audio(cut)
+    reason = describe_read_error(cut, info.value.error, "audio")
+    assert reason.startswith("truncated (the WAV header promises 78331 frames, the file holds "), reason
+    flac = (PYGAME_DATA / "house_lo.flac").read_bytes()
+    cut_flac = tmp_path / "cut.flac"
+    cut_flac.write_bytes(flac[: len(flac) * 2 // 5])
+    with pytest.raises(UnreadableAudioError) as info:
+        load_audio(cut_flac)
+    assert describe_read_error(cut_flac, info.value.error, "audio").startswith("truncated (decoding stopped after ")
+    reader = AudioReader(16000)
+    with pytest.warns(UnreadableFileWarning, match=r"cut\.wav: truncated"):
+        assert reader.load(cut) is None
+    assert reader.skipped_sample(cut).reason == reason
+    whole, _ = load_audio(PYGAME_DATA / "house_lo.flac")  # complete files are untouched by the checks
+    assert len(whole) == 78331

@@ -94,9 +94,9 @@ def data_root(tmp_path_factory):
 
 def _recipe(name, root):
     recipe = dataclasses.replace(RECIPES[name], seq_len=SEQ_LEN, strict=True, num_classes=0)
-    if recipe.dataset == "audioset":
+    if recipe.data_format == "audioset":
         return dataclasses.replace(recipe, data_root=str(root / "audioset"))
-    return dataclasses.replace(recipe, dataset="folder", data_root=str(root))
+    return dataclasses.replace(recipe, data_format="folder", data_root=str(root))
 
 
 @pytest.mark.parametrize("name", NAMES)

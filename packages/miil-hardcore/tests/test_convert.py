@@ -304,13 +304,13 @@ def test_convert_cli(tmp_path, tiny_space, capsys):
         torch.testing.assert_close(load_supernet(dst).eval()(x, paths), net(x, paths), rtol=0, atol=0)
         child_dst = tmp_path / "child.safetensors"
         argv = ["hardcore", "convert", str(tmp_path / "w_star.pth"), str(child_dst), "--space", str(space_file)]
-        assert main([*argv, "--to", "child"]) == 0
+        assert main([*argv, "--kind", "child"]) == 0
         child, info = load_child(child_dst)
         assert info["arch_def"] == tiny_space.arch_def(arch)
         torch.testing.assert_close(child.eval()(x), net(x, paths), rtol=1e-6, atol=1e-6)
 
         other = Architecture(((0, 1), (2, 3, 4, 5)))
-        assert main([*argv, "--to", "child", "--arch", json.dumps(tiny_space.arch_def(other))]) == 0
+        assert main([*argv, "--kind", "child", "--arch", json.dumps(tiny_space.arch_def(other))]) == 0
         child, info = load_child(child_dst)
         paths = fixed_paths(tiny_space, other, 2)
         assert info["arch_def"] == tiny_space.arch_def(other)
@@ -319,7 +319,7 @@ def test_convert_cli(tmp_path, tiny_space, capsys):
         heavy = _randomise(build_child(tiny_space, tiny_space.heaviest(), num_classes=3), seed=6)
         torch.save({"state_dict": heavy.state_dict()}, tmp_path / "w_heaviest.pth")
         argv = ["hardcore", "convert", str(tmp_path / "w_heaviest.pth"), str(tmp_path / "heavy.safetensors")]
-        assert main([*argv, "--space", str(space_file), "--to", "supernet"]) == 0
+        assert main([*argv, "--space", str(space_file), "--kind", "supernet"]) == 0
         assert "keep their initialisation" in capsys.readouterr().out
         heavy_net = load_supernet(tmp_path / "heavy.safetensors").eval()
         torch.testing.assert_close(heavy_net(x, fixed_paths(tiny_space, tiny_space.heaviest(), 2)), heavy(x))

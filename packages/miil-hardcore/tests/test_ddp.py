@@ -10,20 +10,19 @@ import pytest
 from miil.core.cli import main
 from miil.hardcore import load_supernet
 
-from .test_cli import TRAIN, image_folders  # noqa: F401  (fixture)
+from .test_cli import TRAIN, imagenet  # noqa: F401  (fixture)
 
 
 @pytest.mark.slow
 @pytest.mark.ddp
-def test_multipath_supernet_under_torchrun(tmp_path, tiny_space, image_folders):  # noqa: F811
-    train, _ = image_folders
+def test_multipath_supernet_under_torchrun(tmp_path, tiny_space, imagenet):  # noqa: F811
     space_file = tmp_path / "space.json"
     space_file.write_text(json.dumps(tiny_space.to_dict()))
-    common = ["--space", str(space_file), "--img-size", "16", "--data-dir", str(train)]
+    common = ["--space", str(space_file), "--img-size", "16", "--data-root", str(imagenet)]
     heavy, multi = tmp_path / "heavy", tmp_path / "multi"
     assert (
         main(
-            ["hardcore", "train-supernet", "--recipe", "heaviest_path_digits", *common, "--out-dir", str(heavy), *TRAIN]
+            ["hardcore", "train-supernet", "--recipe", "heaviest-path-digits", *common, "--out-dir", str(heavy), *TRAIN]
         )
         == 0
     )
@@ -39,9 +38,9 @@ def test_multipath_supernet_under_torchrun(tmp_path, tiny_space, image_folders):
         "hardcore",
         "train-supernet",
         "--recipe",
-        "multipath_digits",
+        "multipath-digits",
         *common,
-        "--init",
+        "--init-checkpoint",
         str(heavy),
         "--out-dir",
         str(multi),

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from miil.core.errors import UserError
 from miil.hardcore import (
     LatencyTable,
     LatencyTableError,
@@ -56,7 +57,7 @@ def test_load_errors_name_the_file(tmp_path, synthetic_table):
     bad.write_text(json.dumps(data))
     with pytest.raises(LatencyTableError, match="ms per sample"):
         LatencyTable.load(bad)
-    with pytest.raises(FileNotFoundError, match="miil hardcore lut"):
+    with pytest.raises(UserError, match="miil hardcore lut"):
         LatencyTable.load(tmp_path / "nope.json")
     with pytest.raises(ValueError, match="backend"):
         TimingConfig(backend="tpu")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import timm
 
+from miil.core.errors import UserError
 from miil.hardcore import (
     HARDCORENAS_ARCH_DEFS,
     Architecture,
@@ -76,7 +77,7 @@ def test_space_serialisation_and_resolve(tmp_path, tiny_space):
     assert resolve_space(str(path)) == tiny_space
     assert resolve_space(str(path), image_size=32).image_size == 32
     assert resolve_space(str(path), image_size=32).same_networks(tiny_space)
-    with pytest.raises(FileNotFoundError, match="neither a known name"):
+    with pytest.raises(UserError, match="neither a known name"):
         resolve_space(str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match="total stride"):
         SearchSpace(stages=SearchSpace().stages + (SearchSpace().stages[0],))

@@ -25,7 +25,7 @@ from miil.hardcore import (
 def test_step_schedule_decays_by_rate_every_decay_epochs(tiny_space, tmp_path):
     data = TensorDataset(torch.randn(40, 3, 16, 16), torch.randint(0, 5, (40,)))
     cfg = dataclasses.replace(
-        SUPERNET_RECIPES["heaviest_path_imagenet"],
+        SUPERNET_RECIPES["heaviest-path-imagenet"],
         out_dir=str(tmp_path),
         batch_size=4,
         warmup_epochs=0,
@@ -69,7 +69,7 @@ def test_distillation_steps_add_the_teacher_terms(tiny_space):
 
 
 def test_recipes_match_the_paper_settings():
-    heavy = SUPERNET_RECIPES["heaviest_path_imagenet"]
+    heavy = SUPERNET_RECIPES["heaviest-path-imagenet"]
     assert (heavy.lr, heavy.batch_size, heavy.epochs, heavy.decay_epochs, heavy.decay_rate) == (
         0.128,
         256,
@@ -77,7 +77,7 @@ def test_recipes_match_the_paper_settings():
         2.4,
         0.97,
     )
-    multi = SUPERNET_RECIPES["multipath_imagenet"]
+    multi = SUPERNET_RECIPES["multipath-imagenet"]
     assert (multi.lr, multi.batch_size, multi.epochs, multi.kd_weight, multi.feature_kd_divisor) == (
         0.0128,
         200,
@@ -85,9 +85,9 @@ def test_recipes_match_the_paper_settings():
         1,
         50,
     )
-    ft = CHILD_RECIPES["finetune_imagenet"]
+    ft = CHILD_RECIPES["finetune-imagenet"]
     assert (ft.lr, ft.batch_size, ft.epochs, ft.kd_weight) == (0.00128, 128, 50, 2.0)
-    assert [SEARCH_RECIPES[f"hardcorenas_{n}"].latency_ms for n in "abcdef"] == [38, 40, 44, 50, 55, 60]
+    assert [SEARCH_RECIPES[f"hardcorenas-{n}"].latency_ms for n in "abcdef"] == [38, 40, 44, 50, 55, 60]
     with pytest.raises(dataclasses.FrozenInstanceError):
         heavy.lr = 1.0
 
@@ -122,3 +122,17 @@ def test_spread_heaviest_path_starts_every_option_from_the_heaviest(tiny_space):
                 w = se.conv_reduce.weight
                 assert torch.equal(w, big[: w.shape[0], : w.shape[1]])
     assert torch.equal(supernet.stages[0][0].conv_dw[0].weight, dw3_before)  # not on the heaviest path: kept
+
+
+def test_recipe_names_are_kebab_case_and_old_spellings_still_resolve():
+    from miil.core.config import pick_recipe, recipe_name_problems
+    from miil.hardcore.recipes import ALL_RECIPES
+
+    assert recipe_name_problems(ALL_RECIPES) == []
+    assert len(ALL_RECIPES) == len(SUPERNET_RECIPES) + len(CHILD_RECIPES) + len(SEARCH_RECIPES)
+    # scripts written before the rename (the demo) still find their rows; listings show only the kebab names
+    assert SUPERNET_RECIPES["heaviest_path_digits"] is SUPERNET_RECIPES["heaviest-path-digits"]
+    assert pick_recipe(CHILD_RECIPES, "finetune_digits") is CHILD_RECIPES["finetune-digits"]
+    assert "finetune_digits" in CHILD_RECIPES and "finetune_digits" not in list(CHILD_RECIPES)
+    with pytest.raises(KeyError):
+        SEARCH_RECIPES["hardcorenas_z"]

@@ -55,3 +55,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+class CreatesFile:
+    """Unpickled, this would create a file: the payload of a malicious checkpoint (see miil-core's test_io)."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 from timm.models.tresnet import TResNet
 
+from miil.core.errors import UserError
 from miil.core.io import KeyMappingError
 from miil.in21k import convert_original_checkpoint, create_in21k_model, load_matching_weights
 
@@ -88,7 +89,7 @@ def test_create_in21k_model_with_a_local_checkpoint(tmp_path):
     assert model.get_classifier().out_features == 13
     assert len(report.shape_mismatch) == 2 and len(report.loaded) > 10
     torch.save({"x.weight": torch.zeros(2)}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match="no tensor"):
+    with pytest.raises(UserError, match="no tensor"):
         create_in21k_model("test_resnet", num_classes=13, init_checkpoint=tmp_path / "other.pth")
     with pytest.raises(ValueError, match="unknown timm model"):
         create_in21k_model("no_such_net", num_classes=3)

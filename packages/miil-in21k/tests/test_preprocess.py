@@ -54,11 +54,12 @@ def test_scan_and_plan(release):
 def test_preprocess_resizes_resumes_and_reports(release, tmp_path):
     src, out = _with_defects(release, tmp_path / "src"), tmp_path / "out"
     report = preprocess_imagenet21k(
-        src, out, size=32, small_class_threshold=4, val_per_class=2, workers=2, progress=False, variant="fall11"
+        src, out, size=32, small_class_threshold=4, val_per_class=2, num_workers=2, progress=False, variant="fall11"
     )
     assert report["counts"] == {"classes": 10, "train": 102, "val": 20}
     assert report["files"] == {"resized": 120, "copied": 1, "exists": 0}
-    assert [u["file"].rsplit("/", 1)[-1] for u in report["unreadable"]] == [f"{DOG}_0.JPEG"]
+    assert [u["file"].rsplit("/", 1)[-1] for u in report["skipped"]] == [f"{DOG}_0.JPEG"]
+    assert report["skipped"][0]["reason"].startswith("not a readable image file")  # a JPEG marker and nothing more
     assert report["check"]["matches"] is False and report["check"]["expected"]["classes"] == 11221
     files = scan_class_folders(src)
     assert sorted(p.name for p in (out / "imagenet21k_val" / CAT).iterdir()) == files[CAT][:2]
@@ -75,7 +76,7 @@ def test_preprocess_resizes_resumes_and_reports(release, tmp_path):
     gone = next((out / "imagenet21k_val" / CAT).glob("*.JPEG"))
     gone.unlink()
     again = preprocess_imagenet21k(
-        src, out, size=32, small_class_threshold=4, val_per_class=2, workers=1, progress=False
+        src, out, size=32, small_class_threshold=4, val_per_class=2, num_workers=1, progress=False
     )
     assert again["files"] == {"resized": 1, "copied": 0, "exists": 120}
     assert done.stat().st_mtime_ns == stamp and gone.is_file()
@@ -92,7 +93,7 @@ def test_short_edge_resize_and_cli(release, tmp_path):
 
     code = miil_main(
         ["in21k", "preprocess", str(release), str(tmp_path / "out"), "--resize", "short-edge", "--size", "40",
-         "--small-class-threshold", "4", "--val-per-class", "2", "--variant", "none", "--no-progress"]
+         "--small-class-threshold", "4", "--val-per-class", "2", "--variant", "none", "--progress", "false"]
     )  # fmt: skip
     assert code == 0
     name = scan_class_folders(release)[DOG][5]
@@ -112,3 +113,18 @@ def test_short_edge_resize_and_cli(release, tmp_path):
 def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
     a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
     assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))
+
+
+def test_cli_reports_unreadable_images_and_published_count_mismatches(release, tmp_path, capsys):
+    src = _with_defects(release, tmp_path / "src")
+    flags = ["--small-class-threshold", "4", "--val-per-class", "2", "--size", "32", "--progress", "false"]
+    with pytest.warns(UserWarning, match=f"skipping unreadable file .*{DOG}_0.JPEG: not a readable image"):
+        code = miil_main(["in21k", "preprocess", str(src), str(tmp_path / "a"), "--variant", "none", *flags])
+    assert code == 3  # finished, with a skipped input
+    assert "skipped 1 unreadable image(s)" in capsys.readouterr().out
+    assert miil_main(["in21k", "preprocess", str(src), str(tmp_path / "b"), "--strict", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{DOG}_0.JPEG: not a readable image" in err[0] and "--strict" in err[0]
+    assert miil_main(["in21k", "preprocess", str(release), str(tmp_path / "c"), "--require-match", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differ from the published fall11 numbers" in err[0]

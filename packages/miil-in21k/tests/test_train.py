@@ -34,7 +34,7 @@ def _data(n=40, seed=0):
 def test_paper_onecycle_and_coupled_adam_on_the_engine(tmp_path):
     tree_file = TREE.save(tmp_path / "tree.json.gz")
     recipe = dataclasses.replace(
-        RECIPES["semantic_softmax_tresnet_m"],
+        RECIPES["semantic-softmax-tresnet-m"],
         out_dir=str(tmp_path / "run"),
         tree=str(tree_file),
         epochs=2,
@@ -108,9 +108,9 @@ def test_semantic_kd_step_trains_the_student_only_and_renormalises_the_teacher_i
 
 
 def test_recipes_are_the_paper_rows():
-    pre = RECIPES["semantic_softmax_tresnet_m"]
-    assert (pre.opt, pre.lr, pre.weight_decay, pre.sched, pre.pct_start, pre.onecycle_div_factor) == (
-        "adam", 3e-4, 1e-4, "onecycle", 0.1, 20.0,
+    pre = RECIPES["semantic-softmax-tresnet-m"]
+    assert (pre.opt, pre.lr, pre.weight_decay, pre.sched, pre.pct_start, pre.div_factor, pre.cycle_momentum) == (
+        "adam", 3e-4, 1e-4, "onecycle", 0.1, 20.0, False,
     )  # fmt: skip
     assert (pre.epochs, pre.batch_size, pre.amp, pre.ema, pre.img_size, pre.label_smoothing) == (
         80,
@@ -120,10 +120,10 @@ def test_recipes_are_the_paper_rows():
         224,
         0.2,
     )
-    assert (pre.cutout_factor, pre.include_deepest, pre.max_level_weight, pre.tree) == (0.5, False, 20.0, "fall11")
-    assert RECIPES["semantic_kd_tresnet_m"].teacher == "tresnet_v2_l.miil_in21k"
-    assert RECIPES["single_label_tresnet_m"].loss == "single_label"
-    scratch = RECIPES["single_label_from_scratch_tresnet_m"]
+    assert (pre.cutout, pre.include_deepest, pre.max_level_weight, pre.tree) == (0.5, False, 20.0, "fall11")
+    assert RECIPES["semantic-kd-tresnet-m"].teacher == "tresnet_v2_l.miil_in21k"
+    assert RECIPES["single-label-tresnet-m"].loss == "single_label"
+    scratch = RECIPES["single-label-from-scratch-tresnet-m"]
     assert (scratch.opt, scratch.lr, scratch.momentum, scratch.epochs, scratch.pretrained) == (
         "sgd",
         1e-2,
@@ -131,7 +131,7 @@ def test_recipes_are_the_paper_rows():
         140,
         False,
     )
-    ft = RECIPES["transfer_cifar100_mixer_b16_miil_in21k"]
+    ft = RECIPES["transfer-cifar100-mixer-b16-miil-in21k"]
     assert (ft.lr, ft.batch_size, ft.epochs, ft.ema_decay, ft.label_smoothing, ft.reprob) == (
         2e-4,
         128,
@@ -172,7 +172,7 @@ def test_torchrun_two_processes(tmp_path):
     TREE.save(tmp_path / "tree.json.gz")
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "miil.core.cli",
-        "in21k", "train", "--data-dir", str(tmp_path / "data"), "--tree", str(tmp_path / "tree.json.gz"),
+        "in21k", "train", "--data-root", str(tmp_path / "data"), "--tree", str(tmp_path / "tree.json.gz"),
         "--out-dir", str(tmp_path / "run"), "--model", "test_resnet", "--pretrained", "false", "--img-size", "32",
         "--amp", "false", "--device", "cpu", "--epochs", "1", "--batch-size", "4", "--num-workers", "0",
         "--progress", "false",

@@ -2,12 +2,14 @@
 
 import gzip
 import json
+import pickle
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
+from miil.core.errors import UserError
 from miil.in21k import SemanticTree, load_tree
 
 #        0 animal   1 bird   2 dog   3 swan   4 spitz   5 Samoyed   6 plant
@@ -49,8 +51,14 @@ def test_reads_original_files_with_numpy_arrays_and_tensors(tmp_path):
 def test_refuses_pickled_objects_and_inconsistent_chains(tmp_path):
     evil = tmp_path / "evil.pth"
     torch.save({"class_list": CLASSES[:1], "class_tree_list": [[0]], "x": Fraction(1, 3)}, evil)
-    with pytest.raises(ValueError, match="cannot read the tree file .* safely"):
+    with pytest.raises(UserError, match="evil.pth holds arbitrary Python objects"):
         SemanticTree.load(evil)
+    pickled = tmp_path / "evil.pkl"
+    pickled.write_bytes(pickle.dumps({"class_list": CLASSES[:1], "class_tree_list": [[0]], "x": Fraction(1, 3)}))
+    with pytest.raises(UserError, match="only dicts, lists, strings and numbers"):
+        load_tree(pickled)
+    pickled.write_bytes(pickle.dumps(_original_dict()))  # a plain pickle of the original dict is read
+    assert load_tree(pickled).class_list == CLASSES
     bad = tmp_path / "bad.pth"
     torch.save({"class_list": CLASSES[:3], "class_tree_list": [[0], [1, 0], [2, 1]]}, bad)
     with pytest.raises(ValueError, match=r"class_tree_list\[2\].*disagrees"):

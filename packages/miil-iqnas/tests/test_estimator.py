@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from miil.core.data import DigitsDataset
+from miil.core.errors import UserError
 from miil.hardcore import HardCoReSupernet, extract_child
 from miil.iqnas import (
     AccuracyEstimator,
@@ -65,7 +66,7 @@ def test_measurements_layout_and_common_random_numbers(supernet_and_batches, sma
     loaded = AccuracyEstimator.load(est.save(tmp_path / "est.json"))
     assert loaded == est and loaded(arch) == pytest.approx(est(arch))
     (tmp_path / "bad.json").write_text('{"format": "other"}')
-    with pytest.raises(ValueError, match="not an IQNAS accuracy estimator"):
+    with pytest.raises(UserError, match="not an IQNAS accuracy estimator"):
         AccuracyEstimator.load(tmp_path / "bad.json")
 
 

@@ -15,7 +15,7 @@ from miil.stam.data import MOTION_CLASSES, make_motion_videos
 
 TINY_SPATIAL = {"img_size": 32, "patch_size": 16, "embed_dim": 32, "depth": 1, "num_heads": 2}
 TINY_ARGS = [
-    "--num-classes", "0", "--spatial", "vit_tiny_patch16_224", "--spatial-kwargs", json.dumps(TINY_SPATIAL),
+    "--num-classes", "0", "--model", "vit_tiny_patch16_224", "--model-kwargs", json.dumps(TINY_SPATIAL),
     "--temporal-depth", "1", "--temporal-heads", "2", "--temporal-mlp-dim", "32", "--img-size", "32",
     "--batch-size", "2", "--amp", "false", "--progress", "false", "--device", "cpu", "--warmup-epochs", "0",
 ]  # fmt: skip
@@ -68,8 +68,8 @@ def tiny_cli_args() -> list[str]:
 
 def train_args(root: Path, out: Path) -> list[str]:
     # STAM-8 samples at 0.8 fps: the 2 s clips are far shorter than its 10 s span, so every clip is padded.
-    return ["stam", "train", "--recipe", "STAM-8", "--train-root", str(root), "--val-root", str(root),
-            "--out-dir", str(out), "--epochs", "1", *TINY_ARGS]  # fmt: skip
+    return ["stam", "train", "--recipe", "stam-8", "--data-format", "folder", "--data-root", str(root),
+            "--train-split", ".", "--val-split", ".", "--out-dir", str(out), "--epochs", "1", *TINY_ARGS]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 
+from miil.core.data import Skipped
 from miil.core.miniature import miniature_digest
 from miil.stam import ClipSampling, KineticsDataset, UCF101Dataset, VideoCSVDataset, VideoFolderDataset, VideoTransform
 from miil.stam.data import read_kinetics_csv
@@ -43,7 +44,8 @@ def test_kinetics_csv_on_the_miniature(tmp_path, class_folders):
     assert len(ds.missing) == 1 and rows[-1]["youtube_id"] in ds.missing[0].name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert ds[3] is None  # counted as unreadable, not silently dropped
+        gone = ds[3]  # reported as unreadable, not silently dropped
+    assert isinstance(gone, Skipped) and gone.reason == "missing" and gone.file == str(ds.missing[0])
     assert ds[0][0].shape == (4, 3, 32, 32)
     with pytest.warns(UserWarning, match="1 of 16 videos"):
         train = KineticsDataset(root / "train", csv_file=root / "annotations" / "train.csv", classes=ds.classes, **KW)

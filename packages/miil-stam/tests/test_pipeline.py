@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from miil.core.cli import main
+from miil.core.errors import UserError
 from miil.core.losses import distillation_loss
 from miil.stam import RECIPES, STAM16
 from miil.stam.pipeline import clip_sampling, distillation_step, frame_transform, model_config, multiview_eval_fn
@@ -37,7 +38,7 @@ def test_distillation_step_mixes_ce_and_kd():
     mixed = distillation_step(teacher, alpha=0.25, temperature=2.0)(student, (clips, targets))
     torch.testing.assert_close(mixed, 0.75 * ce + 0.25 * kd)
     assert teacher.calls == 1 and not teacher.training
-    with pytest.raises(ValueError, match="teacher"):
+    with pytest.raises(UserError, match="teacher"):
         distillation_step(None, alpha=0.5, temperature=1.0)
 
 
@@ -59,19 +60,19 @@ def test_recipe_plumbing():
     assert (sampling.mode, sampling.num_frames, sampling.frame_rate, sampling.num_views) == ("fixed_fps", 16, 1.6, 1)
     transform = frame_transform(recipe, training=False)
     assert transform.mean is None and transform.size == 224 and int(224 / transform.zoom) == 256
-    cfg = model_config(RECIPES["STAM-64"])
+    cfg = model_config(RECIPES["stam-64"])
     assert cfg["num_frames"] == 64 and cfg["temporal_depth"] == 6 and cfg["spatial_kwargs"] == {"img_size": 224}
     assert json.loads(json.dumps(cfg)) == cfg
 
 
 def test_train_with_distillation_from_a_teacher_run(trained_run, motion_root, tmp_path, tiny_cli_args):
     out = tmp_path / "student"
-    args = ["stam", "train", "--recipe", "STAM-8", "--train-root", str(motion_root), "--out-dir", str(out),
-            "--epochs", "1", *tiny_cli_args, "--teacher", str(trained_run), "--kd-alpha", "0.5",
-            "--kd-temperature", "2"]  # fmt: skip
+    args = ["stam", "train", "--recipe", "stam-8", "--data-format", "folder", "--data-root", str(motion_root),
+            "--train-split", ".", "--out-dir", str(out), "--epochs", "1", *tiny_cli_args,
+            "--teacher-checkpoint", str(trained_run), "--kd-weight", "0.5", "--kd-temperature", "2"]  # fmt: skip
     assert main(args) == 0
     config = json.loads((out / "config.json").read_text())["config"]
-    assert config["kd_alpha"] == 0.5 and config["teacher"] == str(trained_run)
+    assert config["kd_weight"] == 0.5 and config["teacher_checkpoint"] == str(trained_run)
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert row["updates"] >= 1 and row["train_loss"] > 0
 
@@ -80,10 +81,11 @@ def test_default_recipe_trains_on_real_clips(motion_root, tmp_path, tiny_cli_arg
     """``miil stam train`` with its default recipe (STAM-16: 16 frames at 1.6 fps, random-resized crops, flips, AMP),
     as a user runs it, on clips encoded from real images; only the model and the frame size are tiny."""
     i = tiny_cli_args.index("--amp")
-    tiny = tiny_cli_args[:i] + tiny_cli_args[i + 2 :]  # the recipe's AMP (bf16 on CPU)
+    tiny = tiny_cli_args[:i] + tiny_cli_args[i + 2 :]  # the recipe's AMP (on a CPU, --amp-dtype auto turns it off)
     out = tmp_path / "run"
-    args = ["stam", "train", "--train-root", str(motion_root), "--val-root", str(motion_root), "--out-dir", str(out)]
+    args = ["stam", "train", "--data-format", "folder", "--data-root", str(motion_root), "--train-split", ".",
+            "--val-split", ".", "--out-dir", str(out)]  # fmt: skip
     assert main([*args, "--epochs", "1", "--max-steps-per-epoch", "2", *tiny]) == 0
     best = json.loads((out / "best.json").read_text())
-    assert best["run_info"]["recipe"] == "STAM-16" and best["config"]["num_frames"] == 16 and best["config"]["amp"]
+    assert best["run_info"]["recipe"] == "stam-16" and best["config"]["num_frames"] == 16 and best["config"]["amp"]
     assert 0 <= best["metrics"]["top1"] <= 100

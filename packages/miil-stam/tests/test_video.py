@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from miil.core.data import UnreadableFileWarning
+from miil.core.data import Skipped, TruncatedFileError, UnreadableFileWarning, describe_read_error
 from miil.stam import (
     ClipSampling,
     UnreadableVideoError,
@@ -223,9 +223,14 @@ def test_truncated_video_is_skipped_and_reported(ramp_clip, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         items = [dataset[i] for i in range(3)]
-    assert items[0][0].shape == (4, 3, 32, 32) and items[1] is None and items[2] is None
+    assert items[0][0].shape == (4, 3, 32, 32)
+    assert items[1] == Skipped(str(broken), items[1].reason) and items[1].reason.startswith("truncated (the 'mdat' box")
+    assert items[2] == Skipped(str(tmp_path / "missing.mp4"), "missing")
     messages = [str(w.message) for w in caught if issubclass(w.category, UnreadableFileWarning)]
-    assert any("broken.mp4" in m for m in messages) and any("missing.mp4" in m for m in messages)
+    assert messages == [
+        f"skipping unreadable file {broken}: {items[1].reason}",
+        f"skipping unreadable file {items[2].file}: missing",
+    ]
     strict = VideoDataset(samples, ["a", "b"], sampling=ClipSampling(num_frames=4, mode="segment"), strict=True)
     with pytest.raises(UnreadableVideoError, match="broken.mp4"):
         strict[1]
@@ -234,3 +239,45 @@ def test_truncated_video_is_skipped_and_reported(ramp_clip, tmp_path):
 def test_write_video_rejects_odd_sizes(tmp_path):
     with pytest.raises(ValueError, match="even"):
         write_video(tmp_path / "odd.mp4", np.zeros((2, 31, 32, 3), np.uint8))
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_a_cut_matroska_file_that_decodes_partly_is_truncated_not_short(tmp_path, backend):
+    """A Matroska clip cut at 60 % still opens and decodes its first frames (PyAV would repeat the last one to the
+    promised length, decord would index only the frames present): the segment size in its header gives it away."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed on this platform")
+    whole = write_video(tmp_path / "whole.mkv", _ramp_video(n=48), fps=8.0)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 3 // 5])
+    with pytest.raises(TruncatedFileError, match="Matroska segment declares") as info:
+        read_frames(cut, lambda n, fps: np.arange(0, n, 6), backend=backend)
+    assert describe_read_error(cut, info.value, "video").startswith("truncated (the Matroska segment declares")
+    frames, _, _ = read_frames(whole, lambda n, fps: np.arange(0, n, 6), backend=backend)
+    assert _frame_ids(frames) == [0, 6, 12, 18, 24, 30, 4, 10]  # ids wrap at 32 (brightness 256)
+
+
+def test_pyav_decoding_that_stops_before_the_stated_frame_count_is_truncated(tmp_path, monkeypatch):
+    """An MP4 with its index first (faststart) states every frame; when the media data ends early, decoding stops
+    short: that is reported as truncated, not padded with repeats of the last frame."""
+    import av
+
+    import miil.stam.video.reader as reader
+
+    path = tmp_path / "faststart.mp4"
+    with av.open(str(path), mode="w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        for frame in _ramp_video(n=40):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert reader.container_truncation(cut) is not None  # the box sizes already say so ...
+    monkeypatch.setattr(reader, "container_truncation", lambda p: None)  # ... the decoder check stands alone here
+    video = open_video(cut, backend="pyav")
+    assert video.num_frames == 40 and video.exact_count
+    with pytest.raises(TruncatedFileError, match="promises 40 frames"):
+        video.get_batch([0, 39])

@@ -27,7 +27,7 @@ def main(out_dir: str, data: str, teacher: str) -> None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / "sampler.json").write_text(json.dumps(report))
     code = miil_main(
-        ["usi", "train", "--data", data, "--model", "test_efficientnet", "--epochs", "1", "--num-classes", "3"]
+        ["usi", "train", "--data-root", data, "--model", "test_efficientnet", "--epochs", "1", "--num-classes", "3"]
         + ["--img-size", "16", "--batch-size", "4", "--amp", "false", "--device", "cpu", "--progress", "false"]
         + ["--warmup-epochs", "0", "--teacher", "test_resnet", "--teacher-checkpoint", teacher]
         + ["--out-dir", str(Path(out_dir) / "run")]

@@ -4,6 +4,7 @@ import torch.nn as nn
 from torch.utils.data import TensorDataset
 
 from miil.core.data import digits_pil_images
+from miil.core.errors import UserError
 from miil.usi import collect_images, predict, usi_eval_transform, validate
 
 
@@ -21,7 +22,7 @@ def test_validate_reports_top1_and_top5():
     assert got["images"] == 40 and got["skipped_unreadable"] == 0
 
 
-def test_predict_keeps_the_order_and_reports_unreadable_files(tmp_path):
+def test_predict_keeps_the_order_and_skips_unreadable_files(tmp_path):
     images = [img for img, _ in digits_pil_images("test", image_size=16, channels=3)[:3]]
     paths = []
     for i, img in enumerate(images):
@@ -36,12 +37,17 @@ def test_predict_keeps_the_order_and_reports_unreadable_files(tmp_path):
     assert found == sorted(paths)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 4))
     tf = usi_eval_transform(16, mean=(0.5,) * 3, std=(0.5,) * 3)
-    with pytest.warns(UserWarning, match="unreadable"):
-        rows = predict(model, found, transform=tf, classes=["w", "x", "y", "z"], topk=3, batch_size=2)
-    assert [r["image"] for r in rows] == [str(p) for p in found]
-    assert rows[1]["error"] == "unreadable image" and "top" not in rows[1]
-    ok = [r for r in rows if "top" in r]
-    assert len(ok) == 3 and all(len(r["top"]) == 3 and {t["class"] for t in r["top"]} <= set("wxyz") for r in ok)
-    assert all(sum(t["prob"] for t in r["top"]) <= 1.0 + 1e-6 for r in ok)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        collect_images([tmp_path / "nope.png"])
+    with pytest.warns(UserWarning, match="b_broken.png: not a readable image file"):
+        rows, report = predict(model, found, transform=tf, classes=["w", "x", "y", "z"], top_k=3, batch_size=2)
+    assert [r["file"] for r in rows] == [str(p) for p in found if p.name != "b_broken.png"]
+    assert report.samples == 3 and [s.file for s in report.skipped] == [str(tmp_path / "b_broken.png")]
+    assert all(len(r["top"]) == 3 and {t["class"] for t in r["top"]} <= set("wxyz") for r in rows)
+    assert all(sum(t["prob"] for t in r["top"]) <= 1.0 + 1e-6 for r in rows)
+    with torch.no_grad():  # the probabilities are the model's softmax on the evaluation view
+        first = model(tf(images[0].convert("RGB"))[None]).softmax(-1)[0]
+    assert rows[0]["top"][0]["prob"] == pytest.approx(float(first.max()), abs=1e-6)
+    # a path given explicitly is an input even when it is missing; a folder with no image is a user error
+    assert collect_images([tmp_path / "nope.png"]) == [tmp_path / "nope.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no images"):
+        collect_images([tmp_path / "empty"])

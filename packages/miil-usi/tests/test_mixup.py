@@ -49,5 +49,21 @@ def test_without_mixing_targets_are_one_hot_and_teacher_untouched():
     torch.testing.assert_close(x2, x)
     assert t2 is t
     torch.testing.assert_close(soft[0], torch.tensor([0.925, 0.025, 0.025, 0.025]))
-    with pytest.raises(ValueError, match="even batch size"):
-        KDMixup(num_classes=4).mix(torch.rand(3, 3, 4, 4), torch.tensor([0, 1, 2]))
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
+def test_odd_batches_mix_consistently(mode):
+    """A skipped unreadable file leaves an odd batch: images, labels and teacher distributions still agree."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0, 1, 2, 3, 4, 5, 6])
+    teacher = torch.softmax(torch.randn(7, 8, generator=g) * 3, -1)
+    x = torch.rand(7, 3, 8, 8, generator=g)
+    mixer = KDMixup(mixup_alpha=0.8, cutmix_alpha=0.0, mode=mode, num_classes=8)
+    _seed(2)
+    mixed_x, soft, mixed = mixer.mix(x.clone(), y, teacher.log())
+    lam = soft[torch.arange(7), y].unsqueeze(1)
+    partner = {"batch": torch.arange(6, -1, -1)}.get(mode, torch.tensor([5, 4, 3, 2, 1, 0, 6]))
+    torch.testing.assert_close(mixed.exp(), lam * teacher + (1 - lam) * teacher[partner], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(soft.sum(-1), torch.ones(7))
+    torch.testing.assert_close(mixed_x, lam[:, :, None, None] * x + (1 - lam[:, :, None, None]) * x[partner])
+    assert lam[3 if mode == "batch" else 6].item() == pytest.approx(1.0)  # the unpaired sample keeps its label

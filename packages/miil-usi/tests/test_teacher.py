@@ -84,8 +84,13 @@ def test_kd_changes_the_loss_and_no_teacher_means_plain_soft_ce(tmp_path):
 
 
 def test_create_teacher_needs_weights_and_matching_classes(teacher_checkpoint):
-    with pytest.raises(ValueError, match="has no weights"):
+    from miil.core.errors import UserError
+
+    with pytest.raises(UserError, match="has no weights"):
         create_teacher("test_resnet", num_classes=3, student_mean=NORM_S[0], student_std=NORM_S[1])
+    # a hub teacher for other classes is refused from its configuration, before anything is downloaded
+    with pytest.raises(UserError, match="pretrained for 1000 classes but the data has 3.*--teacher none"):
+        create_teacher("test_resnet", num_classes=3, pretrained=True, student_mean=None, student_std=None)
     teacher = create_teacher(
         "test_resnet",
         num_classes=3,

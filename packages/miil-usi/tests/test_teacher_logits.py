@@ -70,7 +70,7 @@ def test_training_from_stored_logits_uses_them(tmp_path):
         device="cpu",
         progress=False,
         teacher_logits=str(path),
-        alpha_kd=5.0,
+        kd_weight=5.0,
     )
     trainer = build_usi_trainer(cfg, data, model=timm.create_model("test_resnet", num_classes=4))
     assert trainer.teacher is None and trainer.run_info["kd"] == "stored logits"

@@ -100,6 +100,29 @@ def test_return_value_is_the_exit_status():
     assert package_main("pkg", _register_raising(None, None), ["train"]) == 0
 
 
+def test_a_skipped_input_is_one_warning_line(capsys):
+    """The bad-input contract: one line per skipped input, naming the file and the reason (no source line)."""
+    import warnings
+
+    from miil.core.data import UnreadableFileWarning
+
+    def register(parser):
+        def command(args):
+            warnings.warn("skipping unreadable file a/b.jpg: empty file", UnreadableFileWarning, stacklevel=1)
+            return EXIT_SKIPPED_INPUTS
+
+        parser.add_subparsers(dest="verb").add_parser("infer").set_defaults(func=command)
+
+    def show(message, category, filename, lineno, file=None, line=None):  # Python's default, not pytest's recorder
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        assert package_main("pkg", register, ["infer"]) == EXIT_SKIPPED_INPUTS
+    assert capsys.readouterr().err == "miil pkg infer: warning: skipping unreadable file a/b.jpg: empty file\n"
+
+
 def test_usage_errors_are_one_line_naming_the_verb(capsys):
     register = _register_raising(None)
     with pytest.raises(SystemExit) as exc:
@@ -142,3 +165,23 @@ def test_metrics_file_with_a_broken_line_is_a_user_error(tmp_path, capsys):
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "train_loss": 1.0}) + "\n{not json\n")
     assert main(["plot", str(tmp_path)]) == 2
     assert "line 2 is not JSON" in _one_line(capsys)
+
+
+def test_a_skipped_input_and_other_warnings_in_a_process():
+    """The bad-input contract: a command prints each skipped input as one line naming the file and the reason (not
+    Python's two-line warning with the source location); other warnings keep their usual form."""
+    code = (
+        "import warnings\n"
+        "from miil.core.cli import run_command\n"
+        "from miil.core.data.unreadable import UnreadableFileWarning\n"
+        "def command(args):\n"
+        "    warnings.warn('skipping unreadable file clip.wav: empty file', UnreadableFileWarning)\n"
+        "    warnings.warn('something else', UserWarning)\n"
+        "    return 3\n"
+        "raise SystemExit(run_command(command, None, 'miil demo-pkg validate'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "miil demo-pkg validate: warning: skipping unreadable file clip.wav: empty file"
+    assert any("UserWarning: something else" in line for line in lines[1:])

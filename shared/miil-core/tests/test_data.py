@@ -19,6 +19,7 @@ from miil.core.data import (
     DigitsDataset,
     ImageFolderDataset,
     MultiLabelCSVDataset,
+    PartlyRead,
     Skipped,
     SkippingCollate,
     SquishResize,
@@ -148,6 +149,19 @@ def test_image_folder_skips_corrupt_files(folder_tree):
     collated, skipped = SkippingCollate()([results[p] for p in good + bad])
     assert collated[0].shape == (3, 3, 16, 16) and sorted(s.file for s in skipped) == sorted(bad)
     assert pickle.loads(pickle.dumps(ds)).samples == ds.samples
+
+
+def test_partly_read_samples_count_and_report_their_skipped_files():
+    """An album that lost a photo is still a sample; the photo is reported; an album with nothing left is skipped."""
+    good = (torch.zeros(2), 0)
+    partly = PartlyRead((torch.ones(2), 1), (Skipped("a/p1.jpg", "empty file"),))
+    lost = PartlyRead(Skipped("b", "none of its 2 photos could be read"), (Skipped("b/x.jpg", "truncated"),) * 2)
+    batch, skipped = SkippingCollate()([good, partly, lost])
+    assert batch[0].tolist() == [[0.0, 0.0], [1.0, 1.0]] and batch[1].tolist() == [0, 1]
+    assert [s.file for s in skipped] == ["a/p1.jpg", "b/x.jpg", "b/x.jpg", "b"]
+    assert skip_unreadable_collate([partly, lost])[1].tolist() == [1]
+    assert SkippingCollate()([lost]) == (None, list(lost.skipped) + [lost.sample])
+    assert pickle.loads(pickle.dumps(partly)).skipped == partly.skipped  # crosses DataLoader workers
 
 
 def test_image_folder_strict_and_empty(folder_tree, tmp_path):

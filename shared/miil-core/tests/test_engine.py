@@ -135,6 +135,17 @@ def test_amp_is_off_on_cpu_unless_a_dtype_is_asked_for(tmp_path):
     assert trainer.amp_dtype is None and trainer.eval_precision == "fp32"
 
 
+def test_validate_verbs_run_in_the_stored_precision_unless_amp_is_given():
+    from miil.core.evaluate import choose_precision
+
+    assert choose_precision("bf16") == "bf16" and choose_precision(None) == "fp32"
+    assert choose_precision("bf16", amp=False) == "fp32"
+    assert choose_precision("fp32", amp=True, device="cpu") == "bf16"
+    assert choose_precision("fp32", amp=True, amp_dtype="float16", device="cpu") == "fp16"
+    with pytest.raises(ValueError, match="eval_precision"):
+        choose_precision("int8")
+
+
 def test_amp_bf16_on_cpu_and_no_validation(tmp_path):
     cfg = _cfg(tmp_path, "amp", epochs=2, amp=True, amp_dtype="bfloat16", sched="onecycle", opt="adamw", lr=1e-2)
     trainer = Trainer(_model(), nn.CrossEntropyLoss(), _data(), cfg)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from miil.core.cli import run_command
 from miil.core.data.inputs import ImageFilesDataset, list_inputs
 from miil.core.data.unreadable import Skipped, UnreadableFileError, UnreadableFileWarning
 from miil.core.errors import UserError
@@ -83,20 +82,6 @@ def test_choose_precision():
     assert choose_precision(False, "fp16", "cuda") == "fp32"
     assert choose_precision(True, "fp32", "cpu") == "bf16" and choose_precision(True, "fp32", "cuda") == "fp16"
     assert choose_precision(True, None, "cuda", "bfloat16") == "bf16"
-
-
-def test_skipped_input_warnings_are_one_line(capsys, tmp_path):
-    path = tmp_path / "missing.jpg"
-
-    def command(args):
-        ImageFilesDataset([path])[0]
-        return 3
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        assert run_command(command, None, "miil demo infer") == 3
-    err = capsys.readouterr().err
-    assert err == f"miil demo infer: warning: skipping unreadable file {path}: missing\n"
 
 
 def test_recipes_verb_takes_a_describer(capsys):

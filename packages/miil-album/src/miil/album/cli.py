@@ -1,8 +1,15 @@
-"""``miil album train | validate | infer | convert``: PETA from the command line (CPU, one GPU, or torchrun).
+"""``miil album recipes | train | validate | infer | convert``: PETA from the command line (CPU, GPU, or torchrun).
 
-Paper: PETA (arXiv 2109.12499). Data come in the layouts of :mod:`miil.album.data.layouts`: ``--layout folders``
-(``<root>/<event>/<album_id>/*.jpg``: PETA's ``albums/``, PEC, CUFED by event) or ``--layout cufed``
-(``<root>/images/<album_id>/*.jpg`` + ``event_type.json``: ML-CUFED / CUFED as distributed).
+Paper: PETA (arXiv 2109.12499). The options follow the ``miil`` dialect (miil-core README). Datasets come in the
+``--data-format`` of :mod:`miil.album.formats` (``ml-cufed``, ``cufed``, ``pec``, ``folder``), whose defaults read
+the datasets as distributed and the miniatures of :mod:`miil.album.miniature` without further flags::
+
+    miil album train --data-root ML_CUFED --out-dir runs/peta
+    miil album validate --weights runs/peta --data-root ML_CUFED --json metrics.json
+    miil album infer ML_CUFED/images/0_55737440@N02 --weights runs/peta --json album.json
+    miil album convert peta_32.pth peta_32.safetensors
+
+This module imports no torch: the verbs import what they need when they run.
 """
 
 from __future__ import annotations
@@ -13,287 +20,402 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
-import torch
-from torch.utils.data import DataLoader
-
+from miil.core import cli_args
 from miil.core.cli import HelpFormatter
 from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe, recipe_to_dict
-from miil.core.distributed import is_main_process
-from miil.core.io import atomic_write_text, save_safetensors
+from miil.core.errors import UserError
 
-from .data import (
-    AlbumDataset,
-    album_classes,
-    collate_albums,
-    load_event_labels,
-    load_importance_scores,
-    read_album_list,
-    read_cufed,
-    read_event_folders,
-)
-from .export import album_report, write_album_reports
-from .importance import mean_ignoring_nan
-from .inference import load_album_model, predict_album
-from .metrics import EventMeter
-from .models import PETA
+from .formats import DATA_FORMATS, default_importance_file, read_albums, resolve_split
 from .recipes import RECIPES, PETARecipe
-from .train import album_datasets, build_model, make_trainer
 
-__all__ = ["register"]
+__all__ = ["main", "register"]
 
-
-def _add_data_arguments(p: argparse.ArgumentParser, *, split_help: str) -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--data", required=True, help="dataset root")
-    g.add_argument("--layout", choices=("folders", "cufed"), default="folders", help="on-disk layout of --data")
-    g.add_argument("--split", default=None, help=split_help)
-    g.add_argument(
-        "--labels-file",
-        default=None,
-        help="album -> events JSON (folders: optional multi-label file; cufed: default <data>/event_type.json)",
-    )
-
-
-def _records(root: str, layout: str, split: str | None, labels_file: str | None):
-    albums = read_album_list(split) if split else None
-    if layout == "cufed":
-        return read_cufed(root, labels_file=labels_file or "event_type.json", albums=albums)
-    labels = load_event_labels(labels_file) if labels_file else None
-    return read_event_folders(root, labels=labels, albums=albums)
+DEFAULT_RECIPE = "peta-ml-cufed"
+RELEASE_RECIPE = "peta-32-release"
+# Recipe fields that describe the model (all ``convert`` needs to rebuild a released checkpoint's architecture).
+_MODEL_FIELDS = (
+    "model",
+    "aggregator",
+    "depth",
+    "num_heads",
+    "ffn_dim",
+    "transformer_dropout",
+    "activation",
+    "norm_first",
+    "pos_embed",
+    "mean_score",
+    "album_size",
+    "img_size",
+    "pad",
+)
 
 
-def _backbone_kwargs(text: str | None) -> dict | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"--backbone-kwargs must be a JSON object, got {text!r}: {err}") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"--backbone-kwargs must be a JSON object, got {text!r}")
-    return value
+def _read_classes(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"--classes {path} does not exist or is not a file (one event name per line)")
+    names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names or len(set(names)) != len(names):
+        raise UserError(f"--classes {path} must list distinct event names, one per line")
+    return names
+
+
+def _print_skipped(prog: str, skipped: list) -> None:
+    from miil.core.evaluate import print_skipped_summary
+
+    print_skipped_summary(skipped, prog=prog)
 
 
 # ----------------------------------------------------------------------------------------------------------- train
-def _add_recipe_overrides(p: argparse.ArgumentParser) -> None:
-    """One option per recipe field; only options given on the command line override the chosen --recipe."""
-    add_dataclass_arguments(
-        p,
-        PETARecipe(),
-        exclude=("resume", "num_classes"),
-        group="recipe overrides (default: from --recipe)",
-        only_if_given=True,
-        recipe_name="peta_ml_cufed",
-    )
-
-
 def _train(args: argparse.Namespace) -> int:
+    from miil.core.cli_args import print_plot_hint
+    from miil.core.distributed import is_main_process
+    from miil.core.evaluate import exit_status
+
+    from .data import album_classes
+    from .train import album_datasets, build_model, make_trainer
+
     recipe = dataclass_from_args(pick_recipe(RECIPES, args.recipe), args)
-    train_records = _records(args.data, args.layout, args.split, args.labels_file)
+    if args.data_root is None:
+        raise UserError("train needs --data-root (the dataset's top folder)")
+    train_split = resolve_split(args.data_root, args.train_split, "train")
+    val_split = resolve_split(args.data_root, args.val_split, "val")
+    train_records = read_albums(
+        args.data_format, args.data_root, split=train_split, labels=args.train_labels, part="train"
+    )
     val_records = None
-    if args.val_data or args.val_split:
-        val_records = _records(args.val_data or args.data, args.layout, args.val_split, args.labels_file)
-    classes = album_classes(train_records + (val_records or []))
+    if val_split is not None or args.val_split is not None:
+        labels = args.val_labels or args.train_labels
+        val_records = read_albums(args.data_format, args.data_root, split=val_split, labels=labels, part="val")
+    classes = album_classes(train_records)
     if args.classes:
-        given = [c.strip() for c in args.classes.split(",") if c.strip()]
-        missing = [c for c in classes if c not in given]
+        given = _read_classes(args.classes)
+        missing = sorted({e for r in train_records + (val_records or []) for e in r.labels} - set(given))
         if missing:
-            raise SystemExit(f"events {missing} of the data are not in --classes")
+            raise UserError(f"events {missing} of the data are not in --classes {args.classes}")
         classes = given
+    elif val_records:
+        unseen = sorted({e for r in val_records for e in r.labels} - set(classes))
+        if unseen:
+            raise UserError(
+                f"validation events {unseen} never occur in the training albums, so the model cannot learn them; "
+                "choose other splits, or list every event with --classes FILE"
+            )
     recipe = dataclasses.replace(recipe, num_classes=len(classes))
-    train_ds, val_ds = album_datasets(recipe, train_records, classes, val_records)
-    backbone_kwargs = _backbone_kwargs(args.backbone_kwargs)
-    model = build_model(recipe, backbone_kwargs=backbone_kwargs)
+    train_ds, val_ds = album_datasets(recipe, train_records, classes, val_records, strict=args.strict)
+    model = build_model(recipe, backbone_kwargs=args.model_kwargs or None)
     run_info = {
         "recipe": args.recipe,
         "classes": classes,
-        "backbone_kwargs": backbone_kwargs,
-        "data": {"root": str(args.data), "layout": args.layout, "split": args.split, "val_split": args.val_split},
+        "model_kwargs": args.model_kwargs or None,
+        "data": {
+            "format": args.data_format,
+            "root": str(args.data_root),
+            "train_split": None if train_split is None else str(train_split),
+            "val_split": None if val_split is None else str(val_split),
+        },
     }
     result = make_trainer(recipe, model, train_ds, val_dataset=val_ds, run_info=run_info).fit()
     if is_main_process():
-        best = "n/a" if math.isnan(result.best_metric) else f"{result.best_metric:.2f}"
-        print(
-            f"best {recipe.eval_metric or 'metric'} {best} (epoch {result.best_epoch + 1}, {result.best_source}) "
-            f"-> {result.out_dir}"
-        )
-    return 0
+        if not math.isnan(result.best_metric):  # validation ran
+            print(
+                f"best {recipe.eval_metric or 'metric'} {result.best_metric:.2f} (epoch {result.best_epoch + 1}, "
+                f"{result.best_source}) -> {result.out_dir}"
+            )
+        else:
+            print(f"trained {recipe.epochs} epochs (no validation split) -> {result.out_dir}")
+    _print_skipped("miil album train", result.skipped)
+    print_plot_hint(result.out_dir)
+    return exit_status(result.skipped)
+
+
+# ----------------------------------------------------------------------------------------------------------- load
+def _load(args: argparse.Namespace, device):
+    from .inference import load_album_model
+
+    recipe = pick_recipe(RECIPES, args.recipe) if args.recipe else None
+    return load_album_model(args.weights, recipe=recipe, device=device)
+
+
+def _precision(args: argparse.Namespace, loaded, device) -> str:
+    from miil.core.evaluate import choose_precision
+
+    return choose_precision(loaded.precision, amp=args.amp, amp_dtype=args.amp_dtype, device=device)
+
+
+def _batch_size(args: argparse.Namespace, recipe: PETARecipe) -> int:
+    # The run's own validation batches by default: the same padding per batch as the numbers that picked "best".
+    return args.batch_size or recipe.eval_batch_size or 2 * recipe.batch_size
+
+
+def _human_scores(path: Path | None):
+    from .data import load_importance_scores
+
+    if path is None:
+        return None
+    try:
+        return load_importance_scores(path)
+    except (FileNotFoundError, ValueError) as err:
+        raise UserError(f"--importance-file: {err}") from None
 
 
 # -------------------------------------------------------------------------------------------------------- validate
-def _checkpoint_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        help="run directory of `miil album train`, a .safetensors with its .json sidecar, or an original peta_32.pth",
-    )
-    p.add_argument("--recipe", default=None, help=f"recipe for original checkpoints: {', '.join(sorted(RECIPES))}")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-
-
-def _device(name: str) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
-
-
-def _load(args: argparse.Namespace):
-    recipe = pick_recipe(RECIPES, args.recipe) if args.recipe else None
-    return load_album_model(args.checkpoint, recipe=recipe, device=_device(args.device))
-
-
-@torch.no_grad()
 def _validate(args: argparse.Namespace) -> int:
-    loaded = _load(args)
+    from miil.core.distributed import init_distributed, is_main_process
+    from miil.core.evaluate import exit_status, write_json
+
+    from .data import AlbumDataset
+    from .evaluation import AlbumReportMeter, evaluate_albums
+    from .export import write_album_reports
+
+    device = init_distributed(args.device)
+    loaded = _load(args, device)
     rec = loaded.recipe
-    records = _records(args.data, args.layout, args.split, args.labels_file)
+    split = resolve_split(args.data_root, args.val_split, "val")
+    records = read_albums(args.data_format, args.data_root, split=split, labels=args.val_labels, part="val")
     unknown = sorted({e for r in records for e in r.labels} - set(loaded.classes))
     if unknown:
-        raise SystemExit(f"events {unknown} of the data are not among the model's classes {loaded.classes}")
-    ds = AlbumDataset(records, loaded.classes, album_size=rec.album_size, img_size=rec.img_size, pad=rec.pad)
-    loader = DataLoader(ds, batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=collate_albums)
-    human_all = load_importance_scores(args.importance_file) if args.importance_file else None
-    device = next(loaded.model.parameters()).device
-    meter = EventMeter()
-    reports, correlations = [], {"last_layer": [], "rollout": []}
-    want_attention = isinstance(loaded.model, PETA) and (human_all is not None or args.reports)
-    for images, targets, mask, indices in loader:
-        images, mask = images.to(device), mask.to(device)
-        if want_attention:
-            logits, attention = loaded.model(images, mask, return_attention=True)
-        else:
-            logits, attention = loaded.model(images, mask), None
-        meter.update(logits.float().cpu(), targets)
-        if attention is None:
-            continue
-        for row, index in enumerate(indices.tolist()):
-            record = ds.records[index]
-            n = int(mask[row].sum())
-            names = ds.sampled_images(index)
-            if len(names) != n:  # an unreadable photo was dropped: names and attention no longer line up
-                continue
-            human = human_all.get(record.album_id) if human_all is not None else None
-            report = album_report(
-                record.album_id,
-                names,
-                logits[row].float().sigmoid().cpu(),
-                attention[row, :, :, : n + 1, : n + 1].float().cpu(),
-                loaded.classes,
-                human=human,
-            )
-            for key, value in (report.get("human_spearman") or {}).items():
-                correlations[key].append(math.nan if value is None else value)
-            if args.reports:
-                reports.append(report)
-    metrics = meter.compute()
-    line = f"albums {len(ds)} | mAP {metrics['mAP']:.2f} | top1 {metrics['top1']:.2f}"
-    if human_all is not None and not want_attention:
-        print("note: the mean-of-predictions baseline has no attention, so no importance to correlate")
-    if human_all is not None and want_attention:
-        for key, values in correlations.items():
-            metrics[f"spearman_{key}"] = mean_ignoring_nan(values)
-            line += f" | spearman ({key}) {metrics[f'spearman_{key}']:.4f} over {len(values)} albums"
-    print(line)
-    if args.reports and reports:
-        write_album_reports(args.reports, reports)
-        print(f"importance reports -> {args.reports}")
-    if args.metrics_json:
-        atomic_write_text(args.metrics_json, json.dumps(metrics, indent=2) + "\n")
-    return 0
+        raise UserError(
+            f"events {unknown} of the data are not among the model's {len(loaded.classes)} events "
+            f"({', '.join(loaded.classes[:8])}{' ...' if len(loaded.classes) > 8 else ''}); validate on data of the "
+            "same events, or pass the weights of a model trained on them"
+        )
+    importance = Path(args.importance_file) if args.importance_file else default_importance_file(args.data_root)
+    human = _human_scores(importance)
+    dataset = AlbumDataset(
+        records, loaded.classes, album_size=rec.album_size, img_size=rec.img_size, pad=rec.pad, strict=args.strict
+    )
+    meter = AlbumReportMeter(
+        [r.album_id for r in records], loaded.classes, human=human, keep_reports=args.output is not None
+    )
+    precision = _precision(args, loaded, device)
+    report = evaluate_albums(
+        loaded.model,
+        dataset,
+        meter,
+        device=device,
+        precision=precision,
+        batch_size=_batch_size(args, rec),
+        num_workers=args.num_workers,
+        progress=args.progress,
+    )
+    metrics = report.metrics
+    if is_main_process():
+        line = f"albums {report.samples}"
+        for key in ("mAP", "top1"):
+            if key in metrics:
+                line += f" | {key} {metrics[key]:.2f}"
+        for key in ("last_layer", "rollout"):
+            if f"spearman_{key}" in metrics:
+                albums = int(metrics[f"spearman_{key}_albums"])
+                line += f" | spearman ({key}) {metrics[f'spearman_{key}']:.4f} over {albums} albums"
+        print(line + f" | {precision}")
+        if human is not None and not any("importance" in r for r in meter.reports):
+            print("note: the mean-of-predictions baseline has no attention, so no importance to correlate")
+        if args.output is not None:
+            write_album_reports(args.output, meter.reports)
+            print(f"importance reports -> {args.output}")
+        if args.json is not None:
+            write_json(args.json, {**report.as_dict(), "weights": loaded.source, "classes": loaded.classes})
+            print(f"report -> {args.json}")
+    _print_skipped("miil album validate", report.skipped)
+    return exit_status(report.skipped)
 
 
 # ----------------------------------------------------------------------------------------------------------- infer
-def _infer(args: argparse.Namespace) -> int:
-    loaded = _load(args)
-    human = None
+def _infer_records(folders: list[str]):
+    from .data import AlbumRecord, list_album_images
+
+    records = []
+    for folder in folders:
+        path = Path(folder)
+        images = list_album_images(path) if path.is_dir() else ()
+        records.append(AlbumRecord(path.name or str(path), path, images, ()))
+    return records
+
+
+def _infer_importance(args: argparse.Namespace, folders: list[str]) -> Path | None:
     if args.importance_file:
-        album = Path(args.album).name
-        human = load_importance_scores(args.importance_file).get(album)
-        if human is None:
-            print(f"note: album {album} has no entry in {args.importance_file}", file=sys.stderr)
-    report = predict_album(loaded, args.album, human=human)
+        return Path(args.importance_file)
+    roots = {Path(f).resolve().parent.parent for f in folders}  # ML-CUFED: <root>/images/<album_id>
+    found = [default_importance_file(root) for root in roots]
+    return found[0] if len(found) == 1 else None
+
+
+def _print_album(report: dict[str, Any], top_k: int, threshold: float, num_important: int) -> None:
     events = list(report["events"].items())
-    chosen = [(e, p) for e, p in events[: args.top_k] if p >= args.threshold]
+    chosen = [(e, p) for e, p in events[:top_k] if p >= threshold]
     print(f"album {report['album']} ({len(report['images'])} photos)")
-    print("events: " + (", ".join(f"{e} {p:.3f}" for e, p in chosen) or f"none above {args.threshold}"))
-    print("top scores: " + ", ".join(f"{e} {p:.3f}" for e, p in events[: args.top_k]))
+    print("  events: " + (", ".join(f"{e} {p:.3f}" for e, p in chosen) or f"none above {threshold}"))
+    print("  top scores: " + ", ".join(f"{e} {p:.3f}" for e, p in events[:top_k]))
     if "ranking" in report:
         scores = dict(zip(report["images"], report["importance"]["last_layer"]))
-        top = report["ranking"][: args.num_important]
-        print("most important photos: " + ", ".join(f"{n} ({scores[n]:.3f})" for n in top))
+        top = report["ranking"][:num_important]
+        print("  most important photos: " + ", ".join(f"{n} ({scores[n]:.3f})" for n in top))
         if report.get("human_spearman"):
-            print("spearman vs human importance: " + json.dumps(report["human_spearman"]))
-    if args.json:
-        write_album_reports(args.json, [report])
-        print(f"report -> {args.json}")
-    return 0
+            print("  spearman vs human importance: " + json.dumps(report["human_spearman"]))
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from miil.core.distributed import init_distributed, is_main_process
+    from miil.core.evaluate import exit_status, write_json
+
+    from .data import AlbumDataset
+    from .evaluation import AlbumReportMeter, evaluate_albums
+
+    device = init_distributed(args.device)
+    loaded = _load(args, device)
+    rec = loaded.recipe
+    records = _infer_records(args.albums)
+    human = _human_scores(_infer_importance(args, args.albums))
+    dataset = AlbumDataset(
+        records, loaded.classes, album_size=rec.album_size, img_size=rec.img_size, pad=rec.pad, strict=args.strict
+    )
+    meter = AlbumReportMeter(
+        [r.album_id for r in records], loaded.classes, targets=False, human=human, keep_reports=True
+    )
+    precision = _precision(args, loaded, device)
+    report = evaluate_albums(
+        loaded.model,
+        dataset,
+        meter,
+        device=device,
+        precision=precision,
+        batch_size=args.batch_size or 1,
+        num_workers=args.num_workers,
+        progress=args.progress,
+        desc="infer",
+    )
+    if is_main_process():
+        for album in meter.reports:
+            _print_album(album, args.top_k, args.threshold, args.num_important)
+        if args.json is not None:
+            payload = {**report.as_dict(), "weights": loaded.source, "classes": loaded.classes}
+            payload["albums"] = meter.reports
+            write_json(args.json, payload)
+            print(f"report -> {args.json}")
+    _print_skipped("miil album infer", report.skipped)
+    return exit_status(report.skipped)
 
 
 # --------------------------------------------------------------------------------------------------------- convert
 def _convert(args: argparse.Namespace) -> int:
-    base = pick_recipe(RECIPES, args.recipe)
-    recipe = dataclass_from_args(base, args)
-    loaded = load_album_model(args.source, recipe=recipe, backbone_kwargs=_backbone_kwargs(args.backbone_kwargs))
+    from miil.core.io import atomic_write_text, save_safetensors
+
+    from .inference import load_album_model
+
     out = Path(args.output)
     if out.suffix.lower() != ".safetensors":
-        raise SystemExit(f"output must end in .safetensors, got {out}")
+        raise UserError(f"OUTPUT must end in .safetensors, got {out}")
+    recipe = dataclass_from_args(pick_recipe(RECIPES, args.recipe), args)
+    loaded = load_album_model(args.source, recipe=recipe, model_kwargs=args.model_kwargs or None)
     save_safetensors(loaded.model.state_dict(), out, metadata={"source": Path(args.source).name})
     sidecar = {
         "config": recipe_to_dict(loaded.recipe),
         "run_info": {
+            "recipe": args.recipe,
             "classes": loaded.classes,
-            "backbone_kwargs": loaded.backbone_kwargs,
+            "model_kwargs": loaded.model_kwargs,
             "converted_from": str(args.source),
         },
+        "eval_precision": "fp32",
     }
     atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
     print(f"converted {args.source} -> {out} (+ {out.with_suffix('.json').name}), {len(loaded.classes)} events")
     return 0
 
 
+# -------------------------------------------------------------------------------------------------------- parsers
+def _add_data(p: argparse.ArgumentParser, splits: tuple[str, ...], *, root_required: bool) -> None:
+    group = cli_args.add_data_args(p, DATA_FORMATS, splits=splits, root_required=root_required)
+    group.description = (
+        "ml-cufed / cufed: <root>/images/<album>/ + event_type.json; pec / folder: <root>/<event>/<album>/. A split "
+        "is 'all', a file listing albums, or a name S for <root>/S_split.txt (default: train_split.txt, and "
+        "val_split.txt or test_split.txt, when the root has them)"
+    )
+
+
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
+    cli_args.add_weights(p, help="a run folder of `miil album train`, a .safetensors with its .json, or peta_32.pth")
+    cli_args.add_recipe(
+        p, RECIPES, default=None, help=f"the recipe of an original .pth checkpoint (default: {RELEASE_RECIPE})"
+    )
+    cli_args.add_batch_size(p, default=None, help="albums per batch (default: the run's validation batch)")
+    cli_args.add_num_workers(p)
+    cli_args.add_device(p)
+    cli_args.add_amp(p, dtype=True, default=None, help="autocast (default: the precision the run validated in)")
+    cli_args.add_progress(p)
+    cli_args.add_strict(p)
+    p.add_argument(
+        "--importance-file",
+        metavar="FILE",
+        default=None,
+        help="human importance JSON (ML-CUFED's image_importance.json; default: the one at the data root)",
+    )
+
+
 def register(parser: argparse.ArgumentParser) -> None:
-    """Add the ``train``, ``validate``, ``infer`` and ``convert`` sub-commands to ``miil album``."""
+    """Add the ``recipes``, ``train``, ``validate``, ``infer`` and ``convert`` verbs to ``miil album``."""
     parser.description = "PETA: photo-album event recognition with a transformer over the album's photos."
     sub = parser.add_subparsers(dest="album_command", metavar="COMMAND")
+    cli_args.add_recipes_verb(sub, RECIPES)
 
     p = sub.add_parser("train", help="train PETA or the mean baseline", formatter_class=HelpFormatter)
-    p.add_argument("--recipe", default="peta_ml_cufed", help=f"one of {', '.join(sorted(RECIPES))}")
-    _add_data_arguments(p, split_help="file listing the training albums (default: every album under --data)")
-    p.add_argument("--val-data", default=None, help="root of the validation albums (none: --data)")
-    p.add_argument("--val-split", default=None, help="file listing the validation albums")
-    p.add_argument(
-        "--classes", default=None, help="comma-separated event names in output order (none: the data's, sorted)"
+    cli_args.add_recipe(p, RECIPES, default=DEFAULT_RECIPE)
+    _add_data(p, ("train", "val"), root_required=False)
+    cli_args.add_classes(p, help="event names in output order, one per line (default: the training data's, sorted)")
+    cli_args.add_model_kwargs(p)
+    cli_args.add_strict(p)
+    add_dataclass_arguments(
+        p,
+        RECIPES[DEFAULT_RECIPE],
+        exclude=("num_classes",),
+        group="recipe overrides (default: from --recipe)",
+        only_if_given=True,
+        recipe_name=DEFAULT_RECIPE,
     )
-    p.add_argument(
-        "--backbone-kwargs", default=None, help="timm keyword arguments as JSON, e.g. '{\"drop_path_rate\": 0.1}'"
-    )
-    _add_recipe_overrides(p)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("validate", help="mAP, top-1 and importance Spearman on albums", formatter_class=HelpFormatter)
-    _checkpoint_arguments(p)
-    _add_data_arguments(p, split_help="file listing the albums to evaluate (default: every album)")
-    p.add_argument("--importance-file", default=None, help="human importance JSON (ML-CUFED image_importance.json)")
-    p.add_argument("--reports", default=None, help="write the per-album importance reports to this JSON file")
-    p.add_argument("--metrics-json", default=None, help="write the metrics to this JSON file")
-    p.add_argument("--batch-size", type=int, default=4, help="albums per batch")
-    p.add_argument("--num-workers", type=int, default=0, help="data-loader workers")
+    _add_eval_options(p)
+    _add_data(p, ("val",), root_required=True)
+    cli_args.add_json(p, help="write metrics, counts and skipped inputs to FILE")
+    cli_args.add_output(p, help="write every album's importance report (events, CLS attention, rollout) to FILE")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("infer", help="events and most important photos of one album", formatter_class=HelpFormatter)
-    p.add_argument("album", help="folder of the album's photos")
-    _checkpoint_arguments(p)
-    p.add_argument("--top-k", type=int, default=3, help="report at most this many events")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability an event needs (the original: 0.85)")
-    p.add_argument("--num-important", type=int, default=5, help="how many of the most important photos to print")
-    p.add_argument("--importance-file", default=None, help="human importance JSON, for a Spearman correlation")
-    p.add_argument("--json", default=None, help="write the album report (events, importance) to this JSON file")
+    p = sub.add_parser("infer", help="events and most important photos of albums", formatter_class=HelpFormatter)
+    p.add_argument("albums", nargs="+", metavar="ALBUM", help="folders of the albums' photos")
+    _add_eval_options(p)
+    cli_args.add_top_k(p, default=3, help="events shown per album")
+    cli_args.add_threshold(p, default=0.5, help="probability an event needs (the original: 0.85)")
+    p.add_argument("--num-important", type=int, default=5, metavar="N", help="most important photos shown")
+    cli_args.add_json(p, help="write every album's report (events, importance) and skipped inputs to FILE")
     p.set_defaults(func=_infer)
 
     p = sub.add_parser("convert", help="original peta_32.pth -> safetensors + sidecar", formatter_class=HelpFormatter)
-    p.add_argument("source", help="original PETA checkpoint (peta_32.pth)")
-    p.add_argument("output", help="output .safetensors (a .json sidecar is written beside it)")
-    p.add_argument("--recipe", default="peta_32_release", help="recipe of the checkpoint")
-    p.add_argument("--backbone-kwargs", default=None, help="timm keyword arguments of the backbone as JSON")
-    _add_recipe_overrides(p)
+    p.add_argument("source", metavar="SOURCE", help="original PETA checkpoint (peta_32.pth)")
+    p.add_argument("output", metavar="OUTPUT", help="output .safetensors (a .json sidecar is written beside it)")
+    cli_args.add_recipe(p, RECIPES, default=RELEASE_RECIPE, help="the recipe the checkpoint was trained with")
+    cli_args.add_model_kwargs(p)
+    add_dataclass_arguments(
+        p,
+        RECIPES[RELEASE_RECIPE],
+        exclude=tuple(f.name for f in dataclasses.fields(PETARecipe) if f.name not in _MODEL_FIELDS),
+        group="model overrides (default: from --recipe)",
+        only_if_given=True,
+        recipe_name=RELEASE_RECIPE,
+    )
     p.set_defaults(func=_convert)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m miil.album.cli``: the same as ``miil album``."""
+    from miil.core.cli import package_main
+
+    return package_main("album", register, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,10 +5,11 @@ over the unsorted listing, and printed the top-3 events above a threshold (0.85 
 sorted before the uniform subset is taken, the model runs on CPU or GPU, and the most important photos are reported
 alongside the events.
 
-Checkpoints accepted by :func:`load_album_model`:
+Weights accepted by :func:`load_album_model` (``--weights``):
     * a run directory of ``miil album train`` (``best.safetensors`` + ``best.json``);
     * a ``.safetensors`` file with a ``.json`` sidecar of the same stem (``best.json`` or ``miil album convert``'s);
-    * an original PETA checkpoint (``peta_32.pth``), converted on the fly (:func:`~miil.album.load_peta_checkpoint`).
+    * an original PETA checkpoint (``peta_32.pth``), converted on the fly (:func:`~miil.album.load_peta_checkpoint`),
+      read without unpickling arbitrary objects.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from miil.core.data import UnreadablePolicy
+from miil.core.errors import UserError
 from miil.core.io import extract_state_dict, load_checkpoint, load_into
 
 from .convert import load_peta_checkpoint
@@ -38,13 +40,23 @@ __all__ = ["LoadedAlbumModel", "load_album_model", "predict_album", "recipe_from
 
 @dataclass
 class LoadedAlbumModel:
-    """A model ready for evaluation, with what is needed to feed it and name its outputs."""
+    """A model ready for evaluation, with what is needed to feed it and name its outputs.
+
+    Args:
+        model: The model, in evaluation mode.
+        recipe: Its recipe (album size, image size, padding).
+        classes: Event names in output order.
+        source: The weights file.
+        model_kwargs: The timm keyword arguments the backbone was built with.
+        precision: The precision the run evaluated in (its sidecar's ``eval_precision``; ``None`` when unknown).
+    """
 
     model: nn.Module
     recipe: PETARecipe
     classes: list[str]
     source: str
-    backbone_kwargs: dict[str, Any] | None = None
+    model_kwargs: dict[str, Any] | None = None
+    precision: str | None = None
 
 
 def recipe_from_dict(config: dict[str, Any], base: PETARecipe = PETA_32_RELEASE) -> PETARecipe:
@@ -57,7 +69,7 @@ def recipe_from_dict(config: dict[str, Any], base: PETARecipe = PETA_32_RELEASE)
 def _sidecar_for(weights: Path) -> Path:
     sidecar = weights.with_suffix(".json")
     if not sidecar.is_file():
-        raise FileNotFoundError(
+        raise UserError(
             f"{weights} has no sidecar {sidecar} (the config and classes); pass a run directory of `miil album "
             "train`, a file written by `miil album convert`, or an original PETA .pth file"
         )
@@ -73,7 +85,7 @@ def load_album_model(
     *,
     recipe: PETARecipe | None = None,
     classes: list[str] | None = None,
-    backbone_kwargs: dict[str, Any] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
 ) -> LoadedAlbumModel:
     """Build the model a checkpoint describes and load its weights strictly (evaluation mode).
@@ -83,42 +95,48 @@ def load_album_model(
         recipe: Overrides the stored recipe (for original checkpoints: default ``PETA_32_RELEASE``; the number of
             events is read from the checkpoint's head).
         classes: Overrides the stored event names.
-        backbone_kwargs: timm keyword arguments of the backbone (default: the stored ones).
+        model_kwargs: timm keyword arguments of the backbone (default: the stored ones).
         device: Where the model goes.
     """
     path = Path(checkpoint)
     if path.is_dir():
         weights, sidecar = path / "best.safetensors", path / "best.json"
         if not weights.is_file() or not sidecar.is_file():
-            raise FileNotFoundError(f"{path} is not a finished run: best.safetensors / best.json are missing")
+            raise UserError(f"--weights {path} is not a finished run: best.safetensors / best.json are missing")
     elif path.suffix.lower() == ".safetensors":
         weights, sidecar = path, _sidecar_for(path)
     elif path.is_file():
         raw = load_checkpoint(path)
         head = extract_state_dict(raw).get("head.fc.weight")
-        rec = dataclasses.replace(recipe or PETA_32_RELEASE, pretrained=False, backbone_checkpoint=None)
+        rec = dataclasses.replace(recipe or PETA_32_RELEASE, pretrained=False, init_checkpoint=None)
         if head is not None:  # the number of events is the checkpoint's
             rec = dataclasses.replace(rec, num_classes=int(head.shape[0]))
-        model = build_model(rec, backbone_kwargs=backbone_kwargs)
+        model = build_model(rec, backbone_kwargs=model_kwargs)
         if not isinstance(model, PETA):
-            raise ValueError("original PETA checkpoints hold the transformer model; pick a transformer recipe")
+            raise UserError("original PETA checkpoints hold the transformer model; pick a transformer --recipe")
         stored = load_peta_checkpoint(raw, model)
         names = classes or stored or _default_classes(rec.num_classes)
-        return LoadedAlbumModel(model.to(device).eval(), rec, list(names), str(path), backbone_kwargs)
+        return LoadedAlbumModel(model.to(device).eval(), rec, list(names), str(path), model_kwargs)
     else:
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    meta = json.loads(sidecar.read_text())
+        raise UserError(f"--weights {path} does not exist")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"sidecar {sidecar} of {weights} is not readable JSON ({type(err).__name__}: {err})") from None
     config = meta.get("config", {})
     run_info = meta.get("run_info", {})
     rec = recipe or recipe_from_dict(config)
-    rec = dataclasses.replace(rec, pretrained=False, backbone_checkpoint=None)
-    kwargs = backbone_kwargs if backbone_kwargs is not None else run_info.get("backbone_kwargs")
+    rec = dataclasses.replace(rec, pretrained=False, init_checkpoint=None)
+    # Runs written before the dialect stored the timm arguments as backbone_kwargs.
+    stored_kwargs = run_info.get("model_kwargs", run_info.get("backbone_kwargs"))
+    kwargs = model_kwargs if model_kwargs is not None else stored_kwargs
     model = build_model(rec, backbone_kwargs=kwargs)
     load_into(model, load_checkpoint(weights))
     names = classes or run_info.get("classes") or _default_classes(rec.num_classes)
     if len(names) != rec.num_classes:
-        raise ValueError(f"{len(names)} class names for a model with {rec.num_classes} outputs ({sidecar})")
-    return LoadedAlbumModel(model.to(device).eval(), rec, list(names), str(weights), kwargs)
+        raise UserError(f"{len(names)} class names for a model with {rec.num_classes} outputs ({sidecar})")
+    precision = meta.get("eval_precision")
+    return LoadedAlbumModel(model.to(device).eval(), rec, list(names), str(weights), kwargs, precision)
 
 
 @torch.no_grad()

@@ -5,8 +5,12 @@ squish-resized photos in [0, 1], K = 32 photos per album, a 6-layer / 8-head pos
 with feed-forward 2048 and dropout 0.1, ASL with gamma- = 4, gamma+ = 0.05, clip 0.05 (the repository's defaults).
 The training schedule (optimizer, learning rate, epochs, batch) was never published (PETA issue #14), so those
 fields are our choice for fine-tuning a pretrained backbone: AdamW, lr 1e-4, cosine with 2 warm-up epochs, 40 epochs,
-EMA, AMP. Position embedding: the released ``peta_32`` model uses it (``PETA_32_RELEASE``); the training recipes
-leave it off, since albums are unordered.
+EMA, AMP (on GPUs; the engine keeps the CPU in fp32). Position embedding: the released ``peta_32`` model uses it
+(``PETA_32_RELEASE``); the training recipes leave it off, since albums are unordered.
+
+Keep-best: mAP first, top-1 to break ties. A small validation set saturates mAP at 100 as soon as every event ranks
+its own albums first, also for weights that predict one event for every album (top-1 33.3 on three events); the
+tie-break keeps the weights that name each album's event.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ class PETARecipe(TrainConfig):
 
     model: str = field(default="tresnet_m.miil_in21k", metadata={"help": "timm backbone per photo"})
     pretrained: bool = field(default=True, metadata={"help": "load timm's pretrained backbone (downloads)"})
-    backbone_checkpoint: str | None = field(default=None, metadata={"help": "local backbone weights file"})
+    init_checkpoint: str | None = field(default=None, metadata={"help": "local backbone weights (loaded strictly)"})
     aggregator: str = field(default="transformer", metadata={"help": "transformer (PETA) | mean (baseline)"})
     depth: int = field(default=6, metadata={"help": "transformer layers"})
     num_heads: int = field(default=8, metadata={"help": "attention heads"})
@@ -56,23 +60,26 @@ class PETARecipe(TrainConfig):
     lr: float = field(default=1e-4, metadata={"help": "peak learning rate"})
     weight_decay: float = field(default=1e-4, metadata={"help": "weight decay (not on biases and norms)"})
     warmup_epochs: int = field(default=2, metadata={"help": "linear warm-up epochs"})
-    amp: bool = field(default=True, metadata={"help": "mixed precision (bf16 on CPU, fp16 on CUDA)"})
+    amp: bool = field(default=True, metadata={"help": "mixed precision on CUDA (fp16; on CPU only with --amp-dtype)"})
     ema: bool = field(default=True, metadata={"help": "keep an EMA of the weights"})
     ema_decay: float = field(default=0.999, metadata={"help": "EMA decay per update"})
     eval_metric: str | None = field(default="mAP", metadata={"help": "metric for keep-best"})
+    eval_tiebreak: str | None = field(
+        default="top1:max", metadata={"help": "metric[:min|max] that breaks ties of eval_metric (mAP saturates)"}
+    )
 
 
-PETA_ML_CUFED = PETARecipe(out_dir="runs/peta_ml_cufed")
-PETA_CUFED = PETARecipe(out_dir="runs/peta_cufed")
-PETA_PEC = PETARecipe(out_dir="runs/peta_pec", num_classes=14)
-MEAN_ML_CUFED = replace(PETA_ML_CUFED, out_dir="runs/mean_ml_cufed", aggregator="mean")
+PETA_ML_CUFED = PETARecipe(out_dir="runs/peta-ml-cufed")
+PETA_CUFED = PETARecipe(out_dir="runs/peta-cufed")
+PETA_PEC = PETARecipe(out_dir="runs/peta-pec", num_classes=14)
+MEAN_ML_CUFED = replace(PETA_ML_CUFED, out_dir="runs/mean-ml-cufed", aggregator="mean")
 # The released ML-CUFED checkpoint (peta_32.pth): trained with the position embedding on; for validate / infer.
-PETA_32_RELEASE = replace(PETA_ML_CUFED, out_dir="runs/peta_32", model="tresnet_m", pretrained=False, pos_embed=True)
+PETA_32_RELEASE = replace(PETA_ML_CUFED, out_dir="runs/peta-32", model="tresnet_m", pretrained=False, pos_embed=True)
 
 RECIPES: dict[str, PETARecipe] = {
-    "peta_ml_cufed": PETA_ML_CUFED,
-    "peta_cufed": PETA_CUFED,
-    "peta_pec": PETA_PEC,
-    "mean_ml_cufed": MEAN_ML_CUFED,
-    "peta_32_release": PETA_32_RELEASE,
+    "peta-ml-cufed": PETA_ML_CUFED,
+    "peta-cufed": PETA_CUFED,
+    "peta-pec": PETA_PEC,
+    "mean-ml-cufed": MEAN_ML_CUFED,
+    "peta-32-release": PETA_32_RELEASE,
 }

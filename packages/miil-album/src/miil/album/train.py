@@ -80,7 +80,7 @@ def build_model(
     common = dict(
         num_classes=recipe.num_classes if num_classes is None else num_classes,
         pretrained=recipe.pretrained if pretrained is None else pretrained,
-        checkpoint=recipe.backbone_checkpoint,
+        checkpoint=recipe.init_checkpoint,
         backbone_kwargs=backbone_kwargs,
     )
     net = recipe.model if backbone is None else backbone

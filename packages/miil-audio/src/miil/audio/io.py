@@ -10,8 +10,13 @@ Decoding uses soundfile (libsndfile: WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...)
 wma, ...) go through ``librosa.load`` (audioread with ffmpeg or GStreamer, when installed). A file in a libsndfile
 format that libsndfile cannot decode is broken, so it is not handed to the slow fallback. Resampling uses soxr's
 high-quality mode, librosa's default resampler. Missing, empty, truncated or undecodable files follow the
-unreadable-file policy of ``miil.core``: skipped with a warning and counted, or, in strict mode, an
-:class:`UnreadableAudioError` naming the file.
+unreadable-file policy of ``miil.core``: skipped with a warning naming the file and the reason and counted, or, in
+strict mode, an :class:`UnreadableAudioError` naming the file.
+
+A cut file is not read as a shorter clip: libsndfile returns a truncated WAV without an error, so the WAV header's
+``data`` chunk size is compared with the bytes present (:func:`miil.core.data.container_truncation`, which also
+covers MP4/M4A containers), and for other codecs the frames the decoder delivers are compared with the count the
+container states (FLAC's STREAMINFO); a shortfall raises "truncated".
 """
 
 from __future__ import annotations
@@ -19,12 +24,18 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from miil.core.data import UnreadableFileError, UnreadableFileWarning
+from miil.core.data import (
+    Skipped,
+    TruncatedFileError,
+    UnreadableFileError,
+    UnreadablePolicy,
+    container_truncation,
+    describe_read_error,
+)
 
 __all__ = ["AudioReader", "UnreadableAudioError", "load_audio", "resample_audio"]
 
@@ -50,8 +61,22 @@ class UnreadableAudioError(UnreadableFileError):
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], int(sr)
+    with sf.SoundFile(str(path)) as fh:
+        promised, sr = int(fh.frames), int(fh.samplerate)
+        blocks, decoded = [], 0
+        try:  # small blocks: a stream cut early still shows how far it decoded (one large read just fails)
+            for block in fh.blocks(blocksize=4096, dtype="float32", always_2d=True):
+                blocks.append(block)
+                decoded += len(block)
+        except sf.LibsndfileError as err:
+            if not decoded:
+                raise
+            # A FLAC / OGG stream that loses sync part-way: the data ends before the stream says it does.
+            raise TruncatedFileError(f"decoding stopped after {decoded} of the {promised} frames ({err})") from err
+    if 0 < decoded < promised:
+        raise TruncatedFileError(f"the header promises {promised} frames, {decoded} decode")
+    data = np.concatenate(blocks) if blocks else np.zeros((0, 1), dtype=np.float32)
+    return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0], sr
 
 
 def _decode_librosa(path: Path) -> tuple[np.ndarray, int]:
@@ -100,6 +125,9 @@ def load_audio(
     try:
         if not path.is_file():
             raise FileNotFoundError("no such file")
+        cut = container_truncation(path)
+        if cut is not None:
+            raise TruncatedFileError(cut)
         use_librosa = backend == "librosa" or (backend == "auto" and path.suffix.lower() not in SOUNDFILE_EXTENSIONS)
         x, sr = _decode_librosa(path) if use_librosa else _decode_soundfile(path)
         if x.size == 0:
@@ -118,8 +146,10 @@ def load_audio(
 class AudioReader:
     """Loads clips at one sample rate, resampling each file once (cached) and applying the unreadable-file policy.
 
-    The counters (``count``, ``skipped``) live in the loading process; with DataLoader workers read the totals the
-    training engine reports instead.
+    An unreadable file is recorded by :attr:`policy` (miil-core's :class:`~miil.core.data.UnreadablePolicy`: one
+    warning naming the file and the reason); datasets return :meth:`skipped_sample` in its place. The counters
+    (``count``, ``skipped``) live in the loading process; with DataLoader workers read the totals the evaluation loop
+    or the training engine reports instead.
 
     Args:
         sample_rate: Rate every clip is returned at.
@@ -149,8 +179,17 @@ class AudioReader:
         self.strict = bool(strict)
         self.backend = backend
         self.cache_format = cache_format
-        self.count = 0
-        self.skipped: list[str] = []
+        self.policy = UnreadablePolicy(strict=strict)
+
+    @property
+    def count(self) -> int:
+        """Files skipped so far (in this process)."""
+        return self.policy.count
+
+    @property
+    def skipped(self) -> list[str]:
+        """The files skipped so far (in this process)."""
+        return self.policy.skipped
 
     def cache_path(self, path: str | os.PathLike) -> Path | None:
         """Where the resampled copy of ``path`` lives (``None`` without a cache or for a missing file)."""
@@ -209,10 +248,12 @@ class AudioReader:
         except UnreadableAudioError as err:
             if self.strict:
                 raise
-            self.count += 1
-            self.skipped.append(str(path))
-            warnings.warn(f"skipping unreadable audio file {path}: {err.error}", UnreadableFileWarning, stacklevel=2)
+            self.policy.record(path, describe_read_error(path, err.error, "audio"))
             return None
+
+    def skipped_sample(self, path: str | os.PathLike) -> Skipped:
+        """The record a dataset returns in place of the sample of ``path`` after :meth:`load` returned ``None``."""
+        return self.policy.skipped_sample(path)
 
     def __repr__(self) -> str:
         return (

@@ -7,27 +7,50 @@ weights (decay 0.995 per epoch, 0.01 per epoch during the first two) that is eva
 
 | recipe | data | rate, samples | model | epochs x batch | loss | mix from |
 |---|---|---|---|---|---|---|
-| ``esc50_eat_s`` | ESC-50, 5 folds | 22.05 kHz, 114688 | EAT-S | 3500 x 128 | LS-CE 0.1 | epoch 12 |
-| ``urbansound8k_eat_s`` | UrbanSound8K, 10 folds | 22.05 kHz, 90112 | EAT-S | 3500 x 128 | LS-CE 0.1 | epoch 12 |
-| ``speechcommands_v2_35_eat_s`` | Speech Commands V2 | 16 kHz, 16384 | EAT-S, ds 444 | 1500 x 128 | LS-CE 0.1 | 12 |
-| ``audioset_eat_m`` | AudioSet, balanced | 22.05 kHz, 221184 | EAT-M | 250 x 208 | BCE | epoch 2 |
+| ``esc50-eat-s`` | ESC-50, 5 folds (50 classes) | 22.05 kHz, 114688 | EAT-S | 3500 x 128 | LS-CE 0.1 | epoch 12 |
+| ``urbansound8k-eat-s`` | UrbanSound8K, 10 folds (10) | 22.05 kHz, 90112 | EAT-S | 3500 x 128 | LS-CE 0.1 | epoch 12 |
+| ``speechcommands-v2-35-eat-s`` | Speech Commands V2 (35) | 16 kHz, 16384 | EAT-S 444 | 1500 x 128 | LS-CE 0.1 | 12 |
+| ``audioset-eat-m`` | AudioSet, balanced (527) | 22.05 kHz, 221184 | EAT-M | 250 x 208 | BCE | epoch 2 |
 
-AudioSet training turns the noise augmentations off, as the authors' command does.
+AudioSet training turns the noise augmentations off, as the authors' command does. The class count is read from the
+data (``num_classes=0``), so a subset of a corpus (ESC-10, a miniature copy) trains with the same recipe; a count
+given with ``--num-classes`` must match the data. This module imports no torch (the CLI builds its parsers from it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from miil.core.train import TrainConfig
 
-from .augment.mix import MIX_KINDS
-from .augment.noise import NOISE_KINDS
-from .augment.pipeline import SIGNAL_KINDS, AugmentConfig
+from .kinds import MIX_KINDS, NOISE_KINDS, SIGNAL_KINDS
 
-__all__ = ["DATASETS", "EATRecipe", "RECIPES"]
+__all__ = ["DATA_FORMATS", "EATRecipe", "MULTILABEL_FORMATS", "RECIPES", "default_splits"]
 
-DATASETS = ("esc50", "urbansound8k", "speechcommands", "audioset", "folder")
+DATA_FORMATS = ("esc50", "urbansound8k", "speechcommands", "audioset", "folder")
+#: Formats whose clips carry several labels (the others have one class per clip).
+MULTILABEL_FORMATS = ("audioset",)
+_FOLDS = {"esc50": 5, "urbansound8k": 10}
+
+
+def default_splits(data_format: str) -> tuple[str, str]:
+    """``(train split, validation split)`` of a data format when the recipe leaves them unset.
+
+    ESC-50 and UrbanSound8K: the validation split is the held-out fold (``"1"``) and training takes the other folds
+    (``"rest"``); Speech Commands: the official ``train`` / ``validation`` lists; AudioSet: the segment CSVs
+    ``balanced_train_segments`` / ``eval_segments``; class folders: ``train`` / ``val`` under the data root.
+
+    Args:
+        data_format: One of :data:`DATA_FORMATS`.
+    """
+    if data_format in _FOLDS:
+        return "rest", "1"
+    return {
+        "speechcommands": ("train", "validation"),
+        "audioset": ("balanced_train_segments", "eval_segments"),
+        "folder": ("train", "val"),
+    }[data_format]
 
 
 @dataclass(frozen=True)
@@ -46,18 +69,25 @@ class EATRecipe(TrainConfig):
         default=None, metadata={"help": "weights to start from (ours or the original's); head reset if classes differ"}
     )
     # data
-    dataset: str = field(
+    data_format: str = field(
         default="esc50", metadata={"help": "esc50 | urbansound8k | speechcommands | audioset | folder"}
     )
-    data_root: str = field(default="", metadata={"help": "dataset folder"})
-    fold: int | None = field(default=1, metadata={"help": "held-out fold (ESC-50 1-5, UrbanSound8K 1-10)"})
-    train_split: str = field(default="train", metadata={"help": "training split (SpeechCommands, AudioSet, folder)"})
-    val_split: str = field(default="val", metadata={"help": "validation split (SpeechCommands, AudioSet, folder)"})
+    data_root: str = field(default="", metadata={"help": "the dataset's top folder, as the dataset is distributed"})
+    train_split: str | None = field(
+        default=None,
+        metadata={"help": "training part: folds '2,3,4' or 'rest' (ESC-50, UrbanSound8K), a list or folder name"},
+    )
+    val_split: str | None = field(
+        default=None,
+        metadata={"help": "validation part: the held-out fold (ESC-50 1-5, UrbanSound8K 1-10), a list or folder name"},
+    )
+    train_labels: str | None = field(default=None, metadata={"help": "training metadata CSV / list, if moved"})
+    val_labels: str | None = field(default=None, metadata={"help": "validation metadata CSV / list, if moved"})
     sample_rate: int = field(default=22050, metadata={"help": "clips are resampled to this rate (Hz)"})
     seq_len: int = field(default=114688, metadata={"help": "clip length in samples"})
-    num_classes: int = field(default=50, metadata={"help": "classifier outputs (0: from the dataset)"})
+    num_classes: int = field(default=0, metadata={"help": "classifier outputs (0: from the data)"})
     cache_dir: str | None = field(default=None, metadata={"help": "folder for resampled copies (resample once)"})
-    strict: bool = field(default=False, metadata={"help": "stop at unreadable files instead of skipping them"})
+    strict: bool = field(default=False, metadata={"help": "stop at the first unreadable input instead of skipping it"})
     balanced_sampler: bool = field(default=False, metadata={"help": "inverse class-frequency sampling (AudioSet)"})
     # loss
     loss: str = field(default="label_smoothing", metadata={"help": "label_smoothing | ce | bce (multi-label)"})
@@ -81,8 +111,10 @@ class EATRecipe(TrainConfig):
     ema_warmup_epochs: int = field(default=2, metadata={"help": "epochs with the short-term EMA decay"})
     ema_warmup_decay: float = field(default=0.01, metadata={"help": "EMA decay per epoch during warm-up"})
 
-    def augment_config(self) -> AugmentConfig:
-        """The augmentation switches of this recipe."""
+    def augment_config(self) -> Any:
+        """The augmentation switches of this recipe (an :class:`~miil.audio.augment.AugmentConfig`)."""
+        from .augment.pipeline import AugmentConfig
+
         return AugmentConfig(
             signal=self.aug_signal,
             noise=self.aug_noise,
@@ -98,6 +130,21 @@ class EATRecipe(TrainConfig):
     @property
     def multilabel(self) -> bool:
         return self.loss == "bce"
+
+    def splits(self) -> tuple[str, str]:
+        """The training and validation splits, the format's defaults filling the unset ones."""
+        train, val = default_splits(self.data_format) if self.data_format in DATA_FORMATS else (None, None)
+        return self.train_split or train, self.val_split or val
+
+
+class _RecipeTable(dict):
+    """The recipes by kebab-case name; the earlier snake_case names (``esc50_eat_s``) still resolve, for scripts
+    written before the rename. The CLI offers only the kebab-case names."""
+
+    def __missing__(self, key: Any) -> EATRecipe:
+        if isinstance(key, str) and "_" in key and key.replace("_", "-") in self:
+            return self[key.replace("_", "-")]
+        raise KeyError(key)
 
 
 _COMMON = dict(
@@ -116,62 +163,52 @@ _COMMON = dict(
     batch_size=128,
 )
 
-RECIPES: dict[str, EATRecipe] = {
-    "esc50_eat_s": EATRecipe(
-        **_COMMON,
-        out_dir="runs/esc50_eat_s",
-        epochs=3500,
-        eval_metric="top1",
-        dataset="esc50",
-        model="eat_s",
-        sample_rate=22050,
-        seq_len=114688,
-        num_classes=50,
-        fold=1,
-    ),
-    "urbansound8k_eat_s": EATRecipe(
-        **_COMMON,
-        out_dir="runs/urbansound8k_eat_s",
-        epochs=3500,
-        eval_metric="top1",
-        dataset="urbansound8k",
-        model="eat_s",
-        sample_rate=22050,
-        seq_len=90112,
-        num_classes=10,
-        fold=1,
-    ),
-    "speechcommands_v2_35_eat_s": EATRecipe(
-        **_COMMON,
-        out_dir="runs/speechcommands_v2_35_eat_s",
-        epochs=1500,
-        eval_metric="top1",
-        dataset="speechcommands",
-        model="eat_s",
-        ds_factors=(4, 4, 4),
-        sample_rate=16000,
-        seq_len=16384,
-        num_classes=35,
-        fold=None,
-        train_split="train",
-        val_split="validation",
-    ),
-    "audioset_eat_m": EATRecipe(
-        **{**_COMMON, "batch_size": 208},
-        out_dir="runs/audioset_eat_m",
-        epochs=250,
-        eval_metric="mAP",
-        dataset="audioset",
-        model="eat_m",
-        sample_rate=22050,
-        seq_len=221184,
-        num_classes=527,
-        fold=None,
-        train_split="balanced_train_segments",
-        val_split="eval_segments",
-        balanced_sampler=True,
-        loss="bce",
-        aug_noise=(),
-        mix_start_epoch=2,
-    ),
-}
+RECIPES: dict[str, EATRecipe] = _RecipeTable(
+    {
+        "esc50-eat-s": EATRecipe(
+            **_COMMON,
+            out_dir="runs/esc50-eat-s",
+            epochs=3500,
+            eval_metric="top1",
+            data_format="esc50",
+            model="eat_s",
+            sample_rate=22050,
+            seq_len=114688,
+        ),
+        "urbansound8k-eat-s": EATRecipe(
+            **_COMMON,
+            out_dir="runs/urbansound8k-eat-s",
+            epochs=3500,
+            eval_metric="top1",
+            data_format="urbansound8k",
+            model="eat_s",
+            sample_rate=22050,
+            seq_len=90112,
+        ),
+        "speechcommands-v2-35-eat-s": EATRecipe(
+            **_COMMON,
+            out_dir="runs/speechcommands-v2-35-eat-s",
+            epochs=1500,
+            eval_metric="top1",
+            data_format="speechcommands",
+            model="eat_s",
+            ds_factors=(4, 4, 4),
+            sample_rate=16000,
+            seq_len=16384,
+        ),
+        "audioset-eat-m": EATRecipe(
+            **{**_COMMON, "batch_size": 208},
+            out_dir="runs/audioset-eat-m",
+            epochs=250,
+            eval_metric="mAP",
+            data_format="audioset",
+            model="eat_m",
+            sample_rate=22050,
+            seq_len=221184,
+            balanced_sampler=True,
+            loss="bce",
+            aug_noise=(),
+            mix_start_epoch=2,
+        ),
+    }
+)

@@ -22,8 +22,10 @@ __version__ = importlib.metadata.version("miil-diversity")  # written once, in p
 # name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
 _EXPORTS = {
     "classifier_keys": ".convert",
+    "convert_ssl_checkpoint": ".convert",
     "convert_ssl_state_dict": ".convert",
     "load_ssl_weights": ".convert",
+    "read_ssl_state": ".convert",
     "effective_rank": ".feature_stats",
     "effective_rank_from_covariance": ".feature_stats",
     "FeatureMoments": ".feature_stats",
@@ -43,9 +45,13 @@ _EXPORTS = {
     "register_weight_metric": ".measure",
     "WEIGHT_METRICS": ".measure",
     "weight_metrics": ".measure",
+    "load_pretrained": ".models",
+    "PretrainedModel": ".models",
+    "run_weights": ".models",
     "logits_and_features": ".penultimate",
     "penultimate_features": ".penultimate",
     "replace_classifier": ".penultimate",
+    "check_init": ".pretrain",
     "DiversityTracker": ".pretrain",
     "pretrain": ".pretrain",
     "pretrain_datasets": ".pretrain",
@@ -54,6 +60,7 @@ _EXPORTS = {
     "ssl_config": ".pretrain",
     "ssl_transform": ".pretrain",
     "DiversityRecipe": ".recipes",
+    "INITS": ".recipes",
     "FINE_TUNE": ".recipes",
     "LINEAR_PROBE": ".recipes",
     "RECIPES": ".recipes",
@@ -85,6 +92,7 @@ _SUBMODULES = {
     "feature_stats",
     "filter_diversity",
     "measure",
+    "models",
     "penultimate",
     "pretrain",
     "recipes",
@@ -94,7 +102,13 @@ _SUBMODULES = {
 }
 
 if TYPE_CHECKING:
-    from .convert import classifier_keys, convert_ssl_state_dict, load_ssl_weights
+    from .convert import (
+        classifier_keys,
+        convert_ssl_checkpoint,
+        convert_ssl_state_dict,
+        load_ssl_weights,
+        read_ssl_state,
+    )
     from .feature_stats import (
         FeatureMoments,
         effective_rank,
@@ -115,17 +129,19 @@ if TYPE_CHECKING:
         register_weight_metric,
         weight_metrics,
     )
+    from .models import PretrainedModel, load_pretrained, run_weights
     from .penultimate import logits_and_features, penultimate_features, replace_classifier
     from .pretrain import (
         DiversityTracker,
         PretrainResult,
+        check_init,
         pretrain,
         pretrain_datasets,
         pretrain_folders,
         ssl_config,
         ssl_transform,
     )
-    from .recipes import FINE_TUNE, LINEAR_PROBE, RECIPES, TRANSFER_RECIPES, DiversityRecipe, TransferRecipe
+    from .recipes import FINE_TUNE, INITS, LINEAR_PROBE, RECIPES, TRANSFER_RECIPES, DiversityRecipe, TransferRecipe
     from .report import correlations, load_records, plot_transfer, report_table
     from .ssl import ContrastiveStep, NTXentLoss, ProjectionHead, SSLModel, TwoViewDataset, nt_xent_loss, train_ssl
     from .transfer import (
@@ -170,6 +186,7 @@ sys.modules[__name__].__class__ = _Package
 __all__ = [
     "FEATURE_METRICS",
     "FINE_TUNE",
+    "INITS",
     "LINEAR_PROBE",
     "PENULTIMATE",
     "RECIPES",
@@ -183,13 +200,16 @@ __all__ = [
     "FeatureMoments",
     "NTXentLoss",
     "PretrainResult",
+    "PretrainedModel",
     "ProjectionHead",
     "SSLModel",
     "TransferRecipe",
     "TransferResult",
     "TwoViewDataset",
+    "check_init",
     "classifier_keys",
     "classifier_module",
+    "convert_ssl_checkpoint",
     "convert_ssl_state_dict",
     "correlations",
     "effective_rank",
@@ -201,6 +221,7 @@ __all__ = [
     "fine_tune",
     "linear_probe",
     "load_records",
+    "load_pretrained",
     "load_ssl_weights",
     "load_transfer_dataset",
     "logits_and_features",
@@ -214,10 +235,12 @@ __all__ = [
     "pretrain",
     "pretrain_datasets",
     "pretrain_folders",
+    "read_ssl_state",
     "register_feature_metric",
     "register_weight_metric",
     "replace_classifier",
     "report_table",
+    "run_weights",
     "ssl_config",
     "ssl_transform",
     "train_ssl",

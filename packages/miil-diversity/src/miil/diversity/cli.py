@@ -1,13 +1,20 @@
-"""``miil diversity ...``: measure diversity, pretrain (self-supervised then USI), transfer, report.
+"""``miil diversity ...``: pretrain (self-supervised or DINO init, then USI KD), validate, infer, measure diversity,
+transfer with fixed hyperparameters, report, and convert DINO checkpoints.
 
 Paper: "Diverse ImageNet Models Transfer Better" (arXiv 2204.09134 / WACV 2024). Examples::
 
-    miil diversity measure --model resnet50 --checkpoint r50.safetensors --data /data/imagenet/val --output div.json
-    miil diversity pretrain --recipe ssl_usi --data /data/imagenet --model resnet50 --teacher-checkpoint t.pth
-    torchrun --nproc_per_node=8 -m miil.core.cli diversity pretrain --recipe dino_usi_vit_s --data /data/imagenet
-    miil diversity transfer --run runs/diversity/supervised --train /data/voc/train.csv --val /data/voc/val.csv \\
-        --task multi --recipe linear_probe --out-dir runs/transfer/voc-ssl_usi
+    miil diversity recipes
+    miil diversity train --recipe ssl-usi --data-root /data/imagenet --model resnet50 --teacher-checkpoint t.pth
+    torchrun --nproc_per_node=8 -m miil.core.cli diversity train --recipe dino-usi-vit-s --data-root /data/imagenet
+    miil diversity validate --weights runs/diversity --data-root /data/imagenet
+    miil diversity infer --weights runs/diversity photo.jpg
+    miil diversity measure --weights runs/diversity --data-root /data/imagenet --json div.json --per-layer
+    miil diversity transfer --weights runs/diversity --recipe linear-probe --data-root /data/cifar100 \\
+        --val-split test --out-dir runs/transfer/cifar-ssl-usi
     miil diversity report runs/transfer/* --output report.md --plot report.png
+    miil diversity convert dino_resnet50_pretrain.pth dino_r50.safetensors --model resnet50
+
+This module imports no torch: each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -15,172 +22,224 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-import torch.nn as nn
-
-from miil.core import distributed as du
+from miil.core import cli_args as ca
 from miil.core.cli import HelpFormatter
 from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe
+from miil.core.errors import UserError
+from miil.usi.cli import add_model_source, infer_command, validate_command
+from miil.usi.layout import split_folder
 
 from .recipes import RECIPES, TRANSFER_RECIPES
 
 __all__ = ["register"]
 
-
-def _load_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any]]:
-    """The pretrained model: a run folder (``best.safetensors`` + sidecar) or a timm name with optional weights."""
-    from miil.core.backbones import create_backbone
-    from miil.core.io import load_checkpoint, load_into
-    from miil.core.train import load_run_weights
-
-    if args.run:
-        state, sidecar = load_run_weights(args.run, args.which)
-        config = sidecar.get("config", {})
-        name = args.model or config.get("model")
-        if not name:
-            raise SystemExit(f"{args.run}: the run's sidecar names no model; pass --model")
-        num_classes = config.get("num_classes", args.num_classes)
-        model = create_backbone(name, num_classes=num_classes, **_kwargs(args))
-        load_into(model, state)
-        metrics = sidecar.get("metrics", {})
-        return model, {"name": args.name or Path(args.run).name, "model": name, "source_top1": metrics.get("top1")}
-    if not args.model:
-        raise SystemExit("give --run RUN_DIR (a finished pretraining run) or --model TIMM_NAME [--checkpoint FILE]")
-    model = create_backbone(args.model, pretrained=args.pretrained, num_classes=args.num_classes, **_kwargs(args))
-    if args.checkpoint:
-        from .convert import load_ssl_weights
-
-        obj = load_checkpoint(args.checkpoint)
-        try:
-            load_into(model, obj)
-        except (RuntimeError, KeyError, TypeError):
-            load_ssl_weights(model, args.checkpoint)  # a backbone-only / SSL checkpoint: every backbone key must fit
-    return model, {"name": args.name or args.model, "model": args.model, "source_top1": args.source_top1}
+_PROG = "miil diversity"
+TRAIN_FORMATS = ("folder",)
+# folder: ROOT/<split>/<class>/<image> (single-label); csv: the core multi-label CSV, ROOT/<split>.csv by default,
+# image paths relative to ROOT.
+TRANSFER_FORMATS = ("folder", "csv")
 
 
-def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return json.loads(args.model_kwargs) if args.model_kwargs else {}
+# --------------------------------------------------------------------------------------------------- train
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("pretrained model")
-    g.add_argument("--run", help="a pretraining run folder (best.safetensors + best.json)")
-    g.add_argument("--which", default="best", choices=("best", "last"), help="which weights of --run")
-    g.add_argument("--model", help="timm model name (read from --run when given)")
-    g.add_argument("--model-kwargs", help="extra timm kwargs as JSON, e.g. '{\"embed_dim\": 64}'")
-    g.add_argument("--checkpoint", help="weights file for --model (full, or backbone-only SSL weights)")
-    g.add_argument("--pretrained", action="store_true", help="timm pretrained weights for --model (downloads)")
-    g.add_argument("--num-classes", type=int, default=1000, help="classes of --model's head")
-    g.add_argument("--name", help="name of the model in reports")
-    g.add_argument("--source-top1", type=float, help="source (ImageNet) top-1 of --model, for the report")
-    g.add_argument("--img-size", type=int, default=224, help="input side")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+def _cmd_train(args: argparse.Namespace) -> int:
+    from miil.core import distributed as du
+    from miil.core.evaluate import exit_status, print_skipped_summary
+
+    from .pretrain import pretrain_folders
+
+    cfg = dataclass_from_args(pick_recipe(RECIPES, args.recipe), args)
+    train_dir = split_folder(args.data_root, args.train_split, default="train", flag="--train-split")
+    val_dir = split_folder(
+        args.data_root, args.val_split, default="val", flag="--val-split", required=args.val_split is not None
+    )
+    result = pretrain_folders(cfg, train_dir=train_dir, val_dir=val_dir, recipe_name=args.recipe)
+    run = result.supervised
+    if du.is_main_process():
+        last = run.history[-1].get("val", {}) if run.history else {}
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
+        print(f"{_PROG} train: {cfg.model} ({cfg.init} init -> USI): last epoch {shown} -> {run.out_dir}")
+    stages = [result.ssl, run] if result.ssl is not None else [run]
+    skipped = {item.file: item for stage in stages for item in stage.skipped}
+    print_skipped_summary([skipped[f] for f in sorted(skipped)], prog=f"{_PROG} train")
+    ca.print_plot_hint(run.out_dir)
+    return exit_status(len(skipped))
 
 
-def _write_json(path: str | Path, payload: Any) -> None:
-    from miil.core.io import atomic_write_text
+# --------------------------------------------------------------------------------------------------- validate / infer
+
+
+def _with_run_weights(command):
+    def run(args: argparse.Namespace) -> int:
+        from .models import run_weights
+
+        if args.weights is not None:
+            args.weights = str(run_weights(args.weights))
+        return command(args, prog=_PROG)
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------------- measure / transfer
+
+
+def _split_source(args: argparse.Namespace, split: str) -> Path:
+    """The folder (``folder`` format) or label file (``csv``) of ``split`` ("train" or "val")."""
+    name = getattr(args, f"{split}_split")
+    if args.data_format == "folder":
+        return split_folder(args.data_root, name, default=split, flag=f"--{split}-split")
+    labels = getattr(args, f"{split}_labels")
+    if labels is None:
+        root = Path(args.data_root)
+        if not root.is_dir():
+            raise UserError(f"--data-root {root} does not exist or is not a folder")
+        labels = root / f"{name or split}.csv"
+    if not Path(labels).is_file():
+        raise UserError(
+            f"label file {labels} does not exist: --data-format csv reads ROOT/<split>.csv; give --{split}-labels FILE"
+        )
+    return Path(labels)
+
+
+def _load_model(args: argparse.Namespace):
+    from .models import load_pretrained
+
+    return load_pretrained(
+        weights=args.weights,
+        model=args.model,
+        pretrained=args.pretrained,
+        num_classes=args.num_classes,
+        model_kwargs=args.model_kwargs,
+    )
+
+
+def _report_name(args: argparse.Namespace, model: str) -> str:
+    if args.name:
+        return args.name
+    return Path(args.weights).name if args.weights else model
+
+
+def _write_json(path: str | Path, payload: dict) -> None:
+    from miil.core import distributed as du
+    from miil.core.evaluate import write_json
 
     if du.is_main_process():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(payload, indent=2))
+        write_json(path, payload)
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
-    from miil.usi import model_mean_std
+    from miil.core import distributed as du
+    from miil.core.evaluate import exit_status, print_skipped_summary
 
-    from .measure import measure_diversity
+    from .measure import FEATURE_METRICS, WEIGHT_METRICS, measure_diversity
     from .recipes import TransferRecipe
     from .transfer import load_transfer_dataset, transfer_transforms
 
+    source = _split_source(args, "val")
+    metrics = None if args.metrics is None else list(args.metrics)
+    unknown = [m for m in metrics or () if m not in WEIGHT_METRICS and m not in FEATURE_METRICS]
+    if unknown:
+        raise UserError(f"--metrics: unknown {unknown}; known: {', '.join([*WEIGHT_METRICS, *FEATURE_METRICS])}")
     device = du.init_distributed(args.device)
-    model, meta = _load_model(args)
-    model.to(device)
-    mean, std = model_mean_std(model)
-    _, eval_tf = transfer_transforms(TransferRecipe(img_size=args.img_size), mean=mean, std=std)
-    data = load_transfer_dataset(args.data, transform=eval_tf, root=args.root, strict=args.strict)
-    features = None if args.features is None else [f for f in args.features if f]
-    weights = None if args.weights is None else [w for w in args.weights if w]
+    loaded = _load_model(args)
+    model = loaded.model.to(device)
+    _, eval_tf = transfer_transforms(TransferRecipe(img_size=args.img_size), mean=loaded.mean, std=loaded.std)
+    data = load_transfer_dataset(source, transform=eval_tf, root=args.data_root, strict=args.strict)
     report = measure_diversity(
         model,
         data,
         layers=args.layers,
-        weights=weights,
-        features=features,
+        weights=None if metrics is None else [m for m in metrics if m in WEIGHT_METRICS],
+        features=None if metrics is None else [m for m in metrics if m in FEATURE_METRICS],
         batch_size=args.batch_size,
         max_batches=args.max_batches,
         device=device,
         materialize=args.materialize,
-        progress=not args.no_progress,
+        progress=args.progress,
     )
-    payload = {**meta, "data": str(args.data), **report.to_dict()}
+    name = _report_name(args, loaded.name)
     if du.is_main_process():
-        print(f"[miil diversity] {meta['name']} on {args.data} ({report.images} images):")
+        print(f"{_PROG} measure: {name} on {source} ({report.images} images):")
         for k, v in report.overall.items():
             print(f"  {k:<28} {v:.6g}")
         if args.per_layer:
             for layer, values in report.per_layer.items():
                 print(f"  {layer:<40} " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
-    if args.output:
-        _write_json(args.output, payload)
-    return 0
+    if args.json:
+        payload = {
+            "name": name,
+            "model": loaded.name,
+            **loaded.info,
+            "source_top1": args.source_top1 or loaded.source_top1,
+        }
+        _write_json(args.json, {**payload, "data": str(source), **report.to_dict()})
+    print_skipped_summary(report.skipped, prog=f"{_PROG} measure")
+    return exit_status(report.skipped)
 
 
-def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import pretrain_folders
-
-    cfg = dataclass_from_args(pick_recipe(RECIPES, args.recipe), args)
-    root = Path(args.data) if args.data else None
-    train_dir = Path(args.train_dir) if args.train_dir else (root / "train" if root else None)
-    if train_dir is None or not train_dir.is_dir():
-        raise SystemExit(
-            f"miil diversity pretrain: {train_dir} is not a folder; give --data ROOT (ROOT/train/<class>/"
-            "<image>) or --train-dir"
+def _check_task(data_format: str, task: str, recipe: str) -> None:
+    if data_format == "csv" and task != "multi":
+        raise UserError(
+            f"--data-format csv holds multi-label annotations but the recipe {recipe!r} runs --task {task}: "
+            "pass --task multi (mAP, ASL loss)"
         )
-    val_dir = Path(args.val_dir) if args.val_dir else (root / "val" if root and (root / "val").is_dir() else None)
-    result = pretrain_folders(cfg, train_dir=train_dir, val_dir=val_dir, recipe_name=args.recipe)
-    if du.is_main_process():
-        last = result.supervised.history[-1].get("val", {})
-        shown = "  ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float))
-        print(
-            f"[miil diversity] {cfg.model} ({cfg.init} init -> USI): last epoch {shown} -> {result.supervised.out_dir}"
+    if data_format == "folder" and task != "single":
+        raise UserError(
+            f"--data-format folder is single-label (one class folder per image) but the recipe {recipe!r} runs "
+            f"--task {task}: pass --task single (top-1), or give the multi-label labels as --data-format csv"
         )
-    return 0
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from miil.usi import model_mean_std
+    from miil.core import distributed as du
+    from miil.core.data import Skipped
+    from miil.core.evaluate import exit_status, print_skipped_summary
 
     from .measure import measure_diversity
     from .transfer import transfer, transfer_datasets
 
     cfg = dataclass_from_args(pick_recipe(TRANSFER_RECIPES, args.recipe), args)
+    _check_task(args.data_format, cfg.task, args.recipe)
+    train_source, val_source = _split_source(args, "train"), _split_source(args, "val")
     du.init_distributed(cfg.device)
-    model, meta = _load_model(args)
-    mean, std = model_mean_std(model)
+    loaded = _load_model(args)
     train_ds, val_ds = transfer_datasets(
-        cfg, args.train, args.val, mean=mean, std=std, root=args.root, val_root=args.val_root, strict=args.strict
+        cfg, train_source, val_source, mean=loaded.mean, std=loaded.std, root=args.data_root, strict=args.strict
     )
     classes = getattr(train_ds, "classes", None)
-    if classes is None:
-        raise SystemExit(f"{args.train}: the dataset does not list its classes")
+    if not classes:
+        raise UserError(f"{train_source}: the dataset does not list its classes")
     diversity = {}
-    if not args.no_diversity:
-        report = measure_diversity(model, val_ds, batch_size=cfg.batch_size, max_batches=args.max_batches)
+    if args.diversity:
+        report = measure_diversity(loaded.model, val_ds, batch_size=cfg.batch_size, max_batches=args.max_batches)
         diversity = report.overall
-    result = transfer(model, train_ds, val_ds, cfg, num_classes=len(classes))
+    result = transfer(loaded.model, train_ds, val_ds, cfg, num_classes=len(classes))
+    name = _report_name(args, loaded.name)
     record = {
-        **meta,
+        "name": name,
+        "model": loaded.name,
+        **loaded.info,
+        "source_top1": args.source_top1 or loaded.source_top1,
         "diversity": diversity,
         **result.to_dict(),
         "recipe": args.recipe,
-        "train": str(args.train),
-        "val": str(args.val),
+        "train": str(train_source),
+        "val": str(val_source),
     }
+    # The files this process could not read (num_workers 0, the recipes' default: loader workers count their own).
+    reasons = {**train_ds.policy.reasons, **val_ds.policy.reasons}
+    skipped = [Skipped(f, reasons[f]) for f in sorted(reasons)]
+    record["skipped"] = [s.as_dict() for s in skipped]
     if du.is_main_process():
-        print(f"[miil diversity] {meta['name']}: {cfg.mode} {cfg.task} {result.metric} {result.value:.2f}%")
+        print(f"{_PROG} transfer: {name}: {cfg.mode} {cfg.task} {result.metric} {result.value:.2f}%")
     _write_json(Path(cfg.out_dir) / "transfer.json", record)
-    return 0
+    print_skipped_summary(skipped, prog=f"{_PROG} transfer")
+    return exit_status(skipped)
+
+
+# --------------------------------------------------------------------------------------------------- report / convert
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -193,16 +252,48 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if corr:
         print("Spearman correlation with the transfer metric: " + ", ".join(f"{k} {v:+.3f}" for k, v in corr.items()))
     if args.output:
+        from miil.core.io import atomic_write_text
+
         text = table + ("\n\nSpearman: " + json.dumps(corr) if corr else "") + "\n"
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+        atomic_write_text(args.output, text)
     if args.plot:
-        print(f"plot: {plot_transfer(records, args.plot, diversity=args.diversity)}")
+        print(f"plot: {plot_transfer(records, args.plot, diversity=args.plot_metric)}")
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_ssl_checkpoint
+
+    out = convert_ssl_checkpoint(args.source, args.output, model=args.model)
+    print(f"{_PROG} convert: {args.source} -> {out} (backbone of {args.model}; use it as --init-checkpoint)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- parsers
+
+
+def _add_pretrained_model(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pretrained model (--weights, or a timm name with --pretrained)")
+    ca.add_weights(
+        g,
+        required=False,
+        help="a `miil diversity train` run folder, a weights file (with a classifier), or backbone-only "
+        "self-supervised weights (e.g. `miil diversity convert` output)",
+    )
+    ca.add_model(g, help="timm model name (default: the one the weights' sidecar names)")
+    ca.add_role(g, "pretrained", help="without --weights: timm's pretrained weights of --model (downloads)")
+    ca.add_model_kwargs(g, default=None)
+    g.add_argument("--num-classes", type=int, default=None, help="classifier outputs; default: the weights'")
+    g.add_argument("--name", default=None, help="name of the model in reports (default: the run folder's)")
+    g.add_argument("--source-top1", type=float, default=None, help="source (ImageNet) top-1, for the report")
+
+
+def _verb(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description or help, formatter_class=HelpFormatter)
+
+
 def register(parser: argparse.ArgumentParser) -> None:
-    """Add ``measure``, ``pretrain``, ``transfer`` and ``report`` to ``miil diversity``.
+    """Add ``recipes``, ``train``, ``validate``, ``infer``, ``measure``, ``transfer``, ``report`` and ``convert``.
 
     Args:
         parser: The ``miil diversity`` parser.
@@ -210,49 +301,106 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.description = "Diverse ImageNet Models Transfer Better (arXiv 2204.09134): diversity, pretraining, transfer"
     sub = parser.add_subparsers(dest="diversity_command", metavar="COMMAND")
 
-    p = sub.add_parser("measure", help="diversity of a model over a dataset", formatter_class=HelpFormatter)
-    _add_model_options(p)
-    p.add_argument("--data", required=True, help="image folder (<class>/<image>) or multi-label CSV")
-    p.add_argument("--root", help="image root of a CSV (default: its folder)")
-    p.add_argument("--layers", nargs="*", help="module names to measure (default: timm stages + penultimate)")
-    p.add_argument("--weights", nargs="*", help="weight metrics (default: all; give '' for none)")
-    p.add_argument("--features", nargs="*", help="feature metrics (default: all; give '' for none)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size")
-    p.add_argument("--max-batches", type=int, help="stop after this many batches")
-    p.add_argument("--materialize", action="store_true", help="keep all features (reference path)")
-    p.add_argument("--per-layer", action="store_true", help="print every layer's values")
-    p.add_argument("--strict", action="store_true", help="fail on unreadable images")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--output", help="write the report as JSON")
+    ca.add_recipes_verb(
+        sub, {**RECIPES, **TRANSFER_RECIPES}, help="list the pretraining (train) and transfer recipes, or show one"
+    )
+
+    p = _verb(
+        sub,
+        "train",
+        "pretrain: self-supervised (SimCLR here) or DINO init, then USI supervised KD",
+        "Writes OUT_DIR/ssl (init ssl) and OUT_DIR/supervised; top-1 and diversity are logged every epoch. Data: "
+        "--data-root ROOT holding train/<class>/<image> and val/<class>/<image>.",
+    )
+    ca.add_recipe(p, RECIPES, default="ssl-usi")
+    ca.add_data_args(p, TRAIN_FORMATS, labels=False, root_required=True)
+    add_dataclass_arguments(
+        p, RECIPES["ssl-usi"], group="recipe (default: the --recipe row)", only_if_given=True, recipe_name="ssl-usi"
+    )
+    p.set_defaults(func=_cmd_train)
+
+    p = _verb(sub, "validate", "top-1 / top-5 of a pretraining run or weights on the validation split")
+    ca.add_data_args(p, TRAIN_FORMATS, splits=("val",), labels=False, root_required=True)
+    add_model_source(p, runs="`miil diversity train`")
+    p.add_argument("--channels-last", action=ca.BoolAction, default=False, help="channels-last batches")
+    p.set_defaults(func=_with_run_weights(validate_command))
+
+    p = _verb(sub, "infer", "top-k classes of image files (folders are searched)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    add_model_source(p, runs="`miil diversity train`")
+    ca.add_top_k(p)
+    p.set_defaults(func=_with_run_weights(infer_command))
+
+    p = _verb(sub, "measure", "diversity of a model over a dataset (filter diversity, effective rank, correlation)")
+    ca.add_data_args(p, TRANSFER_FORMATS, splits=("val",), root_required=True)
+    _add_pretrained_model(p)
+    ca.add_img_size(p, default=224)
+    ca.add_device(p)
+    p.add_argument(
+        "--layers", nargs="*", metavar="MODULE", help="modules to measure (default: timm stages + penultimate)"
+    )
+    p.add_argument("--metrics", nargs="*", metavar="NAME", help="diversity metrics to compute (default: all)")
+    ca.add_batch_size(p, default=64)
+    p.add_argument("--max-batches", type=int, default=None, metavar="N", help="stop after this many batches")
+    p.add_argument("--materialize", action=ca.BoolAction, default=False, help="keep all features (reference path)")
+    p.add_argument("--per-layer", action=ca.BoolAction, default=False, help="print every layer's values")
+    ca.add_strict(p)
+    ca.add_progress(p)
+    ca.add_json(p)
     p.set_defaults(func=_cmd_measure)
 
-    p = sub.add_parser("pretrain", help="self-supervised init, then USI supervised KD", formatter_class=HelpFormatter)
-    p.add_argument("--recipe", default="ssl_usi", choices=sorted(RECIPES), help="paper setting")
-    p.add_argument("--data", help="ROOT with ROOT/train/<class>/<image> (and ROOT/val)")
-    p.add_argument("--train-dir", help="training folder instead of ROOT/train")
-    p.add_argument("--val-dir", help="validation folder instead of ROOT/val")
-    recipe_group = "recipe overrides (defaults come from --recipe)"
-    add_dataclass_arguments(p, RECIPES["ssl_usi"], group=recipe_group, only_if_given=True)
-    p.set_defaults(func=_cmd_pretrain)
-
-    p = sub.add_parser("transfer", help="linear probe / fine-tune on a downstream task", formatter_class=HelpFormatter)
-    _add_model_options(p)
-    p.add_argument("--recipe", default="linear_probe", choices=sorted(TRANSFER_RECIPES), help="fixed hyperparameters")
-    p.add_argument("--train", required=True, help="training folder (<class>/<image>) or multi-label CSV")
-    p.add_argument("--val", required=True, help="evaluation folder or CSV")
-    p.add_argument("--root", help="image root of the CSVs")
-    p.add_argument("--val-root", help="image root of the evaluation CSV (default: --root)")
-    p.add_argument("--strict", action="store_true", help="fail on unreadable images")
-    p.add_argument("--no-diversity", action="store_true", help="do not measure diversity on the evaluation split")
-    p.add_argument("--max-batches", type=int, help="diversity: stop after this many batches")
+    p = _verb(
+        sub,
+        "transfer",
+        "linear probe / fine-tune on a downstream task with fixed hyperparameters",
+        "Writes OUT_DIR/transfer.json (source top-1, diversity on the evaluation split, transfer metric) for "
+        "`report`. Data: --data-format folder (ROOT/<split>/<class>/<image>, single-label) or csv (multi-label, "
+        "ROOT/<split>.csv).",
+    )
+    ca.add_recipe(p, TRANSFER_RECIPES, default="linear-probe")
+    ca.add_data_args(p, TRANSFER_FORMATS, root_required=True)
+    _add_pretrained_model(p)
+    ca.add_strict(p)
+    p.add_argument(
+        "--diversity", action=ca.BoolAction, default=True, help="measure diversity on the evaluation split first"
+    )
+    p.add_argument("--max-batches", type=int, default=None, metavar="N", help="diversity: stop after N batches")
     add_dataclass_arguments(
-        p, TRANSFER_RECIPES["linear_probe"], exclude=("img_size", "device"), group=recipe_group, only_if_given=True
+        p,
+        TRANSFER_RECIPES["linear-probe"],
+        group="recipe (default: the --recipe row)",
+        only_if_given=True,
+        recipe_name="linear-probe",
     )
     p.set_defaults(func=_cmd_transfer)
 
-    p = sub.add_parser("report", help="table and plot of transfer vs diversity", formatter_class=HelpFormatter)
-    p.add_argument("records", nargs="+", help="transfer.json files or transfer run folders")
-    p.add_argument("--output", help="write the table (Markdown)")
-    p.add_argument("--plot", help="write the plot (PNG)")
-    p.add_argument("--diversity", default="filter_diversity", help="diversity value on the plot's x axis")
+    p = _verb(sub, "report", "table and plot of transfer vs diversity")
+    p.add_argument("records", nargs="+", metavar="RECORD", help="transfer.json files or transfer run folders")
+    ca.add_output(p, help="write the table (Markdown)")
+    p.add_argument("--plot", default=None, metavar="FILE", help="write the plot (PNG)")
+    p.add_argument("--plot-metric", default="filter_diversity", metavar="NAME", help="diversity on the plot's x axis")
     p.set_defaults(func=_cmd_report)
+
+    p = _verb(
+        sub,
+        "convert",
+        "convert a DINO checkpoint into a timm model's backbone weights (safetensors)",
+        "Reads a DINO release (dino_resnet50_pretrain.pth, dino_deitsmall16_pretrain.pth) or a DINO training "
+        "checkpoint (its teacher); every backbone key must map. The output starts `train --init dino` "
+        "(--init-checkpoint) and is measured with `measure --weights`.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="the DINO checkpoint")
+    p.add_argument("output", metavar="OUTPUT", help="the .safetensors file to write")
+    ca.add_model(p, required=True, help="timm name of the architecture (resnet50, vit_small_patch16_224, ...)")
+    p.set_defaults(func=_cmd_convert)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m miil.diversity.cli``: the ``miil diversity`` command."""
+    from miil.core.cli import package_main
+
+    return package_main("diversity", register, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

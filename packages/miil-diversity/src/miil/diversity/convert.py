@@ -11,19 +11,22 @@ downloaded when asked). Every backbone key must map; only the new classification
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from miil.core.backbones import create_backbone
-from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
+from miil.core.errors import UserError
+from miil.core.io import atomic_write_text, extract_state_dict, load_checkpoint, remap_state_dict, save_safetensors
 
 from .filter_diversity import classifier_module
 
-__all__ = ["classifier_keys", "convert_ssl_state_dict", "load_ssl_weights"]
+__all__ = ["classifier_keys", "convert_ssl_checkpoint", "convert_ssl_state_dict", "load_ssl_weights", "read_ssl_state"]
 
 _RULES = [(r"(?:module\.)?backbone\.(.+)", r"\1"), (r"(?:module\.)?(.+)", r"\1")]
 _DROP = (r"(?:module\.)?head\.(?:mlp|last_layer)\..*",)  # DINO's projection head
@@ -67,6 +70,22 @@ def convert_ssl_state_dict(
     return remap_state_dict(source, _RULES, expected=expected, drop=(*_DROP, *drop))
 
 
+def read_ssl_state(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state dict of a self-supervised checkpoint: a file (a DINO training checkpoint gives its ``teacher``), a
+    ``"timm:<name.tag>"`` (timm's pretrained weights, downloads), or a state dict.
+
+    Args:
+        source: The checkpoint.
+    """
+    if isinstance(source, Mapping):
+        return dict(source)
+    if str(source).startswith("timm:"):
+        return create_backbone(str(source)[5:], pretrained=True, num_classes=0).state_dict()
+    obj = load_checkpoint(source)
+    key = "teacher" if isinstance(obj, Mapping) and "teacher" in obj else None
+    return extract_state_dict(obj, key=key)
+
+
 def load_ssl_weights(model: nn.Module, source: str | os.PathLike | Mapping[str, torch.Tensor]) -> list[str]:
     """Load self-supervised backbone weights into ``model`` in place; returns the keys left at initialisation.
 
@@ -75,15 +94,7 @@ def load_ssl_weights(model: nn.Module, source: str | os.PathLike | Mapping[str, 
         source: A checkpoint file (safetensors or a weights-only torch file), ``"timm:<name.tag>"`` for timm's
             pretrained weights (downloads), or a state dict.
     """
-    if isinstance(source, Mapping):
-        state = dict(source)
-    elif str(source).startswith("timm:"):
-        state = create_backbone(str(source)[5:], pretrained=True, num_classes=0).state_dict()
-    else:
-        obj = load_checkpoint(source)
-        key = "teacher" if isinstance(obj, Mapping) and "teacher" in obj else None
-        state = extract_state_dict(obj, key=key)
-    converted = convert_ssl_state_dict(state, model)
+    converted = convert_ssl_state_dict(read_ssl_state(source), model)
     missing, unexpected = model.load_state_dict(converted, strict=False)
     head = set(classifier_keys(model))
     wrong = [k for k in missing if k not in head] + list(unexpected)
@@ -93,3 +104,34 @@ def load_ssl_weights(model: nn.Module, source: str | os.PathLike | Mapping[str, 
             f"do not fit {type(model).__name__}: {wrong}"
         )
     return sorted(missing)
+
+
+def convert_ssl_checkpoint(source: str | os.PathLike, output: str | os.PathLike, *, model: str) -> Path:
+    """Convert a DINO checkpoint (release or training file) into the backbone weights of timm ``model``.
+
+    Every backbone key must map (DINO's projection head is dropped; the classifier, task specific, is not written).
+    The result is a safetensors file with a JSON sidecar naming the model, for ``--init-checkpoint`` of ``train``
+    (``--init dino``) and ``--weights`` of ``measure`` / ``transfer``.
+
+    Args:
+        source: The original checkpoint (``dino_resnet50_pretrain.pth``, ``dino_deitsmall16_pretrain.pth``, or a DINO
+            training ``checkpoint.pth``).
+        output: The ``.safetensors`` file to write.
+        model: timm name of the architecture (``resnet50``, ``vit_small_patch16_224``, ...).
+
+    Returns:
+        The written file.
+    """
+    out = Path(output)
+    if out.suffix != ".safetensors":
+        raise UserError(f"convert writes safetensors: name the output file *.safetensors, not {out.name}")
+    net = create_backbone(model)
+    converted = convert_ssl_state_dict(read_ssl_state(source), net)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors(converted, out, metadata={"model": model, "source": Path(source).name})
+    sidecar = {
+        "config": {"model": model},
+        "run_info": {"converted_from": os.fspath(source), "kind": "self-supervised backbone (no classifier)"},
+    }
+    atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
+    return out

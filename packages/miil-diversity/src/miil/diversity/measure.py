@@ -19,9 +19,11 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 
 from miil.core import distributed as du
+from miil.core.data import Skipped, SkippingCollate
+from miil.core.evaluate import ShardSampler, gather_skipped
 
 from .feature_stats import FeatureMoments, effective_rank_from_covariance, mean_feature_correlation, pool_features
 from .filter_diversity import classifier_module, filter_diversity, filter_layers
@@ -194,20 +196,23 @@ class DiversityReport:
             features (or of the last measured layer).
         per_layer: ``{layer: {metric: value}}`` for weight layers and measured feature layers.
         images: Number of images the features came from.
+        skipped: The inputs that could not be read (each file once, over all ranks), not among ``images``.
     """
 
     overall: dict[str, float]
     per_layer: dict[str, dict[str, float]] = field(default_factory=dict)
     images: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.overall.items()}
-        return {"overall": clean, "per_layer": self.per_layer, "images": self.images}
-
-
-def _collate_readable(samples: list) -> Any:
-    kept = [s for s in samples if s is not None]  # unreadable files come back as None (core UnreadablePolicy)
-    return default_collate(kept) if kept else None
+        return {
+            "overall": clean,
+            "per_layer": self.per_layer,
+            "images": self.images,
+            "skipped_count": len(self.skipped),
+            "skipped": [s.as_dict() for s in self.skipped],
+        }
 
 
 def _default_layers(model: nn.Module) -> list[str]:
@@ -260,11 +265,7 @@ def measure_diversity(
     if isinstance(data, DataLoader):
         loader = data
     else:
-        rank, world = du.get_rank(), du.get_world_size()
-        indices = list(range(rank, len(data), world))
-        loader = DataLoader(
-            torch.utils.data.Subset(data, indices), batch_size=batch_size, shuffle=False, collate_fn=_collate_readable
-        )
+        loader = DataLoader(data, batch_size=batch_size, sampler=ShardSampler(len(data)), collate_fn=SkippingCollate())
     overall: dict[str, float] = {}
     per_layer: dict[str, dict[str, float]] = {}
     if weight_names:
@@ -272,6 +273,7 @@ def measure_diversity(
         overall.update(w_overall)
         per_layer.update(w_layers)
     images = 0
+    skipped: list[Skipped] = []
     if feature_names:
         was_training = model.training
         model.eval()
@@ -279,9 +281,13 @@ def measure_diversity(
         try:
             from tqdm.auto import tqdm
 
-            for i, batch in enumerate(tqdm(loader, desc="diversity", disable=not progress, leave=False)):
+            bar = tqdm(loader, desc="diversity", disable=not progress or not du.is_main_process(), leave=False)
+            for i, batch in enumerate(bar):
                 if max_batches is not None and i >= max_batches:
                     break
+                if isinstance(loader.collate_fn, SkippingCollate):
+                    batch, bad = batch
+                    skipped += bad
                 if batch is None:
                     continue
                 x = batch[0] if isinstance(batch, list | tuple) else batch
@@ -292,8 +298,9 @@ def measure_diversity(
             collector.remove()
             model.train(was_training)
         images = int(du.all_reduce_sum(torch.tensor([float(images)], dtype=torch.float64))[0].item())
+        skipped = gather_skipped(skipped)
         for name, cov in covs.items():
             per_layer.setdefault(name, {}).update(feature_metrics(cov, feature_names))
         top = PENULTIMATE if PENULTIMATE in covs else layers[-1]
         overall.update({k: per_layer[top][k] for k in feature_names})
-    return DiversityReport(overall=overall, per_layer=per_layer, images=images)
+    return DiversityReport(overall=overall, per_layer=per_layer, images=images, skipped=skipped)

@@ -11,6 +11,7 @@ mixup/cutmix, EMA keep-best), started from the self-supervised weights. Each epo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
+from miil.core.errors import UserError
 from miil.core.metrics import AccuracyMeter
 from miil.core.train import TrainConfig, TrainResult
-from miil.usi import build_usi_trainer, create_student, image_folder, model_mean_std, usi_transforms
+from miil.usi import build_usi_trainer, create_student, model_mean_std, usi_datasets, usi_transforms
 
 from .convert import load_ssl_weights
 from .feature_stats import FeatureMoments, effective_rank_from_covariance, mean_feature_correlation
@@ -36,6 +38,7 @@ from .ssl import TwoViewDataset, train_ssl
 __all__ = [
     "DiversityTracker",
     "PretrainResult",
+    "check_init",
     "pretrain",
     "pretrain_datasets",
     "pretrain_folders",
@@ -168,14 +171,13 @@ def pretrain(
         teacher: KD teacher module (default: the recipe's ``teacher``; "none" trains without KD).
         run_info: Extra facts stored with both runs.
     """
+    check_init(cfg)
     model = model if model is not None else create_student(cfg)
     info = {"paper": "Diverse ImageNet Models Transfer Better, arXiv 2204.09134", "init": cfg.init, **(run_info or {})}
     ssl_result = None
     if cfg.init == "ssl":
         if ssl_dataset is None:
             raise ValueError("init='ssl' needs ssl_dataset (a TwoViewDataset of the training images)")
-        if cfg.ssl_epochs < 1:
-            raise ValueError(f"init='ssl' needs ssl_epochs >= 1, got {cfg.ssl_epochs}")
         ssl_result = train_ssl(
             model,
             ssl_dataset,
@@ -185,10 +187,12 @@ def pretrain(
             proj_dim=cfg.ssl_proj_dim,
             run_info=info,
         )
-    elif cfg.init == "checkpoint":
-        kept = load_ssl_weights(model, cfg.ssl_checkpoint)
-        info["ssl_checkpoint"] = str(cfg.ssl_checkpoint)
+    elif cfg.init == "dino" and cfg.init_checkpoint:
+        kept = load_ssl_weights(model, cfg.init_checkpoint)
+        info["init_checkpoint"] = str(cfg.init_checkpoint)
         info["classifier_at_init"] = kept
+    elif cfg.init == "dino":
+        info["init_checkpoint"] = f"timm pretrained {cfg.model}"
     supervised_cfg = dataclasses.replace(cfg, out_dir=str(Path(cfg.out_dir) / "supervised"))
     tracker = DiversityTracker() if cfg.log_diversity and val_dataset is not None else None
     trainer = build_usi_trainer(
@@ -202,6 +206,34 @@ def pretrain(
         eval_fn=tracker.eval_fn if tracker is not None else None,
     )
     return PretrainResult(ssl=ssl_result, supervised=trainer.fit(), init=cfg.init)
+
+
+def check_init(cfg: DiversityRecipe) -> None:
+    """Refuse an initialisation the recipe cannot carry out, before anything is built or downloaded.
+
+    Args:
+        cfg: The recipe.
+
+    Raises:
+        UserError: ``init=dino`` without weights, a missing ``--init-checkpoint`` file, ``--init-checkpoint`` with
+            another initialisation, or ``init=ssl`` without self-supervised epochs.
+    """
+    if cfg.init == "dino":
+        if not cfg.init_checkpoint and not cfg.pretrained:
+            raise UserError(
+                "--init dino starts from released self-supervised weights: give --init-checkpoint FILE (a DINO "
+                "checkpoint; `miil diversity convert` checks it) or --pretrained with a timm `.dino` model; offline "
+                "and without a file, use --init ssl or --init random"
+            )
+        if cfg.init_checkpoint and not os.path.isfile(cfg.init_checkpoint):
+            raise UserError(
+                f"--init-checkpoint {cfg.init_checkpoint} does not exist: download the self-supervised checkpoint "
+                "(e.g. DINO's dino_resnet50_pretrain.pth) and pass its path"
+            )
+    elif cfg.init_checkpoint:
+        raise UserError(f"--init-checkpoint is the starting point of --init dino, not of --init {cfg.init}")
+    if cfg.init == "ssl" and cfg.ssl_epochs < 1:
+        raise UserError(f"--init ssl needs --ssl-epochs >= 1, got {cfg.ssl_epochs}")
 
 
 def pretrain_datasets(
@@ -221,21 +253,26 @@ def pretrain_datasets(
         model: The student (its timm config gives the normalisation unless the recipe sets one).
         train_dir: Training folder (``train_dir/<class>/<image>``).
         val_dir: Validation folder with the same classes.
+
+    Raises:
+        UserError: The folders do not fit the recipe (see :func:`miil.usi.usi_datasets`).
     """
+    train_ds, val_ds = usi_datasets(cfg, train_dir=train_dir, val_dir=val_dir)
+    return _with_transforms(cfg, model, train_ds, val_ds)
+
+
+def _with_transforms(
+    cfg: DiversityRecipe, model: nn.Module, train_ds: Dataset, val_ds: Dataset | None
+) -> tuple[Dataset, Dataset | None, Dataset | None]:
     mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
-    train_tf, eval_tf = usi_transforms(cfg, mean, std)
-    train_ds = image_folder(train_dir, transform=train_tf, strict=cfg.strict_images)
-    if len(train_ds.classes) != cfg.num_classes:
-        raise ValueError(
-            f"{train_dir} has {len(train_ds.classes)} class folders but --num-classes is {cfg.num_classes}"
-        )
-    val_ds = None
-    if val_dir is not None:
-        val_ds = image_folder(val_dir, transform=eval_tf, classes=train_ds.classes, strict=cfg.strict_images)
     ssl_ds = None
     if cfg.init == "ssl":
-        raw = image_folder(train_dir, transform=None, strict=cfg.strict_images)
+        raw = copy.copy(train_ds)  # the same files, read as PIL images
+        raw.transform = None
         ssl_ds = TwoViewDataset(raw, ssl_transform(cfg.img_size, mean=mean, std=std, scale=cfg.ssl_scale))
+    train_ds.transform, eval_tf = usi_transforms(cfg, mean, std)
+    if val_ds is not None:
+        val_ds.transform = eval_tf
     return train_ds, val_ds, ssl_ds
 
 
@@ -248,14 +285,19 @@ def pretrain_folders(
 ) -> PretrainResult:
     """:func:`pretrain` on ImageNet-style folders (``train_dir/<class>/<image>``).
 
+    The folders and the initialisation are checked against the recipe before the student is built (and before any
+    weights are downloaded).
+
     Args:
         cfg: The recipe.
         train_dir: Training folder (also the unlabelled images of the self-supervised stage).
         val_dir: Validation folder with the same classes.
         recipe_name: Name of the recipe, stored with the runs.
     """
+    check_init(cfg)
+    train_ds, val_ds = usi_datasets(cfg, train_dir=train_dir, val_dir=val_dir, recipe_name=recipe_name)
     model = create_student(cfg)
-    train_ds, val_ds, ssl_ds = pretrain_datasets(cfg, model, train_dir=train_dir, val_dir=val_dir)
+    train_ds, val_ds, ssl_ds = _with_transforms(cfg, model, train_ds, val_ds)
     info = {
         "recipe": recipe_name,
         "classes": train_ds.classes,

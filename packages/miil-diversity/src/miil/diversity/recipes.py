@@ -3,14 +3,14 @@
 Paper: "Diverse ImageNet Models Transfer Better" (arXiv 2204.09134 / WACV 2024). The paper's tables could not be
 retrieved, so the rows are named after the comparison the paper makes rather than table numbers:
 
-* ``usi_supervised``: random initialisation, then USI supervised KD training (the accurate, less diverse baseline);
-* ``ssl_usi``: this package's self-supervised stage (SimCLR NT-Xent), then the same USI training (the method);
-* ``dino_usi_vit_s`` / ``dino_usi_resnet50``: a released DINO checkpoint, then the same USI training.
+* ``usi-supervised``: random initialisation, then USI supervised KD training (the accurate, less diverse baseline);
+* ``ssl-usi``: this package's self-supervised stage (SimCLR NT-Xent), then the same USI training (the method);
+* ``dino-usi-vit-s`` / ``dino-usi-resnet50``: a released DINO checkpoint (timm's ``vit_small_patch16_224.dino``
+  weights, or the file ``dino_resnet50_pretrain.pth`` a user brings), then the same USI training.
 
 The supervised stage is the :data:`miil.usi.USI` preset unchanged (loss, teacher, optimizer, augmentation, EMA).
-Self-supervised
-hyperparameters follow SimCLR's small-batch setting (our choice). Transfer uses fixed hyperparameters for every model
-(``linear_probe``, ``fine_tune``): our choice, since the paper's values could not be retrieved.
+Self-supervised hyperparameters follow SimCLR's small-batch setting (our choice). Transfer uses fixed hyperparameters
+for every model (``linear-probe``, ``fine-tune``): our choice, since the paper's values could not be retrieved.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from miil.core.train import TrainConfig
-from miil.usi import USIRecipe
+from miil.usi.recipes import USIRecipe
 
-__all__ = ["FINE_TUNE", "LINEAR_PROBE", "RECIPES", "TRANSFER_RECIPES", "DiversityRecipe", "TransferRecipe"]
+__all__ = ["FINE_TUNE", "INITS", "LINEAR_PROBE", "RECIPES", "TRANSFER_RECIPES", "DiversityRecipe", "TransferRecipe"]
 
-INITS = ("random", "ssl", "checkpoint")
+# random: timm's initialisation; ssl: SimCLR trained here first; dino: a released self-supervised checkpoint
+# (--init-checkpoint FILE in DINO's or timm's layout, or --pretrained for timm's weights of a `.dino` model).
+INITS = ("random", "ssl", "dino")
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class DiversityRecipe(USIRecipe):
     """USI's recipe plus the self-supervised initialisation that precedes it."""
 
     out_dir: str = field(default="runs/diversity", metadata={"help": "run directory (ssl/ and supervised/ inside)"})
-    init: str = field(default="ssl", metadata={"help": "random | ssl (train SimCLR here) | checkpoint"})
-    ssl_checkpoint: str | None = field(
-        default=None, metadata={"help": "init=checkpoint: SSL weights file or timm:<name.tag> (downloads)"}
+    init: str = field(default="ssl", metadata={"help": "random | ssl (train SimCLR here first) | dino (released SSL)"})
+    init_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "init=dino: self-supervised weights file (DINO release or training checkpoint, converted)"},
     )
     ssl_epochs: int = field(default=100, metadata={"help": "self-supervised epochs (init=ssl)"})
     ssl_batch_size: int = field(default=256, metadata={"help": "self-supervised batch size per process"})
@@ -48,21 +51,17 @@ class DiversityRecipe(USIRecipe):
 
     def __post_init__(self):
         if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
-        if self.init == "checkpoint" and not self.ssl_checkpoint:
-            raise ValueError("init=checkpoint needs --ssl-checkpoint (a weights file or timm:<name.tag>)")
+            raise ValueError(f"--init must be one of {', '.join(INITS)}, got {self.init!r}")
 
 
 _BASE = DiversityRecipe()  # every USI field at the USI preset's value
 
 RECIPES: dict[str, DiversityRecipe] = {
-    "usi_supervised": dataclasses.replace(_BASE, init="random"),
-    "ssl_usi": dataclasses.replace(_BASE, init="ssl"),
-    "dino_usi_vit_s": dataclasses.replace(
-        _BASE, init="checkpoint", model="vit_small_patch16_224", ssl_checkpoint="timm:vit_small_patch16_224.dino"
-    ),
-    "dino_usi_resnet50": dataclasses.replace(
-        _BASE, init="checkpoint", model="resnet50", ssl_checkpoint="dino_resnet50_pretrain.pth"
+    "usi-supervised": dataclasses.replace(_BASE, init="random"),
+    "ssl-usi": dataclasses.replace(_BASE, init="ssl"),
+    "dino-usi-vit-s": dataclasses.replace(_BASE, init="dino", model="vit_small_patch16_224.dino", pretrained=True),
+    "dino-usi-resnet50": dataclasses.replace(
+        _BASE, init="dino", model="resnet50", init_checkpoint="dino_resnet50_pretrain.pth"
     ),
 }
 
@@ -98,4 +97,4 @@ class TransferRecipe(TrainConfig):
 LINEAR_PROBE = TransferRecipe()
 FINE_TUNE = TransferRecipe(mode="finetune", epochs=20, batch_size=64, lr=1e-4, weight_decay=1e-2, warmup_epochs=1)
 
-TRANSFER_RECIPES: dict[str, TransferRecipe] = {"linear_probe": LINEAR_PROBE, "fine_tune": FINE_TUNE}
+TRANSFER_RECIPES: dict[str, TransferRecipe] = {"linear-probe": LINEAR_PROBE, "fine-tune": FINE_TUNE}

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from miil.core.backbones import feature_width
+from miil.core.data import Skipped
 from miil.core.train import TrainConfig, Trainer, TrainResult
 
 from .filter_diversity import classifier_module
@@ -139,10 +140,10 @@ class TwoViewDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | Skipped | None:
         sample = self.dataset[index]
-        if sample is None:
-            return None
+        if sample is None or isinstance(sample, Skipped):  # an unreadable file: the loop counts it
+            return sample
         image = sample[0] if isinstance(sample, list | tuple) else sample
         return self.transform(image), self.transform(image)
 

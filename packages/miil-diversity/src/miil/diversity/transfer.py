@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision import transforms as T
 
 from miil.core import distributed as du
-from miil.core.data import ImageFolderDataset, MultiLabelCSVDataset
+from miil.core.data import ImageFolderDataset, MultiLabelCSVDataset, skip_unreadable_collate
 from miil.core.losses import AsymmetricLoss
 from miil.core.metrics import AccuracyMeter, MeanAPMeter
 from miil.core.train import Trainer
@@ -155,11 +155,6 @@ def _loss_and_meter(cfg: TransferRecipe) -> tuple[nn.Module, Any, str]:
     return nn.CrossEntropyLoss(), AccuracyMeter(topk=(1,)), "top1"
 
 
-def _readable(samples: list) -> Any:
-    kept = [s for s in samples if s is not None]
-    return default_collate(kept) if kept else None
-
-
 @torch.no_grad()
 def extract_features(
     model: nn.Module, dataset: Dataset, *, batch_size: int = 128, device: str | torch.device = "cpu"
@@ -175,7 +170,7 @@ def extract_features(
     was_training = model.training
     model.eval()
     feats, targets = [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=_readable):
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=skip_unreadable_collate):
         if batch is None:
             continue
         feats.append(penultimate_features(model, batch[0].to(device)).float().cpu())

@@ -14,12 +14,13 @@ import torch
 from timm.data import create_transform
 from torch.utils.data import Dataset, Subset
 
-from miil.core.data import ImageFolderDataset, floor_posterize_bits
+from miil.core.data import ImageFolderDataset, UnreadablePolicy, floor_posterize_bits
+from miil.core.errors import UserError
 
-__all__ = ["eval_transform", "held_out_split", "image_folder", "image_sets", "train_transform"]
+__all__ = ["ImageFiles", "eval_transform", "held_out_split", "image_folder", "image_sets", "train_transform"]
 
 
-def train_transform(img_size: int, *, auto_augment: str | None = None, re_prob: float = 0.0):
+def train_transform(img_size: int, *, randaug: str | None = None, reprob: float = 0.0):
     """timm's ImageNet training transform (random resized crop, flip, optional RandAugment and random erasing).
 
     Posterize keeps at least 1 bit (``miil.core.data.floor_posterize_bits``): a Gaussian RandAugment magnitude can
@@ -27,7 +28,7 @@ def train_transform(img_size: int, *, auto_augment: str | None = None, re_prob: 
     """
     return floor_posterize_bits(
         create_transform(
-            img_size, is_training=True, auto_augment=auto_augment, re_prob=re_prob, interpolation="bilinear"
+            img_size, is_training=True, auto_augment=randaug or None, re_prob=reprob, interpolation="bilinear"
         )
     )
 
@@ -56,21 +57,24 @@ def image_sets(
     with the evaluation transform.
 
     Args:
-        recipe: A supernet or child recipe (``img_size``, ``auto_augment``, ``re_prob``).
+        recipe: A supernet or child recipe (``img_size``, ``randaug``, ``reprob``).
         data_dir: Training folder ``<class>/<image>``.
         val_dir: Validation folder with the same classes.
         train_percent: Keep only the weights part of :func:`held_out_split`.
         seed: Seed of that split.
         strict: Raise on unreadable images instead of skipping them.
     """
-    augment = train_transform(recipe.img_size, auto_augment=recipe.auto_augment, re_prob=recipe.re_prob)
+    augment = train_transform(recipe.img_size, randaug=recipe.randaug, reprob=recipe.reprob)
     train: Dataset = image_folder(data_dir, augment, strict=strict)
     classes = list(train.classes)
     if train_percent is not None:
         train, _ = held_out_split(train, train_percent=train_percent, seed=seed)
     val = image_folder(val_dir, eval_transform(recipe.img_size), strict=strict) if val_dir else None
     if val is not None and list(val.classes) != classes:
-        raise ValueError(f"class folders of {val_dir} differ from those of {data_dir}")
+        raise UserError(
+            f"the class folders of {val_dir} ({len(val.classes)}) differ from those of {data_dir} ({len(classes)}); "
+            "both splits need the same <class> folders"
+        )
     return train, val, classes
 
 
@@ -90,3 +94,29 @@ def held_out_split(dataset: Dataset, *, train_percent: float = 80.0, seed: int =
         raise ValueError(f"train_percent {train_percent} leaves an empty part of a dataset of {n} samples")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     return Subset(dataset, sorted(perm[:cut])), Subset(dataset, sorted(perm[cut:]))
+
+
+class ImageFiles(Dataset):
+    """The images ``infer`` reads: ``(tensor, position)`` per file, or a ``Skipped`` record (file and reason) for an
+    input that cannot be read (missing, empty, truncated, not an image, a folder), unless ``strict``.
+
+    Args:
+        paths: The input files, in the order the predictions are reported.
+        transform: Applied to the RGB image.
+        strict: Raise ``UnreadableFileError`` at the first unreadable input instead of skipping it.
+    """
+
+    def __init__(self, paths: list[str | os.PathLike], transform, *, strict: bool = False):
+        self.paths = [str(p) for p in paths]
+        self.transform = transform
+        self.policy = UnreadablePolicy(strict=strict)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Any:
+        path = self.paths[index]
+        img = self.policy.load_image(path)
+        if img is None:
+            return self.policy.skipped_sample(path)
+        return self.transform(img), index

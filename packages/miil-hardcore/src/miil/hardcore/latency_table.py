@@ -211,11 +211,19 @@ class LatencyTable:
     @classmethod
     def load(cls, path: str | os.PathLike) -> LatencyTable:
         """Read a table written by :meth:`save`; errors name the file and what is wrong."""
+        from miil.core.errors import UserError
+        from miil.core.io import load_file
+
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"latency table {path} does not exist; measure one with `miil hardcore lut`")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise LatencyTableError(f"latency table {path} is not valid JSON: {err}") from None
+        if not path.exists():
+            raise UserError(f"latency table {path} does not exist; measure one with `miil hardcore lut`")
+        # load_file runs nothing a file carries (a pickled table is read with the restricted unpickler).
+        data = load_file(path, what="latency table")
+        if not isinstance(data, dict):
+            raise LatencyTableError(f"latency table {path} is not a JSON object written by `miil hardcore lut`")
+        if "format" not in data and "general" in data:
+            raise LatencyTableError(
+                f"{path} looks like the original code's lut.pkl: convert it with `miil hardcore import-lut {path} "
+                "lut.json` first"
+            )
         return cls.from_dict(data, source=str(path))

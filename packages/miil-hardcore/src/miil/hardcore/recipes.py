@@ -5,7 +5,9 @@ README commands (heaviest path, multipath one-shot, fine-tune) and its defaults.
 model: the latency targets of HardCoRe-NAS A ... F, measured on an Intel Xeon CPU with batch 1 (so they only mean
 something with a table measured on a comparable CPU; measure your own with ``miil hardcore lut``).
 
-The ``*_digits`` recipes are the small settings of the demo and the tests (real scikit-learn digits).
+The ``*-digits`` recipes are the small settings of the demo and the tests (real scikit-learn digits). Recipe names
+are kebab-case (the ``miil`` dialect); the tables also answer the earlier snake_case spellings
+(``SUPERNET_RECIPES["heaviest_path_digits"]``) for scripts written before the rename, without listing them.
 """
 
 from __future__ import annotations
@@ -15,25 +17,46 @@ from dataclasses import dataclass, field
 from miil.core.train import TrainConfig
 
 __all__ = [
+    "ALL_RECIPES",
     "CHILD_RECIPES",
     "SEARCH_RECIPES",
     "SUPERNET_RECIPES",
     "ChildRecipe",
     "SearchRecipe",
     "SupernetRecipe",
+    "RecipeTable",
 ]
+
+
+class RecipeTable(dict):
+    """Recipe name -> recipe; a lookup with the pre-dialect snake_case spelling finds the kebab-case row.
+
+    Iteration (``--recipe`` choices, the ``recipes`` verb) sees only the kebab-case names.
+    """
+
+    def __missing__(self, key):
+        if isinstance(key, str) and "_" in key:
+            kebab = key.replace("_", "-")
+            if kebab in self:
+                return self[kebab]
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or (isinstance(key, str) and dict.__contains__(self, key.replace("_", "-")))
 
 
 @dataclass(frozen=True)
 class _ImageRecipe(TrainConfig):
-    space: str = field(default="hardcorenas", metadata={"help": "'hardcorenas' (the paper's) or a space JSON file"})
+    space: str = field(
+        default="hardcorenas",
+        metadata={"help": "'hardcorenas' (the paper's) or a space JSON file; an --arch search result's own wins"},
+    )
     img_size: int = field(default=224, metadata={"help": "training / evaluation resolution"})
-    num_classes: int = field(default=1000, metadata={"help": "classifier outputs"})
     drop_rate: float = field(default=0.0, metadata={"help": "dropout before the classifier"})
     drop_path_rate: float = field(default=0.0, metadata={"help": "stochastic depth"})
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing of the cross-entropy"})
-    auto_augment: str | None = field(default=None, metadata={"help": "timm RandAugment string, e.g. rand-m9-mstd0.5"})
-    re_prob: float = field(default=0.0, metadata={"help": "random-erasing probability"})
+    randaug: str | None = field(default=None, metadata={"help": "timm RandAugment string, e.g. rand-m9-mstd0.5"})
+    reprob: float = field(default=0.0, metadata={"help": "random-erasing probability"})
     decay_epochs: float = field(default=2.4, metadata={"help": "step schedule: epochs between decays"})
     decay_rate: float = field(default=0.97, metadata={"help": "step schedule: lr factor per decay"})
     kd_weight: float = field(default=0.0, metadata={"help": "weight of the distillation from the heaviest path"})
@@ -111,107 +134,113 @@ _HEAVIEST = dict(
     weight_decay=1e-5,
     drop_rate=0.3,
     drop_path_rate=0.2,
-    auto_augment="rand-m9-mstd0.5",
-    re_prob=0.2,
+    randaug="rand-m9-mstd0.5",
+    reprob=0.2,
     label_smoothing=0.1,
     ema=True,
     ema_decay=0.9998,
 )
 
-SUPERNET_RECIPES: dict[str, SupernetRecipe] = {
-    # Train the heaviest network first (README: -b 256 --lr 0.128 --sched step 300 epochs, decay 0.97 / 2.4 ep).
-    "heaviest_path_imagenet": SupernetRecipe(out_dir="runs/hardcore/heaviest", stage="heaviest", **_HEAVIEST),
-    # Multipath one-shot training with KD from the heaviest path (README: -b 200 --lr 0.0128 cosine 100 epochs).
-    "multipath_imagenet": SupernetRecipe(
-        out_dir="runs/hardcore/multipath",
-        stage="multipath",
-        epochs=100,
-        batch_size=200,
-        opt="sgd",
-        lr=0.0128,
-        sched="cosine",
-        warmup_epochs=3,
-        warmup_lr=1e-4,
-        weight_decay=1e-5,
-        auto_augment="rand-m9-mstd0.5",
-        re_prob=0.2,
-        label_smoothing=0.1,
-        kd_weight=1.0,
-        feature_kd_divisor=50.0,
-        taylor_fraction=0.1,
-    ),
-    "heaviest_path_digits": SupernetRecipe(
-        out_dir="runs/hardcore/digits-heaviest",
-        stage="heaviest",
-        space="digits",
-        img_size=16,
-        num_classes=10,
-        epochs=5,
-        batch_size=128,
-        opt="adamw",
-        lr=5e-3,
-        weight_decay=1e-4,
-        sched="cosine",
-        progress=False,
-        device="cpu",
-    ),
-    "multipath_digits": SupernetRecipe(
-        out_dir="runs/hardcore/digits-multipath",
-        stage="multipath",
-        space="digits",
-        img_size=16,
-        num_classes=10,
-        epochs=16,
-        batch_size=128,
-        opt="adamw",
-        lr=3e-3,
-        weight_decay=1e-4,
-        sched="cosine",
-        kd_weight=1.0,
-        feature_kd_divisor=50.0,
-        taylor_fraction=0.1,
-        progress=False,
-        device="cpu",
-    ),
-}
+SUPERNET_RECIPES: dict[str, SupernetRecipe] = RecipeTable(
+    {
+        # Train the heaviest network first (README: -b 256 --lr 0.128 --sched step 300 epochs, decay 0.97 / 2.4 ep).
+        "heaviest-path-imagenet": SupernetRecipe(out_dir="runs/hardcore/heaviest", stage="heaviest", **_HEAVIEST),
+        # Multipath one-shot training with KD from the heaviest path (README: -b 200 --lr 0.0128 cosine 100 epochs).
+        "multipath-imagenet": SupernetRecipe(
+            out_dir="runs/hardcore/multipath",
+            stage="multipath",
+            epochs=100,
+            batch_size=200,
+            opt="sgd",
+            lr=0.0128,
+            sched="cosine",
+            warmup_epochs=3,
+            warmup_lr=1e-4,
+            weight_decay=1e-5,
+            randaug="rand-m9-mstd0.5",
+            reprob=0.2,
+            label_smoothing=0.1,
+            kd_weight=1.0,
+            feature_kd_divisor=50.0,
+            taylor_fraction=0.1,
+        ),
+        "heaviest-path-digits": SupernetRecipe(
+            out_dir="runs/hardcore/digits-heaviest",
+            stage="heaviest",
+            space="digits",
+            img_size=16,
+            epochs=5,
+            batch_size=128,
+            opt="adamw",
+            lr=5e-3,
+            weight_decay=1e-4,
+            sched="cosine",
+            progress=False,
+            device="cpu",
+        ),
+        "multipath-digits": SupernetRecipe(
+            out_dir="runs/hardcore/digits-multipath",
+            stage="multipath",
+            space="digits",
+            img_size=16,
+            epochs=16,
+            batch_size=128,
+            opt="adamw",
+            lr=3e-3,
+            weight_decay=1e-4,
+            sched="cosine",
+            kd_weight=1.0,
+            feature_kd_divisor=50.0,
+            taylor_fraction=0.1,
+            progress=False,
+            device="cpu",
+        ),
+    }
+)
 
-CHILD_RECIPES: dict[str, ChildRecipe] = {
-    # Fine-tune the extracted child with KD (KL, T=1, weight 2) from the heaviest path (README: 50 epochs).
-    "finetune_imagenet": ChildRecipe(
-        out_dir="runs/hardcore/finetune",
-        epochs=50,
-        batch_size=128,
-        opt="sgd",
-        lr=0.00128,
-        sched="cosine",
-        warmup_epochs=0,
-        warmup_lr=1e-4,
-        weight_decay=1e-5,
-        auto_augment="rand-m9-mstd0.5",
-        re_prob=0.2,
-        kd_weight=2.0,
-        kd_temperature=1.0,
-    ),
-    # Training a chosen architecture from scratch ("Red" column); assumed to follow the heaviest-path recipe.
-    "scratch_imagenet": ChildRecipe(out_dir="runs/hardcore/scratch", **_HEAVIEST),
-    "finetune_digits": ChildRecipe(
-        out_dir="runs/hardcore/digits-finetune",
-        space="digits",
-        img_size=16,
-        num_classes=10,
-        epochs=4,
-        batch_size=128,
-        opt="adamw",
-        lr=1e-3,
-        weight_decay=1e-4,
-        sched="cosine",
-        kd_weight=2.0,
-        progress=False,
-        device="cpu",
-    ),
-}
+CHILD_RECIPES: dict[str, ChildRecipe] = RecipeTable(
+    {
+        # Fine-tune the extracted child with KD (KL, T=1, weight 2) from the heaviest path (README: 50 epochs).
+        "finetune-imagenet": ChildRecipe(
+            out_dir="runs/hardcore/finetune",
+            epochs=50,
+            batch_size=128,
+            opt="sgd",
+            lr=0.00128,
+            sched="cosine",
+            warmup_epochs=0,
+            warmup_lr=1e-4,
+            weight_decay=1e-5,
+            randaug="rand-m9-mstd0.5",
+            reprob=0.2,
+            kd_weight=2.0,
+            kd_temperature=1.0,
+        ),
+        # Training a chosen architecture from scratch ("Red" column); assumed to follow the heaviest-path recipe.
+        "scratch-imagenet": ChildRecipe(out_dir="runs/hardcore/scratch", **_HEAVIEST),
+        "finetune-digits": ChildRecipe(
+            out_dir="runs/hardcore/digits-finetune",
+            space="digits",
+            img_size=16,
+            epochs=4,
+            batch_size=128,
+            opt="adamw",
+            lr=1e-3,
+            weight_decay=1e-4,
+            sched="cosine",
+            kd_weight=2.0,
+            progress=False,
+            device="cpu",
+        ),
+    }
+)
 
-SEARCH_RECIPES: dict[str, SearchRecipe] = {
-    f"hardcorenas_{name}": SearchRecipe(latency_ms=ms)
-    for name, ms in zip("abcdef", (38.0, 40.0, 44.0, 50.0, 55.0, 60.0))
-}
+SEARCH_RECIPES: dict[str, SearchRecipe] = RecipeTable(
+    {
+        f"hardcorenas-{name}": SearchRecipe(latency_ms=ms)
+        for name, ms in zip("abcdef", (38.0, 40.0, 44.0, 50.0, 55.0, 60.0))
+    }
+)
+
+# Every recipe of the package, for the ``recipes`` verb (the names are unique across the three tables).
+ALL_RECIPES: dict[str, object] = RecipeTable({**SUPERNET_RECIPES, **CHILD_RECIPES, **SEARCH_RECIPES})

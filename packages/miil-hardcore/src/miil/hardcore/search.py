@@ -89,6 +89,8 @@ class SearchResult:
         return {
             "method": self.method,
             "arch_def": space.arch_def(self.architecture),
+            # The space travels with the result: `train --arch` and `finetune --arch` rebuild the network from it.
+            "space": space.to_dict(),
             "target_ms": self.target_ms,
             "predicted_ms": self.predicted_ms,
             "feasible": self.feasible,

@@ -391,13 +391,17 @@ def resolve_space(spec: str | SearchSpace, *, image_size: int | None = None) -> 
     elif spec in SPACES:
         space = SPACES[spec]
     else:
+        from miil.core.errors import UserError
+        from miil.core.io import load_file
+
         path = Path(spec)
         if not path.is_file():
-            raise FileNotFoundError(f"search space {spec!r} is neither a known name ({sorted(SPACES)}) nor a file")
+            raise UserError(f"search space {spec!r} is neither a known name ({', '.join(sorted(SPACES))}) nor a file")
+        data = load_file(path, what="search space")
         try:
-            space = SearchSpace.from_dict(json.loads(path.read_text()))
-        except (json.JSONDecodeError, TypeError, ValueError) as err:
-            raise ValueError(f"search space file {path} is invalid: {err}") from None
+            space = SearchSpace.from_dict(data)
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"search space file {path} is invalid: {err}") from None
     return replace(space, image_size=image_size) if image_size is not None else space
 
 

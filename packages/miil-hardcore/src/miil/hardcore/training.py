@@ -22,7 +22,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
 
+from miil.core import distributed as du
 from miil.core.data import skip_unreadable_collate
 from miil.core.losses import distillation_loss
 from miil.core.metrics import AccuracyMeter
@@ -176,16 +178,32 @@ def make_trainer(
 
 
 def order_channels(
-    supernet: HardCoReSupernet, dataset: Dataset, *, fraction: float = 0.1, batch_size: int = 64, seed: int = 0
+    supernet: HardCoReSupernet,
+    dataset: Dataset,
+    *,
+    fraction: float = 0.1,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool = False,
 ) -> None:
-    """Taylor-order every block's expansion channels on ``fraction`` of ``dataset`` (in place)."""
+    """Taylor-order every block's expansion channels on ``fraction`` of ``dataset`` (in place).
+
+    Args:
+        supernet: The supernet after heaviest-path training.
+        dataset: The training images (the weights part of the split).
+        fraction: Fraction of ``dataset`` the importance is measured on (the paper: 10%).
+        batch_size: Images per backward pass.
+        seed: Seed of the subset.
+        progress: A tqdm bar over the batches (rank 0): 10% of ImageNet is a long pass.
+    """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"taylor fraction must be in (0, 1], got {fraction}")
     n = max(1, int(round(fraction * len(dataset))))
     gen = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(dataset), generator=gen)[:n].tolist()
     loader = DataLoader(Subset(dataset, index), batch_size=batch_size, collate_fn=skip_unreadable_collate)
-    reorder_channels(supernet, taylor_channel_importance(supernet, loader))
+    bar = tqdm(loader, desc="taylor channel order", disable=not progress or not du.is_main_process(), leave=False)
+    reorder_channels(supernet, taylor_channel_importance(supernet, bar))
 
 
 def spread_heaviest_path(supernet: HardCoReSupernet) -> None:

@@ -5,7 +5,8 @@
 - ``SemanticHierarchy``: the softmax levels, the ``[C, L]`` target table and the level weights.
 - ``SemanticSoftmaxLoss``, ``SemanticKDLoss``, ``SemanticAccuracyMeter``, ``hierarchical_predict``.
 - ``preprocess_imagenet21k``: small-class removal, validation split, resize, count check.
-- ``RECIPES`` and ``miil in21k train | validate | infer | preprocess | tree``.
+- ``load_trained_model``, ``validate_model``, ``predict_images``: validation and inference on miil-core's loop.
+- ``RECIPES`` and ``miil in21k recipes | train | validate | infer | convert | preprocess | tree``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ __version__ = importlib.metadata.version("miil-in21k")  # written once, in pypro
 
 # name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
 _EXPORTS = {
+    "load_trained_model": ".evaluation",
+    "predict_images": ".evaluation",
+    "TrainedModel": ".evaluation",
+    "validate_model": ".evaluation",
     "SemanticHierarchy": ".hierarchy",
     "hierarchical_predict": ".inference",
     "HierarchicalPrediction": ".inference",
@@ -42,7 +47,6 @@ _EXPORTS = {
     "TransferRecipe": ".recipes",
     "build_pretrain_trainer": ".train",
     "build_transfer_trainer": ".train",
-    "install_paper_onecycle": ".train",
     "SemanticKDStep": ".train",
     "ClassInfo": ".tree",
     "load_tree": ".tree",
@@ -53,6 +57,7 @@ _EXPORTS = {
 }
 
 _SUBMODULES = {
+    "evaluation",
     "hierarchy",
     "inference",
     "kd",
@@ -67,6 +72,7 @@ _SUBMODULES = {
 }
 
 if TYPE_CHECKING:
+    from .evaluation import TrainedModel, load_trained_model, predict_images, validate_model
     from .hierarchy import SemanticHierarchy
     from .inference import HierarchicalPrediction, hierarchical_predict
     from .kd import SemanticKDLoss, semantic_kd_loss, teacher_confidence
@@ -75,7 +81,7 @@ if TYPE_CHECKING:
     from .models import LoadReport, convert_original_checkpoint, create_in21k_model, load_matching_weights
     from .preprocess import PUBLISHED_COUNTS, plan_split, preprocess_imagenet21k, resize_image, scan_class_folders
     from .recipes import RECIPES, SemanticPretrainRecipe, TransferRecipe
-    from .train import SemanticKDStep, build_pretrain_trainer, build_transfer_trainer, install_paper_onecycle
+    from .train import SemanticKDStep, build_pretrain_trainer, build_transfer_trainer
     from .tree import VARIANTS, ClassInfo, SemanticTree, load_tree, packaged_tree
     from .wordnet import WordNet
 
@@ -109,6 +115,7 @@ __all__ = [
     "SemanticPretrainRecipe",
     "SemanticSoftmaxLoss",
     "SemanticTree",
+    "TrainedModel",
     "TransferRecipe",
     "WordNet",
     "build_pretrain_trainer",
@@ -116,11 +123,12 @@ __all__ = [
     "convert_original_checkpoint",
     "create_in21k_model",
     "hierarchical_predict",
-    "install_paper_onecycle",
     "load_matching_weights",
+    "load_trained_model",
     "load_tree",
     "packaged_tree",
     "plan_split",
+    "predict_images",
     "preprocess_imagenet21k",
     "resize_image",
     "scan_class_folders",
@@ -128,4 +136,5 @@ __all__ = [
     "semantic_kd_loss",
     "semantic_softmax_loss",
     "teacher_confidence",
+    "validate_model",
 ]

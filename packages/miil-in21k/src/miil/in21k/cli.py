@@ -1,13 +1,19 @@
-"""``miil in21k``: train / validate / infer, dataset preprocessing and the class-tree tools.
+"""``miil in21k``: recipes, train, validate, infer, convert, dataset preprocessing and the class-tree tools.
 
-miil in21k train --recipe semantic_softmax_tresnet_m --data-dir /data/imagenet21k_p
-torchrun --nproc_per_node=8 -m miil.core.cli in21k train --recipe semantic_kd_tresnet_m --data-dir ...
-miil in21k validate --run-dir runs/in21k --data-dir /data/imagenet21k_p
-miil in21k validate --model tresnet_m.miil_in21k --pretrained --data-dir /data/imagenet21k_p
-miil in21k infer photo.jpg --run-dir runs/in21k
-miil in21k preprocess /data/fall11_extracted /data/imagenet21k_p --variant fall11
-miil in21k tree show dog           |  tree stats --tree winter21
-miil in21k tree build --classes wnids.txt --out my_tree.pth   |  tree convert fall11 imagenet21k_miil_tree.pth
+Paper: "ImageNet-21K Pretraining for the Masses" (arXiv 2104.10972). The options follow the ``miil`` dialect (miil-core
+README). ``--data-format imagenet21k-p`` (the default of the pretraining recipes) reads ``<root>/imagenet21k_train``
+and ``<root>/imagenet21k_val``, what ``preprocess`` writes (or image-net.org's ``train`` / ``val``); ``folder`` (the
+default of the transfer recipe) reads ``<root>/train`` and ``<root>/val``::
+
+    miil in21k preprocess /data/fall11_extracted /data/in21k_p
+    miil in21k train --data-root /data/in21k_p --out-dir runs/in21k
+    torchrun --nproc_per_node=8 -m miil.core.cli in21k train --recipe semantic-kd-tresnet-m --data-root /data/in21k_p
+    miil in21k validate --weights runs/in21k --data-root /data/in21k_p
+    miil in21k infer photo.jpg --model tresnet_m.miil_in21k --pretrained
+    miil in21k convert tresnet_m_miil_21k.pth tresnet_m_21k.safetensors --model tresnet_m
+    miil in21k tree show dog  |  tree stats --tree winter21  |  tree build --classes wnids.txt --output tree.pth
+
+This module imports no torch: the verbs import what they need when they run.
 """
 
 from __future__ import annotations
@@ -15,17 +21,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from miil.core import cli_args
 from miil.core.cli import HelpFormatter
 from miil.core.config import add_dataclass_arguments, pick_recipe
+from miil.core.errors import UserError
 
 from .recipes import RECIPES, SemanticPretrainRecipe, TransferRecipe
 
-__all__ = ["register"]
+__all__ = ["main", "register"]
+
+DEFAULT_RECIPE = "semantic-softmax-tresnet-m"
+DATA_FORMATS = ("imagenet21k-p", "folder")
+_PRETRAIN_FIELDS = {f.name for f in dataclasses.fields(SemanticPretrainRecipe)}
+_TRANSFER_FIELDS = {f.name for f in dataclasses.fields(TransferRecipe)}
 
 
 class _FromRecipe:
@@ -38,8 +51,6 @@ class _FromRecipe:
 
 
 FROM_RECIPE = _FromRecipe()
-_PRETRAIN_FIELDS = {f.name for f in dataclasses.fields(SemanticPretrainRecipe)}
-_TRANSFER_FIELDS = {f.name for f in dataclasses.fields(TransferRecipe)}
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
@@ -60,129 +71,250 @@ def _resolve_recipe(args: argparse.Namespace):
         if value is FROM_RECIPE:
             continue
         if name not in own:
-            raise ValueError(f"--{name.replace('_', '-')} does not apply to recipe {args.recipe}")
+            raise UserError(f"--{name.replace('_', '-')} does not apply to recipe {args.recipe}")
         changes[name] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(base, **changes)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .train import train
+def _split(data_format: str | None, part: str, given: str | None) -> str | None:
+    """The split folder's name: the flag's, else ``<part>`` for ``folder`` (``imagenet21k-p`` searches)."""
+    if given is not None:
+        return given
+    return part if data_format == "folder" else None
 
+
+def _print_skipped(prog: str, skipped: list) -> None:
+    from miil.core.evaluate import print_skipped_summary
+
+    print_skipped_summary(skipped, prog=prog)
+
+
+# ----------------------------------------------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
     recipe = _resolve_recipe(args)
     if args.print_recipe:
         print(json.dumps(dataclasses.asdict(recipe), indent=1, default=str))
         return 0
-    if not args.data_dir:
-        raise ValueError("train needs --data-dir")
-    result = train(recipe, args.data_dir, recipe_name=args.recipe)
-    print(
-        json.dumps({"out_dir": str(result.out_dir), "best_metric": result.best_metric, "best_epoch": result.best_epoch})
+    if not args.data_root:
+        raise UserError("train needs --data-root (the folder with imagenet21k_train/ and imagenet21k_val/)")
+    from miil.core.cli_args import print_plot_hint
+    from miil.core.distributed import is_main_process
+    from miil.core.evaluate import exit_status
+
+    from .train import train
+
+    data_format = args.data_format or ("folder" if isinstance(recipe, TransferRecipe) else "imagenet21k-p")
+    result = train(
+        recipe,
+        args.data_root,
+        train_split=_split(data_format, "train", args.train_split),
+        val_split=_split(data_format, "val", args.val_split),
+        model_kwargs=args.model_kwargs or None,
+        strict=args.strict,
+        recipe_name=args.recipe,
     )
-    return 0
+    if is_main_process():
+        if math.isnan(result.best_metric):
+            print(f"trained {recipe.epochs} epochs (no validation folder) -> {result.out_dir}")
+        else:
+            print(
+                f"best {recipe.eval_metric} {result.best_metric:.2f} (epoch {result.best_epoch + 1}, "
+                f"{result.best_source}) -> {result.out_dir}"
+            )
+    _print_skipped("miil in21k train", result.skipped)
+    print_plot_hint(result.out_dir)
+    return exit_status(result.skipped)
 
 
-def _load_for_eval(args: argparse.Namespace):
-    from .train import load_trained_model
+# ---------------------------------------------------------------------------------------------- validate / infer
+def _load(args: argparse.Namespace, device):
+    from .evaluation import load_trained_model
 
-    if args.run_dir is None and args.model is None:
-        raise ValueError(f"{args.subcommand}: pass --run-dir, or --model with --checkpoint / --pretrained")
     return load_trained_model(
-        run_dir=args.run_dir,
-        which=args.which,
+        args.weights,
         model=args.model,
-        checkpoint=args.checkpoint,
         pretrained=args.pretrained,
         tree=args.tree,
+        model_kwargs=args.model_kwargs or None,
+        device=device,
     )
+
+
+def _precision(args: argparse.Namespace, trained, device) -> str:
+    from miil.core.evaluate import choose_precision
+
+    return choose_precision(trained.precision, amp=args.amp, amp_dtype=args.amp_dtype, device=device)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .data import find_split_folder
-    from .train import validate, validate_classifier
+    from miil.core.distributed import init_distributed, is_main_process
+    from miil.core.evaluate import exit_status, write_json
 
-    if args.data_dir is None and args.val_dir is None:
-        raise ValueError("validate: pass --data-dir or --val-dir")
-    model, tree, info = _load_for_eval(args)
-    val_dir = find_split_folder(args.data_dir, "val") if args.val_dir is None else Path(args.val_dir)
-    common = dict(
-        img_size=args.img_size or info["img_size"],
-        mean=info["mean"],
-        std=info["std"],
-        batch_size=args.batch_size,
+    from .data import find_split_folder
+    from .evaluation import validate_model
+
+    device = init_distributed(args.device)
+    trained = _load(args, device)
+    val_dir = find_split_folder(args.data_root, "val", _split(args.data_format, "val", args.val_split))
+    precision = _precision(args, trained, device)
+    report = validate_model(
+        trained,
+        val_dir,
+        device=device,
+        precision=precision,
+        batch_size=args.batch_size or trained.batch_size or 64,
+        img_size=args.img_size,
+        include_deepest=args.include_deepest,
         num_workers=args.num_workers,
-        device=args.device,
+        progress=args.progress,
+        strict=args.strict,
     )
-    if tree is None:
-        metrics = validate_classifier(model, val_dir, info["classes"], **common)
-    else:
-        metrics = validate(model, tree, val_dir, include_deepest=args.include_deepest, **common)
-    print(json.dumps(metrics))
-    return 0
+    if is_main_process():
+        shown = {k: v for k, v in report.metrics.items() if not k.startswith("level")}
+        parts = [f"images {report.samples}"] + [f"{k} {v:.2f}" for k, v in shown.items()] + [precision]
+        print(" | ".join(parts))
+        levels = {k: v for k, v in report.metrics.items() if k.startswith("level")}
+        if levels:
+            print("per level: " + ", ".join(f"{k.removesuffix('_top1')} {v:.2f}" for k, v in levels.items()))
+        if args.json is not None:
+            write_json(args.json, {**report.as_dict(), "weights": trained.source, "val_dir": str(val_dir)})
+            print(f"report -> {args.json}")
+    _print_skipped("miil in21k validate", report.skipped)
+    return exit_status(report.skipped)
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from .train import predict_images
+    from miil.core.distributed import init_distributed, is_main_process
+    from miil.core.evaluate import exit_status, write_json
 
-    model, tree, info = _load_for_eval(args)
-    results = predict_images(
-        model,
+    from .evaluation import predict_images
+
+    device = init_distributed(args.device)
+    trained = _load(args, device)
+    precision = _precision(args, trained, device)
+    rows, report = predict_images(
+        trained,
         args.images,
-        tree=tree,
-        classes=info.get("classes"),
-        img_size=args.img_size or info["img_size"],
-        mean=info["mean"],
-        std=info["std"],
+        device=device,
+        precision=precision,
+        batch_size=args.batch_size,
+        img_size=args.img_size,
         threshold=args.threshold,
         top_k=args.top_k,
-        batch_size=args.batch_size,
-        device=args.device,
+        num_workers=args.num_workers,
+        progress=args.progress,
+        strict=args.strict,
     )
-    for row in results:
-        print(json.dumps(row))
+    if is_main_process():
+        for row in rows:
+            if trained.tree is not None:
+                labels = " > ".join(
+                    f"{x['name']} ({x['wnid']}, level {x['level']}, {x['prob']:.3f})" for x in row["labels"]
+                )
+            else:
+                labels = ", ".join(f"{x['class']} {x['prob']:.3f}" for x in row["labels"])
+            print(f"{row['image']}: {labels or f'no level above {args.threshold}'}")
+        if args.json is not None:
+            write_json(args.json, {**report.as_dict(), "weights": trained.source, "predictions": rows})
+            print(f"report -> {args.json}")
+    _print_skipped("miil in21k infer", report.skipped)
+    return exit_status(report.skipped)
+
+
+# --------------------------------------------------------------------------------------------------------- convert
+def _convert(args: argparse.Namespace) -> int:
+    from timm.data import resolve_data_config
+
+    from miil.core.backbones import create_backbone
+    from miil.core.io import atomic_write_text, save_safetensors
+
+    from .models import convert_original_checkpoint
+    from .tree import VARIANTS, load_tree
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".safetensors":
+        raise UserError(f"OUTPUT must end in .safetensors, got {out}")
+    tree = load_tree(args.tree)
+    kwargs = args.model_kwargs or {}
+    net = create_backbone(args.model, num_classes=len(tree), **kwargs)
+    net.load_state_dict(convert_original_checkpoint(args.source, net), strict=True)
+    cfg = resolve_data_config({}, model=net)
+    save_safetensors(net.state_dict(), out, metadata={"source": Path(args.source).name})
+    sidecar = {
+        "config": {"model": args.model, "img_size": int(cfg["input_size"][-1])},
+        "run_info": {
+            "package": "miil-in21k",
+            "task": "pretrain",
+            "tree": args.tree if args.tree in VARIANTS else str(Path(args.tree).resolve()),
+            "num_classes": len(tree),
+            "mean": list(cfg["mean"]),
+            "std": list(cfg["std"]),
+            "model_kwargs": kwargs,
+            "converted_from": str(args.source),
+        },
+        "eval_precision": "fp32",
+    }
+    atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
+    print(f"converted {args.source} -> {out} (+ {out.with_suffix('.json').name}), {len(tree)} classes")
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ preprocess
 def _preprocess(args: argparse.Namespace) -> int:
+    from miil.core.evaluate import exit_status
+
     from .preprocess import REPORT, preprocess_imagenet21k
 
     report = preprocess_imagenet21k(
-        args.src,
-        args.out,
+        args.source,
+        args.output,
         variant=None if args.variant == "none" else args.variant,
         resize=args.resize,
         size=args.size,
         small_class_threshold=args.small_class_threshold,
         val_per_class=args.val_per_class,
-        workers=args.workers,
-        progress=not args.no_progress,
+        num_workers=args.num_workers,
+        progress=args.progress,
+        strict=args.strict,
     )
     counts, files = report["counts"], report["files"]
     print(
         f"kept {counts['classes']} classes ({len(report['dropped_classes'])} dropped), train {counts['train']}, "
         f"val {counts['val']} images; resized {files['resized']}, copied {files['copied']}, already done "
-        f"{files['exists']}, unreadable {len(report['unreadable'])}; report: {Path(args.out) / REPORT}"
+        f"{files['exists']}, unreadable {len(report['skipped'])}; report: {Path(args.output) / REPORT}"
     )
     check = report["check"]
     if check.get("variant"):
         if check["matches"]:
             print(f"counts and classes match the published {check['variant']} numbers {check['expected']}")
         else:
-            print(
-                f"WARNING: counts {check['found']} differ from the published {check['variant']} numbers "
-                f"{check['expected']}; classes missing vs the shipped tree: {len(check['classes_missing_vs_tree'])}, "
-                f"extra: {len(check['classes_extra_vs_tree'])} (details in the report)",
-                file=sys.stderr,
+            message = (
+                f"counts {check['found']} differ from the published {check['variant']} numbers {check['expected']}; "
+                f"classes missing vs the shipped tree: {len(check['classes_missing_vs_tree'])}, extra: "
+                f"{len(check['classes_extra_vs_tree'])} (details in the report)"
             )
-            return 3 if args.require_match else 0
-    return 0
+            if args.require_match:
+                raise UserError(message + "; --require-match")
+            print(f"warning: {message}", file=sys.stderr)
+    if report["skipped"]:
+        first = report["skipped"][0]
+        print(
+            f"miil in21k preprocess: skipped {len(report['skipped'])} unreadable image(s) (first: {first['file']}: "
+            f"{first['reason']}); they are listed in the report; --strict stops at the first one"
+        )
+    return exit_status(len(report["skipped"]))
 
 
+# ------------------------------------------------------------------------------------------------------------ tree
 def _tree_show(args: argparse.Namespace) -> int:
     from .tree import load_tree
 
     tree = load_tree(args.tree)
     for key in args.classes:
-        info = tree.describe(key)
+        try:
+            info = tree.describe(key)
+        except KeyError as err:
+            raise UserError(str(err.args[0]) if err.args else f"unknown class {key!r}") from None
         row = dataclasses.asdict(info)
         row["children_names"] = [tree.names[tree.index(c)] for c in info.children]
         print(json.dumps(row, ensure_ascii=False))
@@ -211,11 +343,14 @@ def _tree_stats(args: argparse.Namespace) -> int:
 def _tree_build(args: argparse.Namespace) -> int:
     from .tree import SemanticTree
 
-    wnids = [w.strip() for w in Path(args.classes).read_text().split() if w.strip()]
+    classes = Path(args.classes)
+    if not classes.is_file():
+        raise UserError(f"--classes {classes} does not exist or is not a file (WordNet ids, one per line)")
+    wnids = [w.strip() for w in classes.read_text().split() if w.strip()]
     if args.sort:
         wnids = sorted(wnids)
     tree = SemanticTree.from_wordnet(wnids, args.wordnet, path_rule=args.path_rule)
-    path = tree.save(args.out)
+    path = tree.save(args.output)
     print(f"{tree!r} -> {path}; classes per level {tree.level_histogram()}")
     return 0
 
@@ -223,105 +358,146 @@ def _tree_build(args: argparse.Namespace) -> int:
 def _tree_convert(args: argparse.Namespace) -> int:
     from .tree import load_tree
 
-    tree = load_tree(args.src)
-    path = tree.save(args.dst)
+    tree = load_tree(args.source)
+    path = tree.save(args.output)
     print(f"{tree!r} -> {path}")
     return 0
 
 
-def _eval_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default=None, help="a 'miil in21k train' run directory")
-    p.add_argument("--which", default="best", choices=("best", "last"), help="weights of the run")
-    p.add_argument("--model", default=None, help="timm model name (instead of --run-dir)")
-    p.add_argument("--checkpoint", default=None, help="weights for --model (ours, timm's or an original .pth)")
-    p.add_argument("--pretrained", action="store_true", help="timm's weights for --model (hub download)")
-    p.add_argument("--tree", default=None, help="fall11 | winter21 | tree file (default: the run's, or fall11)")
-    p.add_argument("--img-size", type=int, default=None, help="input size (default: the run's / model's)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+# -------------------------------------------------------------------------------------------------------- parsers
+_TREE_HELP = "fall11 | winter21 | a tree file (.pth, .pkl, .json, .json.gz)"
 
 
-def _friendly(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report bad input (unknown class, missing file, invalid value) as one line instead of a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (KeyError, ValueError, FileNotFoundError) as err:
-            message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            print(f"miil in21k: error: {message}", file=sys.stderr)
-            return 2
-
-    return run
-
-
-def register(parser: argparse.ArgumentParser) -> None:
-    """Add the ``miil in21k`` subcommands to ``parser``."""
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
-
-    p = sub.add_parser("train", help="train a recipe (pretraining or transfer)", formatter_class=HelpFormatter)
-    p.add_argument("--recipe", default="semantic_softmax_tresnet_m", choices=sorted(RECIPES), help="paper setting")
-    p.add_argument("--data-dir", default=None, help="imagenet21k_train/ + imagenet21k_val/ (or train/ + val/)")
-    p.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
-    _add_recipe_options(p)
-    p.set_defaults(func=_friendly(_train))
-
-    p = sub.add_parser("validate", help="semantic accuracy on a validation folder", formatter_class=HelpFormatter)
-    _eval_options(p)
-    p.add_argument("--data-dir", default=None, help="dataset root with imagenet21k_val/ or val/")
-    p.add_argument("--val-dir", default=None, help="the validation folder itself (instead of --data-dir)")
-    p.add_argument("--num-workers", type=int, default=0, help="data-loader workers")
-    p.add_argument("--include-deepest", action="store_true", help="also score the deepest level")
-    p.set_defaults(func=_friendly(_validate))
-
-    p = sub.add_parser("infer", help="hierarchical labels of images", formatter_class=HelpFormatter)
-    p.add_argument("images", nargs="+", help="image files")
-    _eval_options(p)
-    p.add_argument("--threshold", type=float, default=0.5, help="keep a level's top class above this probability")
-    p.add_argument("--top-k", type=int, default=5, help="classes per image for models without a tree")
-    p.set_defaults(func=_friendly(_infer))
-
-    p = sub.add_parser(
-        "preprocess", help="build ImageNet-21K-P from an extracted release", formatter_class=HelpFormatter
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
+    cli_args.add_weights(
+        p,
+        required=False,
+        help="a run folder of `miil in21k train`, a .safetensors with its .json, or weights for --model "
+        "(a released *_miil_21k.pth)",
     )
-    p.add_argument("src", help="folder of class folders (<wnid>/<image>)")
-    p.add_argument("out", help="output folder (gets imagenet21k_train/, imagenet21k_val/, the report)")
-    p.add_argument("--variant", default="fall11", choices=("fall11", "winter21", "none"), help="published counts")
-    p.add_argument("--resize", default="squish", choices=("squish", "short-edge"), help="squish 224 or short edge 256")
-    p.add_argument("--size", type=int, default=None, help="target size (default 224 squish, 256 short-edge)")
-    p.add_argument("--small-class-threshold", type=int, default=500, help="drop classes with at most this many")
-    p.add_argument("--val-per-class", type=int, default=50, help="first files of each class that form val")
-    p.add_argument("--workers", type=int, default=None, help="resize threads (default: CPU count)")
-    p.add_argument("--require-match", action="store_true", help="exit 3 when the counts differ from the published")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_friendly(_preprocess))
+    cli_args.add_model(p, help="timm model name, for weights without a sidecar or with --pretrained")
+    cli_args.add_role(p, "pretrained", help="timm's weights of --model (hub download), instead of --weights")
+    cli_args.add_model_kwargs(p, default=None)
+    p.add_argument("--tree", default=None, metavar="TREE", help=f"{_TREE_HELP} (default: the run's, or fall11)")
+    cli_args.add_img_size(p, help="squish size (default: the run's / the model's)")
+    cli_args.add_num_workers(p)
+    cli_args.add_device(p)
+    cli_args.add_amp(p, dtype=True, default=None, help="autocast (default: the precision the run validated in)")
+    cli_args.add_progress(p)
+    cli_args.add_strict(p)
 
+
+def _add_tree_verbs(sub) -> argparse.ArgumentParser:
     tree = sub.add_parser("tree", help="class-tree tools", formatter_class=HelpFormatter)
     tsub = tree.add_subparsers(dest="tree_command", metavar="TREE_COMMAND")
     t = tsub.add_parser("show", help="name, level, ancestors, children of classes", formatter_class=HelpFormatter)
-    t.add_argument("classes", nargs="+", help="class ids (n02084071), indices or names (dog)")
-    t.add_argument("--tree", default="fall11", help="fall11 | winter21 | tree file")
-    t.set_defaults(func=_friendly(_tree_show))
+    t.add_argument("classes", nargs="+", metavar="CLASS", help="class ids (n02084071), indices or names (dog)")
+    t.add_argument("--tree", default="fall11", metavar="TREE", help=_TREE_HELP)
+    t.set_defaults(func=_tree_show)
     t = tsub.add_parser("stats", help="classes per level and the level weights", formatter_class=HelpFormatter)
-    t.add_argument("--tree", default="fall11", help="fall11 | winter21 | tree file")
-    t.add_argument("--include-deepest", action="store_true", help="count the deepest level as trained")
-    t.set_defaults(func=_friendly(_tree_stats))
+    t.add_argument("--tree", default="fall11", metavar="TREE", help=_TREE_HELP)
+    t.add_argument("--include-deepest", action=cli_args.BoolAction, help="count the deepest level as trained")
+    t.set_defaults(func=_tree_stats)
     t = tsub.add_parser("build", help="a tree for a list of WordNet ids", formatter_class=HelpFormatter)
-    t.add_argument("--classes", required=True, help="text file of WordNet ids (whitespace separated)")
-    t.add_argument("--out", required=True, help="output: .pth (original format), .json or .json.gz")
-    t.add_argument("--wordnet", default=None, help="WordNet 3.0 folder with data.noun (default: search)")
+    cli_args.add_classes(t, required=True, help="text file of WordNet ids (one per line, or whitespace separated)")
+    cli_args.add_output(t, required=True, help="the tree file: .pth (original format), .json or .json.gz")
+    t.add_argument("--wordnet", default=None, metavar="DIR", help="WordNet 3.0 folder with data.noun (default: search)")
     t.add_argument("--path-rule", default="shortest", choices=("shortest", "first", "longest"), help="hypernym chain")
-    t.add_argument("--sort", action="store_true", help="sort the ids (ImageFolder's class order)")
-    t.set_defaults(func=_friendly(_tree_build))
+    t.add_argument("--sort", action=cli_args.BoolAction, help="sort the ids (ImageFolder's class order)")
+    t.set_defaults(func=_tree_build)
     t = tsub.add_parser("convert", help="convert between tree formats", formatter_class=HelpFormatter)
-    t.add_argument("src", help="fall11 | winter21 | tree file")
-    t.add_argument("dst", help="output: .pth (original format), .json or .json.gz")
-    t.set_defaults(func=_friendly(_tree_convert))
+    t.add_argument("source", metavar="SOURCE", help=_TREE_HELP)
+    t.add_argument("output", metavar="OUTPUT", help="output: .pth (original format), .json or .json.gz")
+    t.set_defaults(func=_tree_convert)
 
     def tree_help(_: argparse.Namespace) -> int:
         tree.print_help()
         return 2
 
     tree.set_defaults(func=tree_help)
+    return tree
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the ``miil in21k`` verbs to ``parser``."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
+    cli_args.add_recipes_verb(sub, RECIPES)
+
+    p = sub.add_parser("train", help="train a recipe (pretraining or transfer)", formatter_class=HelpFormatter)
+    cli_args.add_recipe(p, RECIPES, default=DEFAULT_RECIPE)
+    cli_args.add_data_args(p, DATA_FORMATS, labels=False)
+    p.set_defaults(data_format=None)  # the recipe's: imagenet21k-p for pretraining, folder for transfer
+    cli_args.add_model_kwargs(p)
+    cli_args.add_strict(p)
+    p.add_argument("--print-recipe", action=cli_args.BoolAction, help="print the resolved recipe and exit")
+    _add_recipe_options(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("validate", help="semantic accuracy on a validation folder", formatter_class=HelpFormatter)
+    _add_eval_options(p)
+    cli_args.add_data_args(p, DATA_FORMATS, splits=("val",), labels=False, root_required=True)
+    cli_args.add_batch_size(p, default=None, help="images per batch (default: the run's validation batch)")
+    p.add_argument(
+        "--include-deepest",
+        action=cli_args.BoolAction,
+        default=None,
+        help="score the deepest level (default: the run's)",
+    )
+    cli_args.add_json(p, help="write metrics, counts and skipped inputs to FILE")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("infer", help="hierarchical labels of images", formatter_class=HelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    _add_eval_options(p)
+    cli_args.add_batch_size(p, default=32, help="images per batch")
+    cli_args.add_threshold(p, default=0.5, help="keep a level's top class above this probability")
+    cli_args.add_top_k(p, default=5, help="classes per image for models without a tree")
+    cli_args.add_json(p, help="write the predictions and skipped inputs to FILE")
+    p.set_defaults(func=_infer)
+
+    p = sub.add_parser(
+        "convert", help="a released *_miil_21k.pth -> safetensors + sidecar", formatter_class=HelpFormatter
+    )
+    p.add_argument("source", metavar="SOURCE", help="the released checkpoint (e.g. tresnet_m_miil_21k.pth)")
+    p.add_argument("output", metavar="OUTPUT", help="output .safetensors (a .json sidecar is written beside it)")
+    cli_args.add_model(p, required=True, help="the timm model of the checkpoint (tresnet_m, vit_base_patch16_224...)")
+    cli_args.add_model_kwargs(p)
+    p.add_argument("--tree", default="fall11", metavar="TREE", help=f"the classes of its head: {_TREE_HELP}")
+    p.set_defaults(func=_convert)
+
+    p = sub.add_parser(
+        "preprocess", help="build ImageNet-21K-P from an extracted release", formatter_class=HelpFormatter
+    )
+    p.add_argument("source", metavar="SOURCE", help="folder of class folders (<wnid>/<image>)")
+    p.add_argument(
+        "output", metavar="OUTPUT", help="output folder (gets imagenet21k_train/, imagenet21k_val/, a report)"
+    )
+    p.add_argument("--variant", default="fall11", choices=("fall11", "winter21", "none"), help="published counts")
+    p.add_argument("--resize", default="squish", choices=("squish", "short-edge"), help="squish 224 or short edge 256")
+    p.add_argument(
+        "--size", type=int, default=None, metavar="N", help="target size (default 224 squish, 256 short-edge)"
+    )
+    p.add_argument("--small-class-threshold", type=int, default=500, metavar="N", help="drop classes with at most N")
+    p.add_argument("--val-per-class", type=int, default=50, metavar="N", help="first files of each class that form val")
+    cli_args.add_num_workers(p, default=None, help="resize threads (default: the CPU count)")
+    p.add_argument(
+        "--require-match", action=cli_args.BoolAction, help="an error when the counts differ from the published ones"
+    )
+    cli_args.add_progress(p)
+    cli_args.add_strict(p)
+    p.set_defaults(func=_preprocess)
+
+    _add_tree_verbs(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m miil.in21k.cli``: the same as ``miil in21k``."""
+    from miil.core.cli import package_main
+
+    return package_main("in21k", register, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,13 +24,14 @@ from typing import Any
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from miil.core.data import CutoutPIL, ImageFolderDataset, SquishResize, rand_augment
+from miil.core.data import CutoutPIL, ImageFolderDataset, Skipped, SquishResize, rand_augment
+from miil.core.errors import UserError
 
+from .recipes import RANDAUG_IN21K
 from .tree import SemanticTree
 
 __all__ = ["TreeImageFolder", "find_split_folder", "in21k_eval_transform", "in21k_train_transform"]
 
-RANDAUG_IN21K = "rand-m9-n2-mstd101-inc1"
 _TRAIN_NAMES = ("imagenet21k_train", "train")
 _VAL_NAMES = ("imagenet21k_val", "val")
 
@@ -80,21 +81,33 @@ def in21k_eval_transform(
     return T.Compose([SquishResize(img_size), T.ToTensor(), *_normalize_step(mean, std)])
 
 
-def find_split_folder(data_dir: str | os.PathLike, split: str) -> Path:
-    """``data_dir/imagenet21k_train`` (our preprocessing) or ``data_dir/train`` (image-net.org's winter21 release).
+def find_split_folder(data_root: str | os.PathLike, split: str, name: str | None = None) -> Path:
+    """The folder of a split: ``name`` under the root when given, else ``imagenet21k_<split>`` (what
+    ``miil in21k preprocess`` writes) or ``<split>`` (image-net.org's winter21 release, and transfer datasets).
 
     Args:
-        data_dir: Dataset root.
+        data_root: Dataset root.
         split: ``"train"`` or ``"val"``.
+        name: ``--train-split`` / ``--val-split``: the folder's name under the root (or a path).
     """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    root = Path(data_dir)
+    root = Path(data_root)
+    if not root.is_dir():
+        raise UserError(f"--data-root {root} does not exist or is not a folder")
+    if name is not None:
+        folder = Path(name) if Path(name).is_absolute() else root / name
+        if not folder.is_dir():
+            raise UserError(f"--{split}-split {name}: no folder {folder}")
+        return folder
     names = _TRAIN_NAMES if split == "train" else _VAL_NAMES
-    for name in names:
-        if (root / name).is_dir():
-            return root / name
-    raise FileNotFoundError(f"no {split} folder in {root}: expected one of {', '.join(str(root / n) for n in names)}")
+    for candidate in names:
+        if (root / candidate).is_dir():
+            return root / candidate
+    raise UserError(
+        f"no {split} folder in {root}: expected one of {', '.join(str(root / n) for n in names)} (the layout "
+        f"`miil in21k preprocess` writes), or name the folder with --{split}-split"
+    )
 
 
 class TreeImageFolder(Dataset):
@@ -123,9 +136,10 @@ class TreeImageFolder(Dataset):
         folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
         unknown = [f for f in folders if f not in tree.index_of]
         if unknown:
-            raise ValueError(
+            raise UserError(
                 f"{len(unknown)} class folders of {root} are not classes of the tree ({len(tree)} classes), e.g. "
-                f"{unknown[:5]}; pick the tree of this dataset (--tree fall11 | winter21 | FILE)"
+                f"{unknown[:5]}; pick the tree of this dataset (--tree fall11 | winter21 | FILE), or, for a dataset "
+                "that is not ImageNet-21K, a transfer recipe (--recipe transfer-cifar100-mixer-b16-miil-in21k)"
             )
         if not folders:
             raise FileNotFoundError(f"no class folders in {root}; expected {root}/<class id>/<image>")
@@ -138,10 +152,10 @@ class TreeImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.inner)
 
-    def __getitem__(self, index: int) -> tuple[Any, int] | None:
+    def __getitem__(self, index: int) -> tuple[Any, int] | Skipped:
         sample = self.inner[index]
-        if sample is None:
-            return None
+        if sample is None or isinstance(sample, Skipped):  # unreadable: the loops count and report it
+            return sample
         return sample[0], self._to_tree[sample[1]]
 
     def __repr__(self) -> str:

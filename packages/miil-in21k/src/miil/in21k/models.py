@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from miil.core.backbones import create_backbone
+from miil.core.errors import UserError
 from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
 
 __all__ = [
@@ -105,8 +106,9 @@ def create_in21k_model(
         state = extract_state_dict(load_checkpoint(init_checkpoint))
         report = load_matching_weights(model, _filtered(state, model))
         if not report.loaded:
-            raise ValueError(
-                f"no tensor of {init_checkpoint} fits {name}: {report.summary()}; is it a checkpoint of this model?"
+            raise UserError(
+                f"no tensor of --init-checkpoint {init_checkpoint} fits {name}: {report.summary()}; is it a "
+                "checkpoint of this model?"
             )
     return model, report
 

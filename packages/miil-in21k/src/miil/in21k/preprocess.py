@@ -13,8 +13,9 @@ images; winter21 gives 10,450 classes, 11,060,223 train and 522,500 validation i
 
 Differences from the scripts, on purpose: the source folder is never modified (the scripts ``mv`` files); the run is
 resumable (an output file is written to a temporary name and renamed, so an existing output is a finished one and is
-skipped); unreadable images are listed in the report instead of printed; names are ordered by Python's byte-wise
-sort, which ``ls`` matches under ``LC_ALL=C`` (other locales may order some names differently).
+skipped); unreadable images are skipped with one warning line each (file and reason) and listed in the report
+(``strict`` stops at the first); names are ordered by Python's byte-wise sort, which ``ls`` matches under
+``LC_ALL=C`` (other locales may order some names differently).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,9 @@ from typing import Any
 
 from PIL import Image
 from tqdm.auto import tqdm
+
+from miil.core.data import UnreadableFileWarning, describe_read_error
+from miil.core.errors import UserError
 
 __all__ = [
     "PUBLISHED_COUNTS",
@@ -147,7 +152,8 @@ def resize_image(src: str | os.PathLike, dst: str | os.PathLike, *, mode: str = 
         size: Target size.
 
     Returns:
-        ``"exists"``, ``"copied"`` (longer side below ``size``), ``"resized"``, or ``"unreadable: <reason>"``.
+        ``"exists"``, ``"copied"`` (longer side below ``size``), ``"resized"``, or ``"unreadable: <reason>"`` (the
+        reason as the ``miil`` commands word it: "empty file", "truncated (...)", ...).
     """
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
@@ -172,7 +178,7 @@ def resize_image(src: str | os.PathLike, dst: str | os.PathLike, *, mode: str = 
         return "resized"
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, struct errors ... for broken files
         tmp.unlink(missing_ok=True)
-        return f"unreadable: {type(err).__name__}: {err}"
+        return f"unreadable: {describe_read_error(src, err)}"
 
 
 def _check_counts(variant: str | None, plan: SplitPlan) -> dict[str, Any]:
@@ -224,14 +230,16 @@ def preprocess_imagenet21k(
     size: int | None = None,
     small_class_threshold: int = 500,
     val_per_class: int = 50,
-    workers: int | None = None,
+    num_workers: int | None = None,
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
     progress: bool = True,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Preprocess an extracted ImageNet-21K release into ``out/imagenet21k_train`` and ``out/imagenet21k_val``.
 
-    Writes ``out/preprocess_report.json`` (dropped classes, counts, unreadable files, the check against the published
-    counts) and returns the same dict. Rerunning resumes: finished output files are skipped.
+    Writes ``out/preprocess_report.json`` (dropped classes, counts, the skipped unreadable files as ``{file, reason}``,
+    the check against the published counts) and returns the same dict. Rerunning resumes: finished output files are
+    skipped.
 
     Args:
         src: Folder of class folders.
@@ -241,9 +249,10 @@ def preprocess_imagenet21k(
         size: Target size (default 224 for squish, 256 for short-edge).
         small_class_threshold: Classes with at most this many images are dropped (500).
         val_per_class: First files per class that form the validation set (50).
-        workers: Parallel resize threads (default: the CPU count).
+        num_workers: Parallel resize threads (default: the CPU count).
         extensions: Image file extensions.
         progress: Show a progress bar.
+        strict: Stop at the first unreadable image (a :class:`~miil.core.errors.UserError`) instead of skipping it.
     """
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
@@ -252,7 +261,7 @@ def preprocess_imagenet21k(
         raise ValueError(f"size must be positive, got {size}")
     src_path, out_path = Path(src).resolve(), Path(out).resolve()
     if out_path == src_path or out_path.is_relative_to(src_path):
-        raise ValueError(f"output folder {out_path} must be outside the source folder {src_path}")
+        raise UserError(f"output folder {out_path} must be outside the source folder {src_path}")
     plan = plan_split(
         scan_class_folders(src_path, extensions=extensions),
         small_class_threshold=small_class_threshold,
@@ -263,7 +272,7 @@ def preprocess_imagenet21k(
         for name in part:
             (out_path / split / name).mkdir(parents=True, exist_ok=True)
     status: dict[str, int] = {"resized": 0, "copied": 0, "exists": 0}
-    unreadable: list[dict[str, str]] = []
+    skipped: list[dict[str, str]] = []
     counts = plan.counts()
 
     def work(job: tuple[Path, Path]) -> str:
@@ -271,11 +280,15 @@ def preprocess_imagenet21k(
 
     bar = tqdm(total=counts["train"] + counts["val"], desc="resizing", disable=not progress, dynamic_ncols=True)
     # Jobs go to the pool in bounded chunks: a full release has ~12M files, too many futures to hold at once.
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool, bar:
+    with ThreadPoolExecutor(max_workers=num_workers or os.cpu_count() or 1) as pool, bar:
         for chunk in _chunks(_jobs(plan, src_path, out_path), 2048):
             for (source, _), result in zip(chunk, pool.map(work, chunk)):
                 if result.startswith("unreadable"):
-                    unreadable.append({"file": str(source), "error": result.split(": ", 1)[1]})
+                    reason = result.split(": ", 1)[1]
+                    if strict:
+                        raise UserError(f"cannot read image {source}: {reason} (--strict stops at the first one)")
+                    warnings.warn(f"skipping unreadable file {source}: {reason}", UnreadableFileWarning, stacklevel=2)
+                    skipped.append({"file": str(source), "reason": reason})
                 else:
                     status[result] += 1
             bar.update(len(chunk))
@@ -289,7 +302,7 @@ def preprocess_imagenet21k(
         "counts": counts,
         "dropped_classes": plan.dropped,
         "files": status,
-        "unreadable": unreadable,
+        "skipped": skipped,
         "check": check,
     }
     tmp = out_path / f".{REPORT}.part"

@@ -2,32 +2,33 @@
 
 Semantic-softmax pretraining (the model-zoo table of the paper / ``MODEL_ZOO.md``; ``train_semantic_softmax.py``):
 ``torch.optim.Adam`` lr 3e-4 with weight decay 1e-4 on everything but biases and norms, coupled (L2 in the gradient,
-not AdamW), one-cycle lr stepped per update (``pct_start=0.1``, ``div_factor=20``, momentum not cycled), 80 epochs,
+not AdamW), one-cycle lr stepped per update (``pct_start=0.1``, ``div_factor=20``, momentum not cycled: the core
+schedule's ``div_factor`` / ``cycle_momentum``), 80 epochs,
 64 images per GPU, AMP, squish 224, CutoutPIL 0.5 + RandAugment, inputs in [0, 1], no EMA, no mixup, weights
 initialised from ImageNet-1K with mismatched tensors (the head) skipped, label smoothing 0.2. RandAugment is timm's
-``rand-m9-n2-mstd101-inc1`` (:data:`miil.in21k.data.RANDAUG_IN21K`): the original's UDA RandAugment (2 ops, p 0.5,
+``rand-m9-n2-mstd101-inc1`` (:data:`RANDAUG_IN21K`): the original's UDA RandAugment (2 ops, p 0.5,
 magnitude up to 9, posterize keeping 4..1 bits, never 0); see :mod:`miil.in21k.data`. Rows:
 
-==============================================  ===========================  ==================================
-recipe                                          paper row                    paper: semantic top-1 / 1K top-1
-==============================================  ===========================  ==================================
-``semantic_softmax_mobilenetv3_large_100``      MobileNetV3-L                73.1 / 78.0
-``semantic_softmax_resnet50``                   ResNet50                     75.6 / 82.0
-``semantic_softmax_tresnet_m``                  TResNet-M                    76.4 / 83.1
-``semantic_softmax_tresnet_l_v2``               TResNet-L-V2                 76.7 / 83.9
-``semantic_softmax_mixer_b16_224``              Mixer-B-16                   76.3 / 82.3
-``semantic_softmax_vit_base_patch16_224``       ViT-B-16                     77.6 / 84.4
-``single_label_tresnet_m``                      single-label baseline        (the paper's comparison)
-``semantic_kd_tresnet_m``                       semantic softmax + KD        (the zoo numbers include KD)
-``single_label_from_scratch_tresnet_m``         random init, 140 epochs      ``train_single_label_from_scratch``
-``transfer_cifar100_mixer_b16_miil_in21k``      Transfer_learning.md, Adam   91.1 (CIFAR-100 top-1)
-==============================================  ===========================  ==================================
+==========================================  ===========================  ==================================
+recipe                                      paper row                    paper: semantic top-1 / 1K top-1
+==========================================  ===========================  ==================================
+``semantic-softmax-mobilenetv3-large-100``  MobileNetV3-L                73.1 / 78.0
+``semantic-softmax-resnet50``               ResNet50                     75.6 / 82.0
+``semantic-softmax-tresnet-m``              TResNet-M                    76.4 / 83.1
+``semantic-softmax-tresnet-l-v2``           TResNet-L-V2                 76.7 / 83.9
+``semantic-softmax-mixer-b16-224``          Mixer-B-16                   76.3 / 82.3
+``semantic-softmax-vit-base-patch16-224``   ViT-B-16                     77.6 / 84.4
+``single-label-tresnet-m``                  single-label baseline        (the paper's comparison)
+``semantic-kd-tresnet-m``                   semantic softmax + KD        (the zoo numbers include KD)
+``single-label-from-scratch-tresnet-m``     random init, 140 epochs      ``train_single_label_from_scratch``
+``transfer-cifar100-mixer-b16-miil-in21k``  Transfer_learning.md, Adam   91.1 (CIFAR-100 top-1)
+==========================================  ===========================  ==================================
 
 The transfer row's AutoAugment v0 asks for a 0-bit posterize in one sub-policy (a black image on 2021's Pillow, an
 error on ours); that draw keeps 1 bit (:func:`miil.core.data.floor_posterize_bits`).
 
 The released zoo numbers were trained with KD (the authors' issue #35); the teacher was never named (#61), so
-``semantic_kd_tresnet_m`` uses TResNet-L-V2 21K, one of the two teachers the authors suggested (#35). The KD weight
+``semantic-kd-tresnet-m`` uses TResNet-L-V2 21K, one of the two teachers the authors suggested (#35). The KD weight
 (added to the semantic softmax loss) is our choice: the KD training code was never released.
 """
 
@@ -37,9 +38,10 @@ from dataclasses import dataclass, field, replace
 
 from miil.core.train import TrainConfig
 
-from .data import RANDAUG_IN21K
+__all__ = ["RANDAUG_IN21K", "RECIPES", "In21kRecipe", "SemanticPretrainRecipe", "TransferRecipe"]
 
-__all__ = ["RECIPES", "In21kRecipe", "SemanticPretrainRecipe", "TransferRecipe"]
+#: timm RandAugment of the pretraining recipes: the original's UDA RandAugment strength (see :mod:`miil.in21k.data`).
+RANDAUG_IN21K = "rand-m9-n2-mstd101-inc1"
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,6 @@ class In21kRecipe(TrainConfig):
         default=None, metadata={"help": "input normalisation std (default: the model's timm config)"}
     )
     label_smoothing: float = field(default=0.2, metadata={"help": "label smoothing"})
-    onecycle_div_factor: float = field(default=20.0, metadata={"help": "one-cycle: initial lr = lr / this"})
-    onecycle_cycle_momentum: bool = field(default=False, metadata={"help": "one-cycle: cycle Adam's beta1"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SemanticPretrainRecipe(In21kRecipe):
     loss: str = field(default="semantic_softmax", metadata={"help": "semantic_softmax | single_label"})
     include_deepest: bool = field(default=False, metadata={"help": "also train the deepest level (original: no)"})
     max_level_weight: float = field(default=20.0, metadata={"help": "clamp of the level weights"})
-    cutout_factor: float = field(default=0.5, metadata={"help": "CutoutPIL size factor (0: off)"})
+    cutout: float = field(default=0.5, metadata={"help": "CutoutPIL size factor (0: off)"})
     randaug: str = field(default=RANDAUG_IN21K, metadata={"help": "timm RandAugment config ('' : off)"})
     teacher: str | None = field(default=None, metadata={"help": "timm name of a semantic-KD teacher (same tree)"})
     teacher_pretrained: bool = field(default=True, metadata={"help": "teacher weights from timm (hub download)"})
@@ -100,20 +100,22 @@ _PRETRAIN = SemanticPretrainRecipe(
     weight_decay=1e-4,
     sched="onecycle",
     pct_start=0.1,
+    div_factor=20.0,
+    cycle_momentum=False,
     amp=True,
     eval_metric="semantic_top1",
 )
 
 RECIPES: dict[str, In21kRecipe] = {
-    "semantic_softmax_mobilenetv3_large_100": replace(_PRETRAIN, model="mobilenetv3_large_100.ra_in1k"),
-    "semantic_softmax_resnet50": replace(_PRETRAIN, model="resnet50.a1_in1k"),
-    "semantic_softmax_tresnet_m": replace(_PRETRAIN, model="tresnet_m.miil_in1k"),
-    "semantic_softmax_tresnet_l_v2": replace(_PRETRAIN, model="tresnet_v2_l.miil_in21k_ft_in1k"),
-    "semantic_softmax_mixer_b16_224": replace(_PRETRAIN, model="mixer_b16_224.miil_in21k_ft_in1k"),
-    "semantic_softmax_vit_base_patch16_224": replace(_PRETRAIN, model="vit_base_patch16_224_miil.in21k_ft_in1k"),
-    "single_label_tresnet_m": replace(_PRETRAIN, model="tresnet_m.miil_in1k", loss="single_label", eval_metric="top1"),
-    "semantic_kd_tresnet_m": replace(_PRETRAIN, model="tresnet_m.miil_in1k", teacher="tresnet_v2_l.miil_in21k"),
-    "single_label_from_scratch_tresnet_m": replace(
+    "semantic-softmax-mobilenetv3-large-100": replace(_PRETRAIN, model="mobilenetv3_large_100.ra_in1k"),
+    "semantic-softmax-resnet50": replace(_PRETRAIN, model="resnet50.a1_in1k"),
+    "semantic-softmax-tresnet-m": replace(_PRETRAIN, model="tresnet_m.miil_in1k"),
+    "semantic-softmax-tresnet-l-v2": replace(_PRETRAIN, model="tresnet_v2_l.miil_in21k_ft_in1k"),
+    "semantic-softmax-mixer-b16-224": replace(_PRETRAIN, model="mixer_b16_224.miil_in21k_ft_in1k"),
+    "semantic-softmax-vit-base-patch16-224": replace(_PRETRAIN, model="vit_base_patch16_224_miil.in21k_ft_in1k"),
+    "single-label-tresnet-m": replace(_PRETRAIN, model="tresnet_m.miil_in1k", loss="single_label", eval_metric="top1"),
+    "semantic-kd-tresnet-m": replace(_PRETRAIN, model="tresnet_m.miil_in1k", teacher="tresnet_v2_l.miil_in21k"),
+    "single-label-from-scratch-tresnet-m": replace(
         _PRETRAIN,
         model="tresnet_m",
         pretrained=False,
@@ -124,7 +126,7 @@ RECIPES: dict[str, In21kRecipe] = {
         epochs=140,
         eval_metric="top1",
     ),
-    "transfer_cifar100_mixer_b16_miil_in21k": TransferRecipe(
+    "transfer-cifar100-mixer-b16-miil-in21k": TransferRecipe(
         out_dir="runs/in21k-transfer",
         model="mixer_b16_224.miil_in21k",
         epochs=50,

@@ -1,10 +1,11 @@
-"""Training, validation and inference for ImageNet-21K-P on :class:`miil.core.train.Trainer`.
+"""Training for ImageNet-21K-P (and downstream transfer) on :class:`miil.core.train.Trainer`.
 
 Paper: "ImageNet-21K Pretraining for the Masses", Ridnik et al. (arXiv 2104.10972): semantic-softmax pretraining
 (``train_semantic_softmax.py``), its single-label baseline, semantic KD from a teacher (described in the paper,
 never released: here a ``step_fn`` that adds :class:`SemanticKDLoss` to the semantic softmax, the teacher seeing the
 student's batch under the same autocast), and downstream fine-tuning. The paper's one-cycle schedule (``div_factor``
-20, no momentum cycling) is installed on the trainer; DDP comes from the engine under torchrun.
+20, no momentum cycling) is the engine's own (the recipes set ``div_factor`` and ``cycle_momentum``); DDP comes from
+the engine under torchrun. ``validate`` and ``infer`` live in :mod:`miil.in21k.evaluation`.
 """
 
 from __future__ import annotations
@@ -16,45 +17,33 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.data import resolve_data_config
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from miil.core import distributed as du
-from miil.core.data import (
-    ImageFolderDataset,
-    SquishResize,
-    UnreadablePolicy,
-    floor_posterize_bits,
-    skip_unreadable_collate,
-)
+from miil.core.data import ImageFolderDataset, SquishResize, floor_posterize_bits
+from miil.core.errors import UserError
 from miil.core.metrics import AccuracyMeter
-from miil.core.train import OneCycleSchedule, Trainer, TrainResult, load_run_weights
-from miil.core.train.schedule import LRSchedule
+from miil.core.train import Trainer, TrainResult
 
 from .data import TreeImageFolder, find_split_folder, in21k_eval_transform, in21k_train_transform
 from .hierarchy import SemanticHierarchy
-from .inference import hierarchical_predict
 from .kd import SemanticKDLoss
 from .loss import SemanticSoftmaxLoss
 from .metrics import SemanticAccuracyMeter
 from .models import convert_original_checkpoint, create_in21k_model
 from .recipes import In21kRecipe, SemanticPretrainRecipe, TransferRecipe
-from .tree import SemanticTree, load_tree
+from .tree import load_tree
 
 __all__ = [
+    "TREE_FILE",
     "SemanticKDStep",
     "build_pretrain_trainer",
     "build_transfer_trainer",
-    "install_paper_onecycle",
-    "load_trained_model",
-    "predict_images",
     "recipe_normalization",
     "recipe_transforms",
     "train",
-    "validate",
-    "validate_classifier",
 ]
 
 TREE_FILE = "tree.json.gz"
@@ -71,30 +60,6 @@ def recipe_normalization(model: nn.Module, recipe: In21kRecipe) -> tuple[tuple[f
     mean = tuple(recipe.mean) if recipe.mean is not None else tuple(cfg["mean"])
     std = tuple(recipe.std) if recipe.std is not None else tuple(cfg["std"])
     return mean, std
-
-
-def install_paper_onecycle(trainer: Trainer, *, div_factor: float = 20.0, cycle_momentum: bool = False) -> None:
-    """Replace the engine's one-cycle schedule by the paper's (``OneCycleLR(pct_start, div_factor=20,
-    cycle_momentum=False)``), stepped per update.
-
-    The core's ``create_schedule("onecycle")`` fixes ``div_factor=25`` and cycles the momentum; the optimizer's betas
-    it already moved are restored first.
-    """
-    cfg = trainer.cfg
-    for group in trainer.optimizer.param_groups:
-        if "betas" in group:
-            group["betas"] = tuple(cfg.opt_betas) if cfg.opt_betas is not None else (0.9, 0.999)
-        elif "momentum" in group:
-            group["momentum"] = cfg.momentum
-    impl = OneCycleSchedule(
-        trainer.optimizer,
-        max_lr=cfg.lr,
-        total_steps=max(1, cfg.epochs * trainer.updates_per_epoch),
-        pct_start=cfg.pct_start,
-        div_factor=div_factor,
-        cycle_momentum=cycle_momentum,
-    )
-    trainer.schedule = LRSchedule(impl, on_updates=True)
 
 
 class SemanticKDStep:
@@ -157,7 +122,7 @@ def _load_teacher(recipe: SemanticPretrainRecipe, num_classes: int) -> nn.Module
     if local:
         teacher.load_state_dict(convert_original_checkpoint(recipe.teacher_checkpoint, teacher), strict=True)
     elif not recipe.teacher_pretrained:
-        raise ValueError("a KD teacher needs weights: --teacher-pretrained true or --teacher-checkpoint FILE")
+        raise UserError("a KD teacher needs weights: --teacher-pretrained true or --teacher-checkpoint FILE")
     return teacher
 
 
@@ -171,21 +136,29 @@ def _class_loss(recipe: SemanticPretrainRecipe, hierarchy: SemanticHierarchy) ->
 
 def build_pretrain_trainer(
     recipe: SemanticPretrainRecipe,
-    data_dir: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
     *,
+    train_split: str | None = None,
+    val_split: str | None = None,
     train_dataset: Dataset | None = None,
     val_dataset: Dataset | None = None,
     model: nn.Module | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    strict: bool = False,
     recipe_name: str | None = None,
 ) -> Trainer:
     """A ready :class:`Trainer` for semantic-softmax (or single-label) pretraining, with KD when a teacher is set.
 
     Args:
         recipe: The recipe.
-        data_dir: Folder with ``imagenet21k_train`` / ``imagenet21k_val`` (or ``train`` / ``val``) class folders.
-        train_dataset: Use this dataset instead of ``data_dir``'s train folder (labels: tree indices).
-        val_dataset: Use this dataset instead of ``data_dir``'s val folder.
+        data_root: Folder with ``imagenet21k_train`` / ``imagenet21k_val`` (or ``train`` / ``val``) class folders.
+        train_split: Name of the training folder under ``data_root`` (default: found as above).
+        val_split: Name of the validation folder under ``data_root`` (default: found as above, if present).
+        train_dataset: Use this dataset instead of ``data_root``'s train folder (labels: tree indices).
+        val_dataset: Use this dataset instead of ``data_root``'s val folder.
         model: Use this model instead of creating ``recipe.model``.
+        model_kwargs: Extra ``timm.create_model`` arguments for ``recipe.model``.
+        strict: Stop at the first unreadable image instead of skipping it.
         recipe_name: Recorded in the run directory.
     """
     tree = load_tree(recipe.tree)
@@ -195,16 +168,23 @@ def build_pretrain_trainer(
     init = None
     if model is None:
         model, init = create_in21k_model(
-            recipe.model, num_classes=len(tree), pretrained=recipe.pretrained, init_checkpoint=recipe.init_checkpoint
+            recipe.model,
+            num_classes=len(tree),
+            pretrained=recipe.pretrained,
+            init_checkpoint=recipe.init_checkpoint,
+            **(model_kwargs or {}),
         )
     mean, std = recipe_normalization(model, recipe)
     train_tf, val_tf = recipe_transforms(recipe, mean, std)
     if train_dataset is None:
-        if data_dir is None:
-            raise ValueError("pass data_dir (or train_dataset)")
-        train_dataset = TreeImageFolder(find_split_folder(data_dir, "train"), tree, transform=train_tf)
-    if val_dataset is None and data_dir is not None:
-        val_dataset = TreeImageFolder(find_split_folder(data_dir, "val"), tree, transform=val_tf)
+        if data_root is None:
+            raise ValueError("pass data_root (or train_dataset)")
+        folder = find_split_folder(data_root, "train", train_split)
+        train_dataset = TreeImageFolder(folder, tree, transform=train_tf, strict=strict)
+    if val_dataset is None and data_root is not None:
+        folder = _val_folder(data_root, val_split)
+        if folder is not None:
+            val_dataset = TreeImageFolder(folder, tree, transform=val_tf, strict=strict)
     loss_fn = _class_loss(recipe, hierarchy)
     step = None
     if recipe.teacher:
@@ -227,6 +207,7 @@ def build_pretrain_trainer(
         "levels": hierarchy.depths,
         "mean": list(mean),
         "std": list(std),
+        "model_kwargs": dict(model_kwargs or {}),
     }
     if init is not None:
         run_info["init"] = init.summary()
@@ -242,13 +223,19 @@ def build_pretrain_trainer(
     )
     if step is not None:
         step.to(trainer.device)
-    if recipe.sched == "onecycle":
-        install_paper_onecycle(
-            trainer, div_factor=recipe.onecycle_div_factor, cycle_momentum=recipe.onecycle_cycle_momentum
-        )
     if du.is_main_process():
         tree.save(Path(recipe.out_dir) / TREE_FILE)
     return trainer
+
+
+def _val_folder(data_root: str | os.PathLike, name: str | None) -> Path | None:
+    """The validation folder: the named one, else the default one when the root has it (training without is fine)."""
+    if name is not None:
+        return find_split_folder(data_root, "val", name)
+    try:
+        return find_split_folder(data_root, "val")
+    except UserError:
+        return None
 
 
 def transfer_train_transform(recipe: TransferRecipe, mean: Sequence[float], std: Sequence[float]) -> T.Compose:
@@ -286,7 +273,7 @@ def recipe_transforms(recipe: In21kRecipe, mean: Sequence[float], std: Sequence[
     """
     if isinstance(recipe, SemanticPretrainRecipe):
         train_tf = in21k_train_transform(
-            recipe.img_size, cutout_factor=recipe.cutout_factor, randaug=recipe.randaug or None, mean=mean, std=std
+            recipe.img_size, cutout_factor=recipe.cutout, randaug=recipe.randaug or None, mean=mean, std=std
         )
         return train_tf, in21k_eval_transform(recipe.img_size, mean=mean, std=std)
     if isinstance(recipe, TransferRecipe):
@@ -295,30 +282,51 @@ def recipe_transforms(recipe: In21kRecipe, mean: Sequence[float], std: Sequence[
 
 
 def build_transfer_trainer(
-    recipe: TransferRecipe, data_dir: str | os.PathLike, *, recipe_name: str | None = None
+    recipe: TransferRecipe,
+    data_root: str | os.PathLike,
+    *,
+    train_split: str | None = None,
+    val_split: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    strict: bool = False,
+    recipe_name: str | None = None,
 ) -> Trainer:
-    """A ready :class:`Trainer` fine-tuning ``recipe.model`` on ``data_dir/train`` (validated on ``data_dir/val``).
+    """A ready :class:`Trainer` fine-tuning ``recipe.model`` on ``data_root/train`` (validated on ``data_root/val``).
 
     Args:
         recipe: The transfer recipe.
-        data_dir: Folder with ``train`` and ``val`` folders of class folders.
+        data_root: Folder with ``train`` and ``val`` folders of class folders.
+        train_split: Name of the training folder under ``data_root`` (default ``train``).
+        val_split: Name of the validation folder (default ``val``, if present).
+        model_kwargs: Extra ``timm.create_model`` arguments for ``recipe.model``.
+        strict: Stop at the first unreadable image instead of skipping it.
         recipe_name: Recorded in the run directory.
     """
-    root = Path(data_dir)
-    classes = (
-        sorted(d.name for d in (root / "train").iterdir() if d.is_dir() and not d.name.startswith("."))
-        if (root / "train").is_dir()
-        else []
-    )
+    train_dir = find_split_folder(data_root, "train", train_split)
+    classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
-        raise FileNotFoundError(f"no class folders in {root / 'train'}; expected {root}/train/<class>/<image>")
+        raise UserError(f"no class folders in {train_dir}; expected {train_dir}/<class>/<image>")
     model, init = create_in21k_model(
-        recipe.model, num_classes=len(classes), pretrained=recipe.pretrained, init_checkpoint=recipe.init_checkpoint
+        recipe.model,
+        num_classes=len(classes),
+        pretrained=recipe.pretrained,
+        init_checkpoint=recipe.init_checkpoint,
+        **(model_kwargs or {}),
     )
     mean, std = recipe_normalization(model, recipe)
     train_tf, val_tf = recipe_transforms(recipe, mean, std)
-    train_ds = ImageFolderDataset(root / "train", classes=classes, transform=train_tf)
-    val_ds = ImageFolderDataset(root / "val", classes=classes, transform=val_tf)
+    train_ds = ImageFolderDataset(train_dir, classes=classes, transform=train_tf, strict=strict)
+    val_dir = _val_folder(data_root, val_split)
+    val_ds = None
+    if val_dir is not None:
+        found = (d.name for d in val_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+        extra = sorted(set(found) - set(classes))
+        if extra:
+            raise UserError(
+                f"validation classes {extra[:5]} of {val_dir} have no training folder in {train_dir}; the model "
+                "could not learn them: fix the folders or choose another --val-split"
+            )
+        val_ds = ImageFolderDataset(val_dir, classes=classes, transform=val_tf, strict=strict)
     run_info = {
         "package": "miil-in21k",
         "task": "transfer",
@@ -327,6 +335,7 @@ def build_transfer_trainer(
         "num_classes": len(classes),
         "mean": list(mean),
         "std": list(std),
+        "model_kwargs": dict(model_kwargs or {}),
     }
     if init is not None:
         run_info["init"] = init.summary()
@@ -341,214 +350,28 @@ def build_transfer_trainer(
     )
 
 
-def train(recipe: In21kRecipe, data_dir: str | os.PathLike, *, recipe_name: str | None = None) -> TrainResult:
-    """Train a recipe on a dataset folder; returns the engine's result."""
+def train(
+    recipe: In21kRecipe,
+    data_root: str | os.PathLike,
+    *,
+    train_split: str | None = None,
+    val_split: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    strict: bool = False,
+    recipe_name: str | None = None,
+) -> TrainResult:
+    """Train a recipe on a dataset folder; returns the engine's result (see the builders for the arguments)."""
+    kwargs = dict(
+        train_split=train_split,
+        val_split=val_split,
+        model_kwargs=model_kwargs,
+        strict=strict,
+        recipe_name=recipe_name,
+    )
     if isinstance(recipe, SemanticPretrainRecipe):
-        trainer = build_pretrain_trainer(recipe, data_dir, recipe_name=recipe_name)
+        trainer = build_pretrain_trainer(recipe, data_root, **kwargs)
     elif isinstance(recipe, TransferRecipe):
-        trainer = build_transfer_trainer(recipe, data_dir, recipe_name=recipe_name)
+        trainer = build_transfer_trainer(recipe, data_root, **kwargs)
     else:
         raise TypeError(f"unknown recipe type {type(recipe).__name__}")
     return trainer.fit()
-
-
-def load_trained_model(
-    *,
-    run_dir: str | os.PathLike | None = None,
-    which: str = "best",
-    model: str | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    pretrained: bool = False,
-    tree: str | None = None,
-) -> tuple[nn.Module, SemanticTree | None, dict[str, Any]]:
-    """A model ready for evaluation: from a run directory, or a timm name with a checkpoint or timm's weights.
-
-    Args:
-        run_dir: A ``miil in21k train`` run (its config, tree and weights are used).
-        which: ``"best"`` or ``"last"`` weights of the run.
-        model: timm model name (without ``run_dir``).
-        checkpoint: Weights for ``model``: ours, timm's, or an original ``*_miil_21k.pth``.
-        pretrained: Use timm's weights of ``model`` (e.g. ``tresnet_m.miil_in21k``; hub download).
-        tree: Tree of the model's classes (default: the run's, or fall11).
-
-    Returns:
-        ``(model, tree or None for transfer runs, info)`` where info holds ``mean``, ``std``, ``img_size`` and, for
-        transfer runs, ``classes``.
-    """
-    from miil.core.backbones import create_backbone
-
-    if run_dir is not None:
-        state, sidecar = load_run_weights(run_dir, which)
-        config, run_info = sidecar["config"], sidecar.get("run_info", {})
-        net = create_backbone(config["model"], num_classes=run_info["num_classes"])
-        net.load_state_dict(state, strict=True)
-        info = {"mean": run_info["mean"], "std": run_info["std"], "img_size": config["img_size"]}
-        if run_info.get("task") == "transfer":
-            info["classes"] = run_info["classes"]
-            return net.eval(), None, info
-        tree_obj = load_tree(tree) if tree else SemanticTree.load(Path(run_dir) / TREE_FILE)
-        return net.eval(), tree_obj, info
-    if model is None:
-        raise ValueError("pass a run directory or a model name")
-    tree_obj = load_tree(tree or "fall11")
-    net = create_backbone(model, pretrained=pretrained and checkpoint is None, num_classes=len(tree_obj))
-    if checkpoint is not None:
-        net.load_state_dict(convert_original_checkpoint(checkpoint, net), strict=True)
-    elif not pretrained:
-        raise ValueError(f"model {model!r} needs weights: pass a checkpoint or pretrained=True")
-    cfg = resolve_data_config({}, model=net)
-    info = {"mean": list(cfg["mean"]), "std": list(cfg["std"]), "img_size": int(cfg["input_size"][-1])}
-    return net.eval(), tree_obj, info
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-@torch.no_grad()
-def validate(
-    model: nn.Module,
-    tree: SemanticTree,
-    val_dir: str | os.PathLike,
-    *,
-    img_size: int = 224,
-    mean: Sequence[float] = (0.0, 0.0, 0.0),
-    std: Sequence[float] = (1.0, 1.0, 1.0),
-    batch_size: int = 128,
-    num_workers: int = 0,
-    device: str = "auto",
-    include_deepest: bool = False,
-) -> dict[str, float]:
-    """Semantic accuracy (and flat top-1) of a model on a folder of class folders labelled by ``tree``.
-
-    Args:
-        model: The model (outputs over the tree's classes).
-        tree: The tree.
-        val_dir: Folder of class folders.
-        img_size: Squish size.
-        mean: Input normalisation mean.
-        std: Input normalisation std.
-        batch_size: Images per batch.
-        num_workers: Loader workers.
-        device: ``auto`` | ``cpu`` | ``cuda``.
-        include_deepest: Score the deepest level too.
-    """
-    dev = _device(device)
-    hierarchy = SemanticHierarchy(tree, include_deepest=include_deepest)
-    ds = TreeImageFolder(val_dir, tree, transform=in21k_eval_transform(img_size, mean=mean, std=std))
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=skip_unreadable_collate)
-    meter = SemanticAccuracyMeter(hierarchy)
-    model = model.to(dev).eval()
-    for batch in loader:
-        if batch is None:
-            continue
-        x, y = batch[0].to(dev), batch[1].to(dev)
-        meter.update(model(x).float(), y)
-    out = meter.compute()
-    out["images"] = float(len(ds))
-    return out
-
-
-@torch.no_grad()
-def predict_images(
-    model: nn.Module,
-    images: Sequence[str | os.PathLike],
-    *,
-    tree: SemanticTree | None,
-    classes: Sequence[str] | None = None,
-    img_size: int = 224,
-    mean: Sequence[float] = (0.0, 0.0, 0.0),
-    std: Sequence[float] = (1.0, 1.0, 1.0),
-    threshold: float = 0.5,
-    top_k: int = 5,
-    batch_size: int = 32,
-    device: str = "auto",
-) -> list[dict[str, Any]]:
-    """Predictions for image files: hierarchical labels with a tree, else the top-k classes.
-
-    Args:
-        model: The model.
-        images: Image paths.
-        tree: The model's tree (semantic-softmax models), or ``None``.
-        classes: Class names for a model without tree.
-        img_size: Squish size.
-        mean: Input normalisation mean.
-        std: Input normalisation std.
-        threshold: Level-probability threshold of the hierarchical inference.
-        top_k: Classes listed per image without a tree.
-        batch_size: Images per forward pass.
-        device: ``auto`` | ``cpu`` | ``cuda``.
-    """
-    dev = _device(device)
-    model = model.to(dev).eval()
-    hierarchy = SemanticHierarchy(tree) if tree is not None else None
-    transform = in21k_eval_transform(img_size, mean=mean, std=std)
-    policy = UnreadablePolicy(strict=True)
-    results: list[dict[str, Any]] = []
-    for start in range(0, len(images), batch_size):
-        paths = [str(p) for p in images[start : start + batch_size]]
-        x = torch.stack([transform(policy.load_image(p)) for p in paths]).to(dev)
-        logits = model(x).float()
-        if hierarchy is not None:
-            pred = hierarchical_predict(logits, hierarchy, threshold=threshold)
-            for i, path in enumerate(paths):
-                labels = [
-                    {"wnid": tree.class_list[c], "name": tree.names[c], "level": tree.depths[c], "prob": round(p, 4)}
-                    for c, p in pred.labels(i)
-                ]
-                results.append({"image": path, "labels": labels})
-        else:
-            probs = F.softmax(logits, dim=1)
-            k = min(top_k, probs.shape[1])
-            top = probs.topk(k, dim=1)
-            for i, path in enumerate(paths):
-                names = classes or [str(c) for c in range(probs.shape[1])]
-                labels = [
-                    {"class": names[c], "prob": round(p, 4)}
-                    for c, p in zip(top.indices[i].tolist(), top.values[i].tolist())
-                ]
-                results.append({"image": path, "labels": labels})
-    return results
-
-
-@torch.no_grad()
-def validate_classifier(
-    model: nn.Module,
-    val_dir: str | os.PathLike,
-    classes: Sequence[str],
-    *,
-    img_size: int = 224,
-    mean: Sequence[float] = (0.0, 0.0, 0.0),
-    std: Sequence[float] = (1.0, 1.0, 1.0),
-    batch_size: int = 128,
-    num_workers: int = 0,
-    device: str = "auto",
-) -> dict[str, float]:
-    """Top-1 / top-5 accuracy of a fine-tuned (single-label) model on ``val_dir/<class>/<image>``.
-
-    Args:
-        model: The model.
-        val_dir: Folder of class folders named as ``classes``.
-        classes: The model's classes, in output order.
-        img_size: Squish size.
-        mean: Input normalisation mean.
-        std: Input normalisation std.
-        batch_size: Images per batch.
-        num_workers: Loader workers.
-        device: ``auto`` | ``cpu`` | ``cuda``.
-    """
-    dev = _device(device)
-    ds = ImageFolderDataset(
-        val_dir, classes=list(classes), transform=in21k_eval_transform(img_size, mean=mean, std=std)
-    )
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=skip_unreadable_collate)
-    meter = AccuracyMeter(topk=(1, 5))
-    model = model.to(dev).eval()
-    for batch in loader:
-        if batch is not None:
-            meter.update(model(batch[0].to(dev)).float(), batch[1])
-    out = meter.compute()
-    out["images"] = float(len(ds))
-    return out

@@ -16,7 +16,8 @@ File formats:
 
 * the original ``imagenet21k_miil_tree.pth``: a ``torch.save`` dict with ``class_list`` (ids in class-index order),
   ``class_description`` ({id: name}) and ``class_tree_list`` (for class ``i``, ``[i, parent, ..., root]``); the
-  same dict written as ``.json`` / ``.json.gz`` (e.g. ``json.dump`` of the loaded original) is read too;
+  same dict written as ``.json`` / ``.json.gz`` (e.g. ``json.dump`` of the loaded original) or a plain pickle is
+  read too. Files open through :func:`miil.core.io.load_file`: nothing in them is executed;
 * our compact ``.json`` / ``.json.gz``: ids, names, lemmas and one parent index per class. The fall11 and winter21
   trees ship in this form inside the package (regenerate them with ``tools/in21k/build_class_trees.py``).
 """
@@ -417,27 +418,31 @@ class SemanticTree:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SemanticTree:
-        """Read a tree file: the original dict as ``.pth`` or JSON, or our ``.json`` / ``.json.gz``."""
+        """Read a tree file: the original dict as ``.pth`` / ``.pt``, ``.pkl`` or JSON, or our ``.json`` / ``.json.gz``.
+
+        Every file opens through :func:`miil.core.io.load_file`, which never unpickles arbitrary objects (only
+        tensors, numpy arrays and plain containers); a file that would need more is refused with a user error.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"tree file {path} does not exist")
         name = path.name.lower()
-        if name.endswith((".json", ".json.gz")):
+        if name.endswith(".json.gz"):
             try:
-                if name.endswith(".gz"):
-                    with gzip.open(path, "rt", encoding="utf-8") as fh:
-                        data = json.load(fh)
-                else:
-                    data = json.loads(path.read_text(encoding="utf-8"))
+                with gzip.open(path, "rt", encoding="utf-8") as fh:
+                    data = json.load(fh)
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise ValueError(f"tree file {path} is not readable JSON ({type(err).__name__}: {err})") from None
+        else:
+            data = _load_tree_file(path)
+        if name.endswith((".json", ".json.gz")):
             if not isinstance(data, Mapping):
                 raise ValueError(f"tree file {path} holds a JSON {type(data).__name__}, not a tree")
             # Ours names its format; the original dict is recognised by its two required fields.
             if "format" not in data and set(data) >= _ORIGINAL_FIELDS:
                 return cls.from_original(data, source=str(path))
             return cls.from_json_dict(data, source=str(path))
-        return cls.from_original(_load_torch_tree(path), source=str(path))
+        return cls.from_original(data, source=str(path))
 
     @classmethod
     def from_original(cls, obj: Any, *, source: str = "<dict>") -> SemanticTree:
@@ -473,8 +478,12 @@ def _as_list(x: Any) -> list:
     return list(x)
 
 
-def _load_torch_tree(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` that also accepts the numpy arrays and scalars a tree file may hold."""
+def _load_tree_file(path: Path) -> Any:
+    """:func:`miil.core.io.load_file`, admitting the numpy arrays and scalars an original ``.pth`` tree may hold."""
+    from miil.core.io import load_file
+
+    if not path.name.lower().endswith((".pth", ".pt", ".tar", ".bin", ".ckpt")):
+        return load_file(path, what="tree file")
     import numpy as np
     import torch
 
@@ -488,14 +497,8 @@ def _load_torch_tree(path: Path) -> Any:
         safe += [(multiarray._reconstruct, f"{module}._reconstruct"), (multiarray.scalar, f"{module}.scalar")]
     safe += [np.ndarray, np.dtype]
     safe += [type(np.dtype(code)) for code in ("U1", "S1", "int64", "int32", "int16", "uint8", "float32", "float64")]
-    try:
-        with torch.serialization.safe_globals(safe):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"cannot read the tree file {path} safely ({type(err).__name__}: {str(err).splitlines()[0]}); "
-            "it must hold only lists, dicts, strings, numbers, tensors or numpy arrays"
-        ) from None
+    with torch.serialization.safe_globals(safe):
+        return load_file(path, what="tree file")
 
 
 @lru_cache(maxsize=4)

@@ -213,15 +213,18 @@ class AccuracyEstimator:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AccuracyEstimator:
+        from miil.core.errors import UserError
+        from miil.core.io import load_file
+
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"estimator {path} does not exist; measure one with `miil iqnas estimate`")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"estimator {path} is not valid JSON: {err}") from None
-        if data.get("format") != FORMAT:
-            raise ValueError(f"{path} is not an IQNAS accuracy estimator (format {data.get('format')!r})")
+        if not path.exists():
+            raise UserError(f"estimator {path} does not exist; measure one with `miil iqnas estimate`")
+        data = load_file(path, what="accuracy estimator")  # runs nothing a file carries
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise UserError(
+                f"{path} is not an IQNAS accuracy estimator (format {found!r}); `miil iqnas estimate` writes one"
+            )
         try:
             return cls(
                 SearchSpace.from_dict(data["space"]),
@@ -232,7 +235,7 @@ class AccuracyEstimator:
                 dict(data.get("metadata", {})),
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"estimator {path} is invalid: {err}") from None
+            raise UserError(f"estimator {path} is invalid: {err}") from None
 
 
 def measure_contributions(

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from miil.hardcore import Architecture, InfeasibleConstraintError, SearchSpace
 
@@ -97,6 +98,7 @@ def evolutionary_search(
     mutation_ratio: float = 0.5,
     mutation_prob: float = 0.1,
     seed: int = 0,
+    progress: bool = False,
 ) -> SearchOutcome:
     """Evolution (mutation + crossover, elitist) of feasible architectures under a predicted-accuracy fitness.
 
@@ -110,6 +112,7 @@ def evolutionary_search(
         mutation_ratio: Fraction of the offspring made by mutation (the rest by crossover).
         mutation_prob: Probability of redrawing each block option and each stage depth in a mutation.
         seed: Random seed.
+        progress: A tqdm bar over the generations.
     """
     predictor = as_predictor(objective)
     space = predictor.space
@@ -129,7 +132,7 @@ def evolutionary_search(
     fitness = predictor.predict(pop)
     n_parents = max(2, int(round(parent_ratio * population)))
     n_mutants = int(round(mutation_ratio * (population - n_parents)))
-    for _ in range(generations):
+    for _ in tqdm(range(generations), desc="evolution", disable=not progress, dynamic_ncols=True, leave=False):
         order = np.argsort(-fitness)[:n_parents]
         parents = [pop[i] for i in order]
         children: list[Architecture] = []

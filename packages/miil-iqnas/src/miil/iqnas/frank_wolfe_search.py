@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from miil.hardcore import BlockFrankWolfe
 
@@ -33,6 +34,7 @@ def frank_wolfe_search(
     gamma_schedule: str = "decay",
     momentum: float = 0.0,
     seed: int = 0,
+    progress: bool = False,
 ) -> SearchOutcome:
     """Maximise the estimator subject to ``cost <= limit`` with block-coordinate Frank-Wolfe, then round.
 
@@ -45,6 +47,7 @@ def frank_wolfe_search(
         gamma_schedule: ``"fixed"`` or ``"decay"``.
         momentum: Gradient momentum (the gradient is exact, so none is needed).
         seed: Seed of the alpha/beta block choice.
+        progress: A tqdm bar over the steps.
     """
     form = getattr(objective, "additive", objective).bilinear()
     space = cost.space
@@ -52,7 +55,7 @@ def frank_wolfe_search(
     fw = BlockFrankWolfe(
         cost.bilinear(), limit, momentum=momentum, gamma=gamma, gamma_schedule=gamma_schedule, seed=seed
     )
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="frank-wolfe", disable=not progress, dynamic_ncols=True, leave=False):
         _, ca = form.alpha_coefficients(fw.beta)
         _, cb = form.beta_coefficients(fw.alpha)
         fw.step(-ca, -cb)  # the optimiser minimises: the negative predicted accuracy

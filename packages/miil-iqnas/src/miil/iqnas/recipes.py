@@ -5,16 +5,19 @@
 - Searches: one per published model, BINAS A ... F, at the latency of the paper's table (Intel Xeon CPU, batch 1; they
   only mean something with a latency table measured on a comparable CPU, see ``miil hardcore lut``).
 - The chosen network is fine-tuned with miil-hardcore's ``finetune`` (KD from the heaviest path); ``miil iqnas train``
-  is that command.
+  is that command, with miil-hardcore's child recipes (``finetune-imagenet``, ``finetune-digits``).
 
-The ``*_digits`` recipes are the small settings of the demo and the tests (real scikit-learn digits).
+The ``*-digits`` recipes are the small settings of the demo and the tests (real scikit-learn digits). Names are
+kebab-case; the tables also answer the earlier snake_case spellings (miil-hardcore's ``RecipeTable``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ESTIMATE_RECIPES", "SEARCH_RECIPES", "EstimateRecipe", "IQNASSearchRecipe"]
+from miil.hardcore.recipes import CHILD_RECIPES, RecipeTable
+
+__all__ = ["ALL_RECIPES", "ESTIMATE_RECIPES", "SEARCH_RECIPES", "EstimateRecipe", "IQNASSearchRecipe"]
 
 METHODS = ("milp", "dp", "frank_wolfe", "evolution")
 
@@ -63,12 +66,19 @@ class IQNASSearchRecipe:
     seed: int = field(default=0, metadata={"help": "seed of frank_wolfe / evolution"})
 
 
-ESTIMATE_RECIPES: dict[str, EstimateRecipe] = {
-    "binas_imagenet": EstimateRecipe(passes=10, batch_size=128, img_size=224),
-    "estimate_digits": EstimateRecipe(passes=2, batch_size=256, img_size=16, num_test=30),
-}
+ESTIMATE_RECIPES: dict[str, EstimateRecipe] = RecipeTable(
+    {
+        "binas-imagenet": EstimateRecipe(passes=10, batch_size=128, img_size=224),
+        "estimate-digits": EstimateRecipe(passes=2, batch_size=256, img_size=16, num_test=30),
+    }
+)
 
-SEARCH_RECIPES: dict[str, IQNASSearchRecipe] = {
-    f"binas_{name}": IQNASSearchRecipe(latency_ms=ms)
-    for name, ms in zip("abcdef", (37.0, 41.0, 45.0, 50.0, 56.0, 59.0))
-}
+SEARCH_RECIPES: dict[str, IQNASSearchRecipe] = RecipeTable(
+    {
+        f"binas-{name}": IQNASSearchRecipe(latency_ms=ms)
+        for name, ms in zip("abcdef", (37.0, 41.0, 45.0, 50.0, 56.0, 59.0))
+    }
+)
+
+# Every recipe ``miil iqnas`` runs, for the ``recipes`` verb (``train`` fine-tunes with miil-hardcore's child recipes).
+ALL_RECIPES: dict[str, object] = RecipeTable({**ESTIMATE_RECIPES, **SEARCH_RECIPES, **CHILD_RECIPES})

@@ -53,6 +53,7 @@ class SearchOutcome:
         return {
             "method": self.method,
             "arch_def": space.arch_def(self.architecture),
+            "space": space.to_dict(),  # read back by `miil iqnas train --arch` / `miil hardcore train --arch`
             "blocks": [list(b) for b in self.architecture.blocks],
             "predicted_accuracy": self.predicted,
             "resources": self.resources,

@@ -17,6 +17,7 @@ __version__ = importlib.metadata.version("miil-stam")  # written once, in pyproj
 # name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
 _EXPORTS = {
     "KineticsDataset": ".data",
+    "list_video_inputs": ".data",
     "list_videos": ".data",
     "load_clip": ".data",
     "make_motion_videos": ".data",
@@ -38,10 +39,14 @@ _EXPORTS = {
     "STAM_PRESETS": ".models",
     "to_original_layout": ".models",
     "build_dataset": ".pipeline",
+    "data_source": ".pipeline",
     "DataSource": ".pipeline",
     "evaluate_videos": ".pipeline",
     "load_trained": ".pipeline",
+    "load_weights": ".pipeline",
     "train": ".pipeline",
+    "TrainedSTAM": ".pipeline",
+    "DATA_FORMATS": ".recipes",
     "RECIPES": ".recipes",
     "STAM16": ".recipes",
     "STAM32": ".recipes",
@@ -60,6 +65,7 @@ _EXPORTS = {
 }
 
 _SUBMODULES = {
+    "commands",
     "data",
     "layers",
     "models",
@@ -77,6 +83,7 @@ if TYPE_CHECKING:
         VideoCSVDataset,
         VideoDataset,
         VideoFolderDataset,
+        list_video_inputs,
         list_videos,
         load_clip,
         make_motion_videos,
@@ -92,8 +99,17 @@ if TYPE_CHECKING:
         preset_frame_rate,
         to_original_layout,
     )
-    from .pipeline import DataSource, build_dataset, evaluate_videos, load_trained, train
-    from .recipes import RECIPES, STAM8, STAM16, STAM32, STAM64, STAMRecipe
+    from .pipeline import (
+        DataSource,
+        TrainedSTAM,
+        build_dataset,
+        data_source,
+        evaluate_videos,
+        load_trained,
+        load_weights,
+        train,
+    )
+    from .recipes import DATA_FORMATS, RECIPES, STAM8, STAM16, STAM32, STAM64, STAMRecipe
     from .video import (
         ClipSampling,
         VideoFile,
@@ -123,6 +139,11 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DATA_FORMATS",
+    "TrainedSTAM",
+    "load_weights",
+    "data_source",
+    "list_video_inputs",
     "MOTION_CLASSES",
     "RECIPES",
     "STAM",

@@ -8,6 +8,9 @@ in the improved (v2) results. The training code and hyper-parameters were never 
 the optimiser, schedule, epochs, batch size, crops and KD weights below are our choices, not the paper's.
 
 Each recipe is data: the CLI exposes every field as ``--field-name`` and writes the resolved recipe into the run.
+Recipe names are the table's rows in kebab-case (``stam-16``); fields that are argument roles of the ``miil`` dialect
+use its spelling (``model``, ``model_kwargs``, ``pretrained``, ``init_checkpoint``, ``teacher_checkpoint``,
+``kd_weight``). The class count is read from the data (``num_classes=0``; 400 on Kinetics-400).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from dataclasses import dataclass, field
 
 from miil.core.train import TrainConfig
 
-__all__ = ["RECIPES", "STAM8", "STAM16", "STAM32", "STAM64", "STAMRecipe"]
+__all__ = ["DATA_FORMATS", "RECIPES", "STAM8", "STAM16", "STAM32", "STAM64", "STAMRecipe"]
+
+#: On-disk formats the CLI reads (``--data-format``); :func:`miil.stam.pipeline.data_source` describes each.
+DATA_FORMATS = ("kinetics", "ucf101", "csv", "folder")
 
 
 @dataclass(frozen=True)
@@ -24,12 +30,17 @@ class STAMRecipe(TrainConfig):
     """The engine's fields plus the model, clip sampling, frame transform and distillation of a STAM run."""
 
     # model
-    spatial: str = field(default="vit_base_patch16_224", metadata={"help": "timm model applied to every frame"})
-    spatial_kwargs: str = field(default="{}", metadata={"help": "JSON dict of extra timm.create_model arguments"})
-    spatial_pretrained: bool = field(default=False, metadata={"help": "timm's pretrained spatial weights (downloads)"})
-    spatial_checkpoint: str | None = field(default=None, metadata={"help": "local spatial weights (timm layout)"})
+    model: str = field(default="vit_base_patch16_224", metadata={"help": "timm model applied to every frame"})
+    model_kwargs: str = field(
+        default="{}", metadata={"help": "extra timm.create_model arguments of the frame model, as a JSON object"}
+    )
+    pretrained: bool = field(default=False, metadata={"help": "timm's pretrained frame-model weights (downloads)"})
+    init_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "local weights to start from: the frame model's (timm layout), or a whole STAM's"},
+    )
     spatial_norm_eps: float | None = field(default=1e-5, metadata={"help": "LayerNorm eps of the spatial model"})
-    num_classes: int = field(default=400, metadata={"help": "number of classes (0: from the data)"})
+    num_classes: int = field(default=0, metadata={"help": "number of classes (0: from the data)"})
     num_frames: int = field(default=16, metadata={"help": "frames per clip T"})
     aggregation: str = field(default="transformer", metadata={"help": "transformer (STAM) | mean (frame averaging)"})
     temporal_depth: int = field(default=6, metadata={"help": "temporal transformer layers"})
@@ -58,8 +69,10 @@ class STAMRecipe(TrainConfig):
     backend: str = field(default="auto", metadata={"help": "auto (decord, PyAV fallback) | decord | pyav"})
     decode_threads: int = field(default=1, metadata={"help": "decoder threads per video"})
     # distillation
-    teacher: str | None = field(default=None, metadata={"help": "teacher weights: a run dir or converted checkpoint"})
-    kd_alpha: float = field(default=0.0, metadata={"help": "weight of the KD term (0: plain cross-entropy)"})
+    teacher_checkpoint: str | None = field(
+        default=None, metadata={"help": "the teacher STAM: a run folder or a converted checkpoint"}
+    )
+    kd_weight: float = field(default=0.0, metadata={"help": "weight of the KD term in [0, 1] (0: plain CE)"})
     kd_temperature: float = field(default=1.0, metadata={"help": "KD softmax temperature"})
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing of the cross-entropy"})
 
@@ -112,8 +125,8 @@ class STAM64(STAM16):
 
 
 RECIPES: dict[str, STAMRecipe] = {
-    "STAM-8": STAM8(),
-    "STAM-16": STAM16(),
-    "STAM-32": STAM32(),
-    "STAM-64": STAM64(),
+    "stam-8": STAM8(),
+    "stam-16": STAM16(),
+    "stam-32": STAM32(),
+    "stam-64": STAM64(),
 }

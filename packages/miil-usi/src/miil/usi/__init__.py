@@ -19,6 +19,7 @@ __version__ = importlib.metadata.version("miil-usi")  # written once, in pyproje
 
 # name -> submodule; names are imported on first use (PEP 562), so `import` of the package loads no torch.
 _EXPORTS = {
+    "convert_checkpoint": ".convert",
     "convert_inplace_abn_tresnet": ".convert",
     "is_inplace_abn_tresnet": ".convert",
     "load_weights": ".convert",
@@ -32,6 +33,8 @@ _EXPORTS = {
     "fuse_batchnorm": ".fuse",
     "FuseResult": ".fuse",
     "collect_images": ".inference",
+    "evaluate_classifier": ".inference",
+    "ImageFiles": ".inference",
     "load_classifier": ".inference",
     "LoadedModel": ".inference",
     "predict": ".inference",
@@ -40,6 +43,7 @@ _EXPORTS = {
     "usi_kd_loss": ".loss",
     "USIDistillationLoss": ".loss",
     "KDMixup": ".mixup",
+    "split_folder": ".layout",
     "mark_front": ".pareto",
     "pareto_front": ".pareto",
     "pareto_table": ".pareto",
@@ -56,7 +60,7 @@ _EXPORTS = {
     "renormalize": ".renormalize",
     "RepeatedAugSampler": ".sampler",
     "create_teacher": ".teacher",
-    "DEFAULT_TEACHER": ".teacher",
+    "DEFAULT_TEACHER": ".recipes",
     "FrozenTeacher": ".teacher",
     "precompute_teacher_logits": ".teacher_logits",
     "TeacherLogits": ".teacher_logits",
@@ -65,7 +69,11 @@ _EXPORTS = {
     "build_usi_trainer": ".train",
     "create_student": ".train",
     "train_usi": ".train",
+    "usi_datasets": ".train",
     "usi_transforms": ".train",
+    "classifier_outputs": ".weights",
+    "read_weights": ".weights",
+    "RunWeights": ".weights",
 }
 
 _SUBMODULES = {
@@ -74,6 +82,7 @@ _SUBMODULES = {
     "distill",
     "fuse",
     "inference",
+    "layout",
     "loss",
     "mixup",
     "pareto",
@@ -84,24 +93,36 @@ _SUBMODULES = {
     "teacher_logits",
     "throughput",
     "train",
+    "weights",
 }
 
 if TYPE_CHECKING:
-    from .convert import convert_inplace_abn_tresnet, is_inplace_abn_tresnet, load_weights
+    from .convert import convert_checkpoint, convert_inplace_abn_tresnet, is_inplace_abn_tresnet, load_weights
     from .data import IndexedDataset, dataset_fingerprint, image_folder, usi_eval_transform, usi_train_transform
     from .distill import KDBatchTransform, KDStep
     from .fuse import FuseResult, fuse_batchnorm
-    from .inference import LoadedModel, collect_images, load_classifier, predict, prepare_for_inference, validate
+    from .inference import (
+        ImageFiles,
+        LoadedModel,
+        collect_images,
+        evaluate_classifier,
+        load_classifier,
+        predict,
+        prepare_for_inference,
+        validate,
+    )
+    from .layout import split_folder
     from .loss import USIDistillationLoss, usi_kd_loss
     from .mixup import KDMixup
     from .pareto import ParetoPoint, mark_front, pareto_front, pareto_table, plot_pareto, write_pareto
-    from .recipes import PAPER_RESULTS, RECIPES, USI, PaperResult, USIRecipe
+    from .recipes import DEFAULT_TEACHER, PAPER_RESULTS, RECIPES, USI, PaperResult, USIRecipe
     from .renormalize import InputRenormalizer, model_mean_std, renormalize
     from .sampler import RepeatedAugSampler
-    from .teacher import DEFAULT_TEACHER, FrozenTeacher, create_teacher
+    from .teacher import FrozenTeacher, create_teacher
     from .teacher_logits import TeacherLogits, precompute_teacher_logits
     from .throughput import ThroughputResult, measure_throughput
-    from .train import build_usi_trainer, create_student, train_usi, usi_transforms
+    from .train import build_usi_trainer, create_student, train_usi, usi_datasets, usi_transforms
+    from .weights import RunWeights, classifier_outputs, read_weights
 
 
 def __getattr__(name: str) -> Any:
@@ -138,6 +159,7 @@ __all__ = [
     "USI",
     "FrozenTeacher",
     "FuseResult",
+    "ImageFiles",
     "IndexedDataset",
     "InputRenormalizer",
     "KDBatchTransform",
@@ -147,16 +169,20 @@ __all__ = [
     "PaperResult",
     "ParetoPoint",
     "RepeatedAugSampler",
+    "RunWeights",
     "TeacherLogits",
     "ThroughputResult",
     "USIDistillationLoss",
     "USIRecipe",
     "build_usi_trainer",
+    "classifier_outputs",
     "collect_images",
+    "convert_checkpoint",
     "convert_inplace_abn_tresnet",
     "create_student",
     "create_teacher",
     "dataset_fingerprint",
+    "evaluate_classifier",
     "fuse_batchnorm",
     "image_folder",
     "is_inplace_abn_tresnet",
@@ -171,8 +197,11 @@ __all__ = [
     "precompute_teacher_logits",
     "predict",
     "prepare_for_inference",
+    "read_weights",
     "renormalize",
+    "split_folder",
     "train_usi",
+    "usi_datasets",
     "usi_eval_transform",
     "usi_kd_loss",
     "usi_train_transform",

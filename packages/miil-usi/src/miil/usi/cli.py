@@ -1,176 +1,240 @@
-"""``miil usi ...``: train any timm backbone with the USI recipe, validate, infer, precompute teacher logits, and
-compare models on the speed-accuracy plane.
+"""``miil usi ...``: train any timm backbone with the USI recipe, validate, infer, convert the original checkpoints,
+precompute teacher logits, and compare models on the speed-accuracy plane.
 
 Paper: USI (arXiv 2204.03475). Examples::
 
-    miil usi train --data /data/imagenet --model convnext_small --teacher-checkpoint tresnet_l_v2_83_9.pth
-    torchrun --nproc_per_node=8 -m miil.core.cli usi train --data /data/imagenet --model levit_384
-    miil usi validate --run runs/usi --data /data/imagenet/val
-    miil usi infer --run runs/usi photo.jpg
-    miil usi precompute-logits --data /data/imagenet/train --teacher-checkpoint t.pth --out logits.npy
+    miil usi recipes
+    miil usi train --data-root /data/imagenet --model convnext_small --teacher-checkpoint teacher.safetensors
+    torchrun --nproc_per_node=8 -m miil.core.cli usi train --recipe usi-levit-384 --data-root /data/imagenet
+    miil usi validate --weights runs/usi --data-root /data/imagenet --json val.json
+    miil usi infer --weights runs/usi photo.jpg photos/
+    miil usi convert tresnet_l_v2_83_9.pth teacher.safetensors --model tresnet_v2_l
+    miil usi precompute-logits --data-root /data/imagenet --teacher-checkpoint t.safetensors --output logits.npy
     miil usi pareto --models resnet50 mobilenetv3_large_100 levit_384 --paper-accuracies --device cuda
+
+This module imports no torch: each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import io
 from pathlib import Path
 
-import torch
-
-from miil.core import distributed as du
+from miil.core import cli_args as ca
 from miil.core.cli import HelpFormatter
 from miil.core.config import add_dataclass_arguments, dataclass_from_args, pick_recipe
+from miil.core.errors import UserError
 
-from .recipes import PAPER_RESULTS, RECIPES, USI
-from .teacher import DEFAULT_TEACHER
+from .layout import DATA_FORMATS, split_folder
+from .recipes import DEFAULT_TEACHER, PAPER_RESULTS, RECIPES, USI
 
-__all__ = ["register"]
+__all__ = ["add_model_source", "infer_command", "register", "validate_command"]
 
-
-def _bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
+_PROG = "miil usi"
 
 
-def _split_dirs(args: argparse.Namespace) -> tuple[Path, Path | None]:
-    if args.train_dir:
-        return Path(args.train_dir), Path(args.val_dir) if args.val_dir else None
-    if not args.data:
-        raise SystemExit("miil usi train: give --data ROOT (with ROOT/train and ROOT/val) or --train-dir")
-    root = Path(args.data)
-    train = root / "train"
-    if not train.is_dir():
-        raise SystemExit(f"miil usi train: {train} is not a folder; --data expects ROOT/train/<class>/<image>")
-    val = Path(args.val_dir) if args.val_dir else (root / "val" if (root / "val").is_dir() else None)
-    return train, val
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train_usi
-
-    recipe = pick_recipe(RECIPES, args.recipe)
-    values = {k: v for k, v in vars(args).items() if not (k in ("model", "epochs") and v is None)}
-    cfg = dataclass_from_args(recipe, values)
-    train_dir, val_dir = _split_dirs(args)
-    result = train_usi(cfg, train_dir=train_dir, val_dir=val_dir, recipe_name=args.recipe)
-    if du.is_main_process():
-        print(
-            f"[miil usi] {cfg.model}: best top-1 {result.best_metric:.2f}% ({result.best_source} weights, epoch "
-            f"{result.best_epoch + 1}) -> {result.out_dir / 'best.safetensors'}"
-        )
-    if du.is_distributed():
-        torch.distributed.destroy_process_group()
-    return 0
-
-
-def _loaded(args: argparse.Namespace, classes=None):
-    from .inference import load_classifier
-
-    return load_classifier(
-        run_dir=args.run,
-        which=args.which,
-        model=args.model,
-        checkpoint=args.checkpoint,
-        num_classes=args.num_classes,
-        classes=classes,
-        img_size=args.img_size,
-        crop_pct=args.crop_pct,
-        pretrained=args.pretrained,
-    )
-
-
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from miil.core.data import ImageFolderDataset
-
-    from .inference import prepare_for_inference, validate, write_json
-    from .throughput import resolve_device
-
-    folder_classes = None
-    if args.run is None:
-        folder_classes = ImageFolderDataset(args.data).classes
-    loaded = _loaded(args, classes=folder_classes)
-    classes = loaded.classes
-    dataset = ImageFolderDataset(args.data, transform=loaded.transform(), classes=classes, strict=args.strict)
-    device = resolve_device(args.device)
-    net = prepare_for_inference(loaded, device=device, fuse_bn=args.fuse_bn, channels_last=args.channels_last)
-    metrics = validate(
-        net,
-        dataset,
-        batch_size=args.batch_size,
-        device=device,
-        amp=args.amp,
-        num_workers=args.num_workers,
-        channels_last=args.channels_last,
-    )
-    report = {
-        "model": loaded.name,
-        **{k: metrics[k] for k in ("top1", "top5") if k in metrics},
-        "images": int(metrics["images"]),
-        "skipped_unreadable": int(metrics["skipped_unreadable"]),
-        "data": str(args.data),
-        "img_size": loaded.img_size,
-        "crop_pct": loaded.crop_pct,
-        **loaded.info,
-    }
-    tops = " ".join(f"{k} {report[k]:.2f}%" for k in ("top1", "top5") if k in report)
-    print(f"[miil usi] {loaded.name} on {args.data}: {tops} ({report['images']} images)")
-    if args.output:
-        write_json(args.output, report)
-    return 0
+def _precision(amp: bool | None, amp_dtype: str, stored: str, device) -> str:
+    """``--amp`` unset: the precision the run validated in; set: fp32, or the asked / the device's autocast dtype."""
+    if amp is None:
+        return stored
+    if not amp:
+        return "fp32"
+    if amp_dtype in ("bfloat16", "float16"):
+        return "bf16" if amp_dtype == "bfloat16" else "fp16"
+    return "fp16" if device.type == "cuda" else "bf16"
 
 
 def _read_classes(path: str | None) -> list[str] | None:
     if path is None:
         return None
-    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    from miil.core.io import load_file
+
+    names = [line.strip() for line in str(load_file(path, what="class list")).splitlines() if line.strip()]
     if not names:
-        raise SystemExit(f"miil usi infer: {path} lists no class names (one per line)")
+        raise UserError(f"--classes {path} lists no class names (one per line)")
     return names
 
 
-def _cmd_infer(args: argparse.Namespace) -> int:
-    from .inference import collect_images, predict, prepare_for_inference
-    from .throughput import resolve_device
+# --------------------------------------------------------------------------------------------------- train
 
-    loaded = _loaded(args, classes=_read_classes(args.classes))
-    device = resolve_device(args.device)
-    net = prepare_for_inference(loaded, device=device, fuse_bn=args.fuse_bn)
-    rows = predict(
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from miil.core import distributed as du
+    from miil.core.evaluate import exit_status, print_skipped_summary
+
+    from .train import train_usi
+
+    cfg = dataclass_from_args(pick_recipe(RECIPES, args.recipe), args)
+    train_dir = split_folder(args.data_root, args.train_split, default="train", flag="--train-split")
+    val_dir = split_folder(
+        args.data_root, args.val_split, default="val", flag="--val-split", required=args.val_split is not None
+    )
+    result = train_usi(cfg, train_dir=train_dir, val_dir=val_dir, recipe_name=args.recipe)
+    if du.is_main_process():
+        if val_dir is None:
+            print(f"{_PROG} train: no {Path(args.data_root) / 'val'} folder: kept the last epoch's weights")
+        print(
+            f"{_PROG} train: {cfg.model}: best top-1 {result.best_metric:.2f}% ({result.best_source} weights, epoch "
+            f"{result.best_epoch + 1}) -> {result.out_dir / 'best.safetensors'}"
+        )
+    print_skipped_summary(result.skipped, prog=f"{_PROG} train")
+    ca.print_plot_hint(result.out_dir)
+    return exit_status(result.skipped)
+
+
+# --------------------------------------------------------------------------------------------------- validate / infer
+
+
+def _load(args: argparse.Namespace, classes: list[str] | None):
+    from .inference import load_classifier
+
+    return load_classifier(
+        weights=args.weights,
+        model=args.model,
+        pretrained=args.pretrained,
+        num_classes=args.num_classes,
+        classes=classes,
+        img_size=args.img_size,
+        crop_pct=args.crop_pct,
+        model_kwargs=args.model_kwargs,
+    )
+
+
+def _outputs(model) -> int | None:
+    value = getattr(model, "num_classes", None)
+    return int(value) if isinstance(value, int) else None
+
+
+def validate_command(args: argparse.Namespace, prog: str = _PROG) -> int:
+    """``validate``: top-1 / top-5 and loss of ``--weights`` on the ``--val-split`` folder (see :func:`register`).
+
+    Args:
+        args: The parsed options of a parser built with :func:`add_model_source` and the dataset options.
+        prog: The command's name in messages (``miil diversity`` reuses this verb).
+    """
+    from miil.core import distributed as du
+    from miil.core.data import ImageFolderDataset
+    from miil.core.evaluate import exit_status, print_skipped_summary, write_json
+
+    from .inference import evaluate_classifier, prepare_for_inference
+
+    val_dir = split_folder(args.data_root, args.val_split, default="val", flag="--val-split")
+    loaded = _load(args, _read_classes(args.classes))
+    classes = loaded.classes or ImageFolderDataset(val_dir).classes
+    outputs = _outputs(loaded.model)
+    if outputs is not None and outputs != len(classes):
+        raise UserError(
+            f"the model predicts {outputs} classes but {val_dir} has {len(classes)} class folders; pass --classes "
+            "FILE listing the model's classes in output order"
+        )
+    dataset = ImageFolderDataset(val_dir, transform=loaded.transform(), classes=classes, strict=args.strict)
+    device = du.init_distributed(args.device)
+    net = prepare_for_inference(loaded, device=device, fuse_bn=args.fuse_bn, channels_last=args.channels_last)
+    precision = _precision(args.amp, args.amp_dtype, loaded.precision, device)
+    report = evaluate_classifier(
         net,
-        collect_images(args.images),
+        dataset,
+        batch_size=args.batch_size or loaded.eval_batch_size or 64,
+        device=device,
+        precision=precision,
+        num_workers=args.num_workers,
+        channels_last=args.channels_last,
+        progress=args.progress,
+    )
+    if report.samples == 0:
+        raise UserError(f"no readable image in {val_dir} ({report.skipped_count} unreadable)")
+    if du.is_main_process():
+        shown = "  ".join(f"{k} {v:.4g}" + ("%" if k.startswith("top") else "") for k, v in report.metrics.items())
+        print(f"{prog} validate: {loaded.name} on {val_dir}: {shown} ({report.samples} images, {precision})")
+        if args.json:
+            write_json(
+                args.json,
+                {
+                    "model": loaded.name,
+                    **loaded.info,
+                    "data_root": str(args.data_root),
+                    "split": str(val_dir),
+                    "img_size": loaded.img_size,
+                    "crop_pct": loaded.crop_pct,
+                    **report.as_dict(),
+                },
+            )
+    print_skipped_summary(report.skipped, prog=f"{prog} validate")
+    return exit_status(report.skipped)
+
+
+def infer_command(args: argparse.Namespace, prog: str = _PROG) -> int:
+    """``infer``: top-k classes of the ``INPUT`` files with ``--weights`` (see :func:`register`).
+
+    Args:
+        args: The parsed options of a parser built with :func:`add_model_source`, ``--top-k`` and ``inputs``.
+        prog: The command's name in messages.
+    """
+    from miil.core import distributed as du
+    from miil.core.evaluate import exit_status, print_skipped_summary, write_json
+
+    from .inference import collect_images, predict, prepare_for_inference
+
+    files = collect_images(args.inputs)
+    loaded = _load(args, _read_classes(args.classes))
+    device = du.init_distributed(args.device)
+    net = prepare_for_inference(loaded, device=device, fuse_bn=args.fuse_bn)
+    precision = _precision(args.amp, args.amp_dtype, loaded.precision, device)
+    rows, report = predict(
+        net,
+        files,
         transform=loaded.transform(),
         classes=loaded.classes,
-        topk=args.topk,
-        batch_size=args.batch_size,
+        top_k=args.top_k,
+        batch_size=args.batch_size or 64,
         device=device,
+        precision=precision,
+        num_workers=args.num_workers,
         strict=args.strict,
+        progress=args.progress,
     )
-    for row in rows:
-        if "error" in row:
-            print(f"{row['image']}\t{row['error']}")
-        else:
-            print(row["image"] + "\t" + "  ".join(f"{t['class']} {t['prob']:.3f}" for t in row["top"]))
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if du.is_main_process():
+        for row in rows:
+            print(row["file"] + "\t" + "  ".join(f"{t['class']} {t['prob']:.3f}" for t in row["top"]))
+        if args.json:
+            write_json(
+                args.json,
+                {"model": loaded.name, **loaded.info, "predictions": rows, **report.as_dict()},
+            )
+    print_skipped_summary(report.skipped, prog=f"{prog} infer")
+    return exit_status(report.skipped)
+
+
+# --------------------------------------------------------------------------------------------------- other verbs
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_checkpoint
+
+    out = convert_checkpoint(
+        args.source,
+        args.output,
+        model=args.model,
+        num_classes=args.num_classes,
+        img_size=args.img_size,
+        crop_pct=args.crop_pct,
+    )
+    print(f"{_PROG} convert: {args.source} -> {out} (sidecar {out.with_suffix('.json')}; use it with --weights)")
     return 0
 
 
 def _cmd_precompute(args: argparse.Namespace) -> int:
+    from miil.core import distributed as du
+
     from .data import image_folder, usi_eval_transform
     from .teacher import create_teacher
     from .teacher_logits import precompute_teacher_logits
-    from .throughput import resolve_device
 
-    device = du.init_distributed(str(resolve_device(args.device)))
-    probe = image_folder(args.data, transform=None)
+    train_dir = split_folder(args.data_root, args.train_split, default="train", flag="--train-split")
+    device = du.init_distributed(args.device)
+    probe = image_folder(train_dir, transform=None)
     num_classes = args.num_classes or len(probe.classes)
     teacher = create_teacher(
         args.teacher,
@@ -184,58 +248,68 @@ def _cmd_precompute(args: argparse.Namespace) -> int:
         device=device,
     )
     tf = usi_eval_transform(args.img_size, mean=teacher.mean, std=teacher.std, crop_pct=args.crop_pct)
-    dataset = image_folder(args.data, transform=tf, strict=args.strict)
+    dataset = image_folder(train_dir, transform=tf, strict=args.strict)
     out = precompute_teacher_logits(
         teacher,
         dataset,
-        args.out,
+        args.output,
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         device=device,
         amp=args.amp,
         dtype=args.dtype,
+        progress=args.progress,
         info={
             "teacher": args.teacher,
             "teacher_checkpoint": args.teacher_checkpoint,
             "img_size": args.img_size,
             "crop_pct": args.crop_pct,
-            "data": str(args.data),
+            "data": str(train_dir),
             "classes": dataset.classes,
         },
     )
     if du.is_main_process():
-        print(f"[miil usi] teacher logits of {len(dataset)} images -> {out}")
-    if du.is_distributed():
-        torch.distributed.destroy_process_group()
+        print(f"{_PROG} precompute-logits: teacher logits of {len(dataset)} images -> {out}")
     return 0
 
 
+def _accuracy_of(item: object, where: str) -> tuple[str, float]:
+    if isinstance(item, dict) and "model" in item:
+        top1 = item.get("top1", (item.get("metrics") or {}).get("top1"))
+        if isinstance(top1, int | float):
+            return str(item["model"]), float(top1)
+    raise UserError(f"{where} must hold {{'model': ..., 'top1': ...}} objects or `miil usi validate --json` reports")
+
+
 def _read_accuracy_files(paths: list[str]) -> dict[str, float]:
+    from miil.core.io import load_file
+
     found: dict[str, float] = {}
     for path in paths:
-        p = Path(path)
-        if not p.is_file():
-            raise SystemExit(f"miil usi pareto: accuracy file {p} does not exist")
-        if p.suffix.lower() == ".json":
-            data = json.loads(p.read_text())
-            items = data if isinstance(data, list) else [data]
-            for item in items:
-                if not isinstance(item, dict) or "model" not in item or "top1" not in item:
-                    raise SystemExit(f"miil usi pareto: {p} must hold {{'model': ..., 'top1': ...}} objects")
-                found[str(item["model"])] = float(item["top1"])
-        else:
-            with open(p, newline="") as fh:
-                reader = csv.DictReader(fh)
-                if not reader.fieldnames or not {"model", "top1"} <= set(reader.fieldnames):
-                    raise SystemExit(f"miil usi pareto: {p} needs a header with 'model' and 'top1' columns")
-                for row in reader:
-                    found[row["model"].strip()] = float(row["top1"])
+        value = load_file(path, what="accuracy file")
+        if Path(path).suffix.lower() == ".json":
+            for item in value if isinstance(value, list) else [value]:
+                name, top1 = _accuracy_of(item, path)
+                found[name] = top1
+            continue
+        reader = csv.DictReader(io.StringIO(str(value)))
+        if not reader.fieldnames or not {"model", "top1"} <= set(reader.fieldnames):
+            raise UserError(f"accuracy file {path} needs a header with 'model' and 'top1' columns")
+        for row in reader:
+            try:
+                found[row["model"].strip()] = float(row["top1"])
+            except (TypeError, ValueError):
+                raise UserError(
+                    f"accuracy file {path}: top1 {row['top1']!r} of {row['model']!r} is not a number"
+                ) from None
     return found
 
 
 def _cmd_pareto(args: argparse.Namespace) -> int:
+    from miil.core.distributed import resolve_device
+
     from .pareto import ParetoPoint, pareto_table, write_pareto
-    from .throughput import measure_throughput, resolve_device
+    from .throughput import measure_throughput
 
     accuracies: dict[str, float] = {}
     if args.paper_accuracies:
@@ -246,14 +320,14 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
         try:
             accuracies[name.strip()] = float(value)
         except ValueError:
-            raise SystemExit(f"miil usi pareto: --accuracy expects NAME=TOP1, got {item!r}") from None
+            raise UserError(f"--accuracy expects NAME=TOP1, got {item!r}") from None
         if not sep:
-            raise SystemExit(f"miil usi pareto: --accuracy expects NAME=TOP1, got {item!r}")
+            raise UserError(f"--accuracy expects NAME=TOP1, got {item!r}")
     missing = [m for m in args.models if m not in accuracies]
     if missing:
-        raise SystemExit(
-            f"miil usi pareto: no top-1 for {', '.join(missing)}; give --accuracy NAME=TOP1, --accuracy-file "
-            "(CSV model,top1 or `miil usi validate --output` JSON) or --paper-accuracies"
+        raise UserError(
+            f"no top-1 for {', '.join(missing)}; give --accuracy NAME=TOP1, --accuracy-file (CSV model,top1 or a "
+            "`miil usi validate --json` report) or --paper-accuracies"
         )
     device = resolve_device(args.device)
     points = []
@@ -270,116 +344,163 @@ def _cmd_pareto(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             iters=args.iters,
             min_seconds=args.min_seconds,
+            model_kwargs=args.model_kwargs,
         )
         print(
-            f"[miil usi] {name}: {res.images_per_s:.1f} img/s (batch {res.batch_size}, {res.img_size}px, "
+            f"{_PROG} pareto: {name}: {res.images_per_s:.1f} img/s (batch {res.batch_size}, {res.img_size}px, "
             f"{res.bn_fused} BN fused, {res.params_m:.1f}M params)",
             flush=True,
         )
         points.append(ParetoPoint(name, res.images_per_s, accuracies[name]))
     paths = write_pareto(points, args.out_dir, title=args.title or f"USI speed-accuracy ({device})", device=str(device))
     print(pareto_table(points, device=str(device)), end="")
-    print(f"[miil usi] wrote {paths['csv']}, {paths['md']}, {paths['png']}")
+    print(f"{_PROG} pareto: wrote {paths['csv']}, {paths['md']}, {paths['png']}")
     return 0
 
 
-def _add_model_source(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model (a run directory, or a timm name with weights)")
-    g.add_argument("--run", default=None, help="run directory written by `miil usi train`")
-    g.add_argument("--which", default="best", choices=("best", "last"), help="which weights of the run")
-    g.add_argument("--model", default=None, help="timm model name (without --run)")
-    g.add_argument("--checkpoint", default=None, help="weights file for --model (safetensors / weights-only .pth)")
-    g.add_argument("--pretrained", type=_bool, default=False, metavar="BOOL", help="timm weights (downloads)")
-    g.add_argument(
-        "--num-classes", type=int, default=None, help="outputs of --model; None: the number of class folders"
+# --------------------------------------------------------------------------------------------------- parsers
+
+
+def add_model_source(p: argparse.ArgumentParser, *, runs: str = "`miil usi train`") -> None:
+    """The options of ``validate`` and ``infer``: the model (``--weights`` or a timm name with ``--pretrained``), its
+    input, the device and precision, the bad-input policy and the ``--json`` report.
+
+    Args:
+        p: The verb's parser.
+        runs: Which train verb writes the run folders ``--weights`` takes (for the help).
+    """
+    g = p.add_argument_group("model (--weights, or a timm name with --pretrained)")
+    ca.add_weights(g, required=False, help=f"a {runs} run folder (its best weights) or a weights file")
+    ca.add_model(g, help="timm model name (default: the one the weights' sidecar names)")
+    ca.add_role(g, "pretrained", help="without --weights: timm's pretrained weights of --model (downloads)")
+    ca.add_model_kwargs(g, default=None, help="extra timm.create_model arguments as a JSON object")
+    g.add_argument("--num-classes", type=int, default=None, help="outputs of the model; default: the weights'")
+    ca.add_classes(g, help="text file with the class names in output order (default: the run's)")
+    ca.add_img_size(g, help="input side (default: the run's, else the model's)")
+    g.add_argument("--crop-pct", type=float, default=None, help="center-crop fraction (default: the run's, else 0.95)")
+    ca.add_device(p)
+    ca.add_batch_size(p, default=None, help="images per forward pass (default: the run's validation batch, or 64)")
+    ca.add_num_workers(p)
+    ca.add_amp(
+        p,
+        dtype=True,
+        default=None,
+        help="autocast; default: the precision the run validated in (its eval_precision), fp32 for other weights",
     )
-    g.add_argument("--img-size", type=int, default=None, help="input side; None: the run's, else the model's")
-    g.add_argument("--crop-pct", type=float, default=None, help="center-crop fraction; None: the run's, else 0.95")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
-    p.add_argument("--fuse-bn", type=_bool, default=True, metavar="BOOL", help="fold batch norms before running")
-    p.add_argument("--strict", type=_bool, default=False, metavar="BOOL", help="fail on unreadable images")
+    p.add_argument(
+        "--fuse-bn", action=ca.BoolAction, default=False, help="fold batch norms first (the paper's deployment)"
+    )
+    ca.add_progress(p)
+    ca.add_strict(p)
+    ca.add_json(p)
+
+
+def _verb(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description or help, formatter_class=HelpFormatter)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    """Add the ``train``, ``validate``, ``infer``, ``precompute-logits`` and ``pareto`` sub-commands."""
+    """Add ``recipes``, ``train``, ``validate``, ``infer``, ``convert``, ``precompute-logits`` and ``pareto``."""
     parser.description = "USI (arXiv 2204.03475): one KD recipe for any timm backbone, and a speed-accuracy tool."
     sub = parser.add_subparsers(dest="usi_command", metavar="COMMAND")
 
-    p = sub.add_parser(
+    ca.add_recipes_verb(sub, RECIPES, help="list the paper's rows (one recipe, its backbone and epochs), or show one")
+
+    p = _verb(
+        sub,
         "train",
-        help="train any timm model with the USI recipe (KD from a frozen teacher)",
-        formatter_class=HelpFormatter,
-        description="Defaults below are the USI preset (the authors' train.py); every --recipe shares them and only "
-        f"sets --model and --epochs. Recipes: {', '.join(RECIPES)}.",
+        "train any timm model with the USI recipe (KD from a frozen teacher)",
+        "Every recipe is the USI preset (the authors' train.py) with its row's --model and --epochs; options below "
+        "override it. Data: --data-root ROOT holding train/<class>/<image> and val/<class>/<image>.",
     )
-    p.add_argument("--recipe", default="usi", help="paper row to start from (see the description)")
-    p.add_argument("--data", default=None, help="ImageNet-style root holding train/<class>/... and val/<class>/...")
-    p.add_argument("--train-dir", default=None, help="training folder (instead of --data)")
-    p.add_argument("--val-dir", default=None, help="validation folder; None: DATA/val when it exists")
-    p.add_argument("--model", default=None, help=f"student: any timm model name; None: the recipe's ({USI.model})")
-    p.add_argument("--epochs", type=int, default=None, help=f"epochs; None: the recipe's ({USI.epochs})")
-    add_dataclass_arguments(p, USI, exclude=("model", "epochs"), group="USI recipe (the authors' train.py defaults)")
+    ca.add_recipe(p, RECIPES, default="usi")
+    ca.add_data_args(p, DATA_FORMATS, labels=False, root_required=True)
+    add_dataclass_arguments(p, USI, group="recipe (default: the --recipe row)", only_if_given=True, recipe_name="usi")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("validate", help="top-1 / top-5 on an image folder", formatter_class=HelpFormatter)
-    p.add_argument("--data", required=True, help="validation folder: DATA/<class>/<image>")
-    _add_model_source(p)
-    p.add_argument("--amp", type=_bool, default=False, metavar="BOOL", help="autocast (fp16 CUDA / bf16 CPU)")
-    p.add_argument("--channels-last", type=_bool, default=False, metavar="BOOL", help="channels-last batches")
-    p.add_argument("--num-workers", type=int, default=0, help="data-loader workers")
-    p.add_argument("--output", default=None, help="write the metrics as JSON (usable by `pareto --accuracy-file`)")
-    p.set_defaults(func=_cmd_validate)
+    p = _verb(sub, "validate", "top-1 / top-5 of a run or weights on the validation split")
+    ca.add_data_args(p, DATA_FORMATS, splits=("val",), labels=False, root_required=True)
+    add_model_source(p)
+    p.add_argument("--channels-last", action=ca.BoolAction, default=False, help="channels-last batches")
+    p.set_defaults(func=validate_command)
 
-    p = sub.add_parser("infer", help="top-k classes of images", formatter_class=HelpFormatter)
-    p.add_argument("images", nargs="+", help="image files or folders")
-    _add_model_source(p)
-    p.add_argument("--classes", default=None, help="text file with one class name per line (without --run)")
-    p.add_argument("--topk", type=int, default=5, help="classes to print per image")
-    p.add_argument("--output", default=None, help="also write JSON lines here")
-    p.set_defaults(func=_cmd_infer)
+    p = _verb(sub, "infer", "top-k classes of image files (folders are searched)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    add_model_source(p)
+    ca.add_top_k(p)
+    p.set_defaults(func=infer_command)
 
-    p = sub.add_parser(
-        "precompute-logits",
-        help="run the teacher once over a training folder and store its logits",
-        formatter_class=HelpFormatter,
+    p = _verb(
+        sub,
+        "convert",
+        "convert an original USI / MIIL checkpoint (e.g. the teacher tresnet_l_v2_83_9.pth) to safetensors",
+        "Reads the authors' weights-only .pth (InplaceABN TResNets converted key by key; every key must map) and "
+        "writes OUTPUT.safetensors with a JSON sidecar naming the model, for --weights and --teacher-checkpoint.",
     )
-    p.add_argument("--data", required=True, help="training folder: DATA/<class>/<image>")
-    p.add_argument("--out", required=True, help="output .npy file (a .json sidecar is written beside it)")
-    p.add_argument("--teacher", default=DEFAULT_TEACHER, help="teacher timm name")
-    p.add_argument("--teacher-checkpoint", default=None, help="teacher weights file")
-    p.add_argument("--teacher-pretrained", type=_bool, default=True, metavar="BOOL", help="timm weights if no file")
-    p.add_argument("--num-classes", type=int, default=None, help="teacher outputs; None: the number of class folders")
-    p.add_argument("--img-size", type=int, default=USI.img_size, help="input side")
+    p.add_argument("source", metavar="SOURCE", help="the original checkpoint")
+    p.add_argument("output", metavar="OUTPUT", help="the .safetensors file to write")
+    ca.add_model(p, required=True, help="timm name of the architecture: tresnet_v2_l (the teacher), tresnet_m, ...")
+    p.add_argument("--num-classes", type=int, default=None, help="classifier outputs; default: the checkpoint's")
+    ca.add_img_size(p, help="evaluation input side stored in the sidecar (default: the model's)")
+    p.add_argument("--crop-pct", type=float, default=USI.crop_pct, help="evaluation center crop stored in the sidecar")
+    p.set_defaults(func=_cmd_convert)
+
+    p = _verb(sub, "precompute-logits", "run the teacher once over the training split and store its logits")
+    ca.add_data_args(p, DATA_FORMATS, splits=("train",), labels=False, root_required=True)
+    ca.add_output(p, required=True, help="the .npy file to write (a .json sidecar is written beside it)")
+    ca.add_role(p, "teacher", default=DEFAULT_TEACHER)
+    ca.add_role(p, "teacher_checkpoint", default=None)
+    p.add_argument(
+        "--teacher-pretrained",
+        action=ca.BoolAction,
+        default=True,
+        help="download the teacher's timm weights when no --teacher-checkpoint is given",
+    )
+    p.add_argument("--num-classes", type=int, default=None, help="teacher outputs; default: the class folders")
+    ca.add_img_size(p, default=USI.img_size)
     p.add_argument("--crop-pct", type=float, default=USI.crop_pct, help="center-crop fraction of the teacher's view")
-    p.add_argument("--batch-size", type=int, default=128, help="images per forward pass")
-    p.add_argument("--num-workers", type=int, default=0, help="data-loader workers")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--amp", type=_bool, default=False, metavar="BOOL", help="autocast")
-    p.add_argument("--fuse-bn", type=_bool, default=True, metavar="BOOL", help="fold the teacher's batch norms")
+    ca.add_batch_size(p, default=128)
+    ca.add_num_workers(p)
+    ca.add_device(p)
+    ca.add_amp(p)
+    p.add_argument("--fuse-bn", action=ca.BoolAction, default=True, help="fold the teacher's batch norms")
     p.add_argument("--dtype", default="float16", choices=("float16", "float32"), help="storage precision")
-    p.add_argument("--strict", type=_bool, default=False, metavar="BOOL", help="fail on unreadable images")
+    ca.add_strict(p)
+    ca.add_progress(p)
     p.set_defaults(func=_cmd_precompute)
 
-    p = sub.add_parser(
-        "pareto",
-        help="throughput of timm models, joined with accuracies: Pareto front table and plot",
-        formatter_class=HelpFormatter,
+    p = _verb(sub, "pareto", "throughput of timm models, joined with accuracies: Pareto front table and plot")
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME", help="timm model names")
+    p.add_argument("--accuracy", action="append", metavar="NAME=TOP1", help="a model's top-1 (repeatable)")
+    p.add_argument(
+        "--accuracy-file",
+        nargs="+",
+        metavar="FILE",
+        help="CSV files (model,top1) or `miil usi validate --json` reports",
     )
-    p.add_argument("--models", nargs="+", required=True, help="timm model names")
-    p.add_argument("--accuracy", action="append", help="NAME=TOP1 (repeatable)")
-    p.add_argument("--accuracy-file", nargs="+", help="CSV (model,top1) or `miil usi validate --output` JSON files")
-    p.add_argument("--paper-accuracies", action="store_true", help="use the USI paper's top-1 where listed")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
-    p.add_argument("--img-size", type=int, default=None, help="input side; None: each model's")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--fuse-bn", type=_bool, default=True, metavar="BOOL", help="fold batch norms (as the paper)")
-    p.add_argument("--channels-last", type=_bool, default=True, metavar="BOOL", help="channels-last format")
-    p.add_argument("--compile", type=_bool, default=False, metavar="BOOL", help="torch.compile each model")
-    p.add_argument("--amp", type=_bool, default=False, metavar="BOOL", help="autocast (fp16 CUDA / bf16 CPU)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed forward passes")
-    p.add_argument("--iters", type=int, default=10, help="minimum timed forward passes")
-    p.add_argument("--min-seconds", type=float, default=1.0, help="minimum timed duration per model")
-    p.add_argument("--out-dir", default="runs/pareto", help="where pareto.csv / .md / .png go")
+    p.add_argument("--paper-accuracies", action=ca.BoolAction, default=False, help="the paper's top-1 where listed")
+    ca.add_model_kwargs(p, help="extra timm.create_model arguments for every model, as a JSON object")
+    ca.add_batch_size(p, default=64)
+    ca.add_img_size(p, help="input side (default: each model's)")
+    ca.add_device(p)
+    p.add_argument("--fuse-bn", action=ca.BoolAction, default=True, help="fold batch norms (as the paper)")
+    p.add_argument("--channels-last", action=ca.BoolAction, default=True, help="channels-last memory format")
+    p.add_argument("--compile", action=ca.BoolAction, default=False, help="torch.compile each model")
+    ca.add_amp(p, help="autocast (fp16 on CUDA, bf16 on CPU)")
+    p.add_argument("--warmup", type=int, default=3, metavar="N", help="untimed forward passes")
+    p.add_argument("--iters", type=int, default=10, metavar="N", help="minimum timed forward passes")
+    p.add_argument("--min-seconds", type=float, default=1.0, metavar="S", help="minimum timed duration per model")
+    ca.add_out_dir(p, default="runs/pareto", help="where pareto.csv, pareto.md and pareto.png go")
     p.add_argument("--title", default=None, help="plot title")
     p.set_defaults(func=_cmd_pareto)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m miil.usi.cli``: the ``miil usi`` command."""
+    from miil.core.cli import package_main
+
+    return package_main("usi", register, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

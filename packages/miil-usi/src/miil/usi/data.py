@@ -19,7 +19,7 @@ from typing import Any
 from timm.data import create_transform
 from torch.utils.data import Dataset, TensorDataset
 
-from miil.core.data import ImageFolderDataset, floor_posterize_bits
+from miil.core.data import ImageFolderDataset, Skipped, floor_posterize_bits
 
 __all__ = ["IndexedDataset", "dataset_fingerprint", "image_folder", "usi_eval_transform", "usi_train_transform"]
 
@@ -114,7 +114,8 @@ def image_folder(
 class IndexedDataset(Dataset):
     """Wraps a dataset so each sample also carries its index: ``(image, label, index)``.
 
-    Used to look up precomputed teacher outputs of the sample; ``None`` samples (unreadable files) stay ``None``.
+    Used to look up precomputed teacher outputs of the sample; unreadable samples (``None`` or a :class:`Skipped`
+    record) pass through unchanged, for the loop to count.
 
     Args:
         dataset: A map-style dataset of ``(image, label, ...)`` samples.
@@ -126,10 +127,10 @@ class IndexedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any, int] | None:
+    def __getitem__(self, index: int) -> tuple[Any, Any, int] | Skipped | None:
         sample = self.dataset[index]
-        if sample is None:
-            return None
+        if sample is None or isinstance(sample, Skipped):
+            return sample
         return sample[0], sample[1], index
 
     def __getattr__(self, name: str) -> Any:

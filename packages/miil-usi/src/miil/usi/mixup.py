@@ -68,7 +68,7 @@ class KDMixup(Mixup):
     def mix(
         self, x: torch.Tensor, target: torch.Tensor, teacher_log_probs: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Mix a batch in place.
+        """Mix a batch in place (any size: batches lose samples when unreadable files are skipped).
 
         Args:
             x: ``[B, C, H, W]`` images (mixed in place).
@@ -82,8 +82,16 @@ class KDMixup(Mixup):
             raise ValueError(f"expected [B] class indices as targets, got shape {tuple(target.shape)}")
         if not self.active:
             return x, mixup_target(target, self.num_classes, 1.0, self.label_smoothing), teacher_log_probs
-        if len(x) % 2:
-            raise ValueError(f"mixup/cutmix needs an even batch size, got {len(x)}; change --batch-size")
+        if len(x) % 2 and self.mode != "batch":
+            # An odd batch (an unreadable file was skipped): mix the first B - 1 in pairs, keep the last one as it is.
+            # ("batch" mode pairs sample i with B - 1 - i, so the middle one mixes with itself: unchanged, exact.)
+            _, soft, mixed = self.mix(
+                x[:-1], target[:-1], None if teacher_log_probs is None else teacher_log_probs[:-1]
+            )
+            last = mixup_target(target[-1:], self.num_classes, 1.0, self.label_smoothing)
+            if mixed is not None:
+                mixed = torch.cat([mixed, teacher_log_probs[-1:].float()])
+            return x, torch.cat([soft, last.to(soft.dtype)]), mixed
         if self.mode == "elem":
             lam = self._mix_elem(x)
         elif self.mode == "pair":

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from miil.core.train import TrainConfig
 
-from .teacher import DEFAULT_TEACHER
+__all__ = ["DEFAULT_TEACHER", "PAPER_RESULTS", "RECIPES", "USI", "PaperResult", "USIRecipe"]
 
-__all__ = ["PAPER_RESULTS", "RECIPES", "USI", "PaperResult", "USIRecipe"]
+# The paper's teacher: TResNet-L-V2, IN-21K pretrained, fine-tuned on IN-1K (83.9% top-1), by its timm name.
+DEFAULT_TEACHER = "tresnet_v2_l.miil_in21k_ft_in1k"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class USIRecipe(TrainConfig):
 
     out_dir: str = field(default="runs/usi", metadata={"help": "run directory (checkpoints, metrics, config)"})
     model: str = field(default="resnet50", metadata={"help": "student: any timm model name"})
+    model_kwargs: str = field(default="{}", metadata={"help": "extra timm.create_model arguments as a JSON object"})
+    pretrained: bool = field(
+        default=False, metadata={"help": "start the student from timm's pretrained weights (downloads; paper: off)"}
+    )
     num_classes: int = field(default=1000, metadata={"help": "number of classes"})
     img_size: int = field(default=224, metadata={"help": "training and evaluation image side"})
     drop_path_rate: float | None = field(default=None, metadata={"help": "stochastic depth; None: the model's default"})
@@ -39,7 +44,9 @@ class USIRecipe(TrainConfig):
 
     teacher: str = field(default=DEFAULT_TEACHER, metadata={"help": "KD teacher: timm name, or 'none' for no KD"})
     teacher_checkpoint: str | None = field(default=None, metadata={"help": "teacher weights file (safe loader)"})
-    teacher_pretrained: bool = field(default=True, metadata={"help": "download timm weights if no checkpoint"})
+    teacher_pretrained: bool = field(
+        default=True, metadata={"help": "download the teacher's timm weights when no --teacher-checkpoint is given"}
+    )
     teacher_mean: tuple[float, float, float] | None = field(
         default=None, metadata={"help": "teacher mean; None: timm's"}
     )
@@ -49,7 +56,7 @@ class USIRecipe(TrainConfig):
     teacher_compile: bool = field(default=False, metadata={"help": "torch.compile the teacher"})
     teacher_logits: str | None = field(default=None, metadata={"help": "precomputed teacher logits (.npy)"})
 
-    alpha_kd: float = field(default=5.0, metadata={"help": "weight of the KD term"})
+    kd_weight: float = field(default=5.0, metadata={"help": "weight of the KD term (the paper's alpha_kd)"})
     kd_temperature: float = field(default=1.0, metadata={"help": "KD softmax temperature (KL scaled by T^2)"})
     gt_weight: float = field(default=1.0, metadata={"help": "weight of the ground-truth soft CE term"})
     kd_only: bool = field(default=False, metadata={"help": "drop the ground-truth term"})
@@ -59,7 +66,7 @@ class USIRecipe(TrainConfig):
     mixup_prob: float = field(default=1.0, metadata={"help": "probability of mixing a batch"})
     mixup_switch_prob: float = field(default=0.5, metadata={"help": "probability of cutmix instead of mixup"})
     mixup_mode: str = field(default="batch", metadata={"help": "batch | pair | elem"})
-    smoothing: float = field(default=0.0, metadata={"help": "label smoothing"})
+    label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing"})
     randaug: str = field(default="rand-m7-mstd0.5-inc1", metadata={"help": "timm RandAugment ('' for none)"})
     scale: tuple[float, float] = field(default=(0.08, 1.0), metadata={"help": "RandomResizedCrop scale"})
     ratio: tuple[float, float] = field(default=(0.75, 4.0 / 3.0), metadata={"help": "RandomResizedCrop ratio"})
@@ -69,7 +76,7 @@ class USIRecipe(TrainConfig):
     aug_repeats: int = field(default=3, metadata={"help": "repeated augmentation copies (1: off)"})
     aug_repeats_epoch: str = field(default="dataset", metadata={"help": "dataset | repeats: epoch length with RA"})
     crop_pct: float = field(default=0.95, metadata={"help": "evaluation center-crop fraction"})
-    strict_images: bool = field(default=False, metadata={"help": "fail on unreadable images instead of skipping"})
+    strict: bool = field(default=False, metadata={"help": "stop at the first unreadable image instead of skipping it"})
     lr_base_batch: int | None = field(default=None, metadata={"help": "scale lr by global batch / this"})
 
     epochs: int = field(default=300, metadata={"help": "number of epochs"})
@@ -114,21 +121,21 @@ class PaperResult:
 
 
 PAPER_RESULTS: dict[str, PaperResult] = {
-    "usi_resnet50": PaperResult("resnet50", 81.0, 80.4),
-    "usi_tresnet_m": PaperResult("tresnet_m", 82.4, 80.7),
-    "usi_convnext_s": PaperResult("convnext_small", 84.0, 83.1),
-    "usi_regnety_32": PaperResult("regnety_320", 82.8, 81.0),
-    "usi_vit_s": PaperResult("vit_small_patch16_224", 81.8, 81.2),
-    "usi_levit_384": PaperResult("levit_384", 82.7, 82.6),
-    "usi_swin_s": PaperResult("swin_small_patch4_window7_224", 84.0, 83.2),
-    "usi_tnt_s": PaperResult("tnt_s_patch16_224", 82.5, 81.5),
-    "usi_efficientnet_b0": PaperResult("efficientnet_b0", 79.3, 77.1),
-    "usi_mobilenetv3_l": PaperResult("mobilenetv3_large_100", 77.3, 75.2),
-    "usi_mixer_b": PaperResult("mixer_b16_224", 82.0, 76.4),
-    "usi_resmlp_s12": PaperResult("resmlp_12_224", 78.8, 77.8),
-    "usi_edgenext_s": PaperResult("edgenext_small", 81.1, None, source="MODEL_ZOO.md"),
+    "usi-resnet50": PaperResult("resnet50", 81.0, 80.4),
+    "usi-tresnet-m": PaperResult("tresnet_m", 82.4, 80.7),
+    "usi-convnext-s": PaperResult("convnext_small", 84.0, 83.1),
+    "usi-regnety-32": PaperResult("regnety_320", 82.8, 81.0),
+    "usi-vit-s": PaperResult("vit_small_patch16_224", 81.8, 81.2),
+    "usi-levit-384": PaperResult("levit_384", 82.7, 82.6),
+    "usi-swin-s": PaperResult("swin_small_patch4_window7_224", 84.0, 83.2),
+    "usi-tnt-s": PaperResult("tnt_s_patch16_224", 82.5, 81.5),
+    "usi-efficientnet-b0": PaperResult("efficientnet_b0", 79.3, 77.1),
+    "usi-mobilenetv3-l": PaperResult("mobilenetv3_large_100", 77.3, 75.2),
+    "usi-mixer-b": PaperResult("mixer_b16_224", 82.0, 76.4),
+    "usi-resmlp-s12": PaperResult("resmlp_12_224", 78.8, 77.8),
+    "usi-edgenext-s": PaperResult("edgenext_small", 81.1, None, source="MODEL_ZOO.md"),
     **{
-        f"usi_levit_384_e{e}": PaperResult("levit_384", top1, None, epochs=e, source="Table 5")
+        f"usi-levit-384-e{e}": PaperResult("levit_384", top1, None, epochs=e, source="Table 5")
         for e, top1 in ((100, 80.0), (200, 81.9), (300, 82.7), (600, 83.0), (1000, 83.2))
     },
 }

@@ -15,14 +15,14 @@ import torch
 import torch.nn as nn
 
 from miil.core.backbones import create_backbone
+from miil.core.errors import UserError
 
 from .convert import load_weights
 from .fuse import FuseResult, fuse_batchnorm
+from .recipes import DEFAULT_TEACHER
 from .renormalize import InputRenormalizer, model_mean_std
 
 __all__ = ["DEFAULT_TEACHER", "FrozenTeacher", "create_teacher"]
-
-DEFAULT_TEACHER = "tresnet_v2_l.miil_in21k_ft_in1k"
 
 
 class FrozenTeacher(nn.Module):
@@ -137,15 +137,24 @@ def create_teacher(
             net = create_backbone(model, num_classes=num_classes)
             load_weights(net, checkpoint)
         elif pretrained:
-            net = create_backbone(model, pretrained=True)
-            head = int(getattr(net, "num_classes", num_classes))
+            # The head size is known without the weights: refuse a teacher for other classes before downloading it.
+            with torch.device("meta"):
+                head = int(getattr(create_backbone(model), "num_classes", num_classes))
             if head != num_classes:
-                raise ValueError(
+                raise UserError(
                     f"teacher {model!r} was pretrained for {head} classes but the data has {num_classes}; pass "
-                    "--teacher-checkpoint with a teacher trained on your classes"
+                    "--teacher-checkpoint FILE with a teacher trained on your classes, or --teacher none (no KD)"
                 )
+            try:
+                net = create_backbone(model, pretrained=True)
+            except UserError as err:
+                raise UserError(
+                    f"the pretrained weights of teacher {model!r} could not be downloaded ({err.__cause__ or err}); "
+                    "offline, pass --teacher-checkpoint FILE (local teacher weights, e.g. `miil usi convert` of the "
+                    "original tresnet_l_v2_83_9.pth) or --teacher none to train without KD"
+                ) from err
         else:
-            raise ValueError(
+            raise UserError(
                 f"teacher {model!r} has no weights: pass a checkpoint file (--teacher-checkpoint) or allow "
                 "downloading timm's pretrained weights (--teacher-pretrained true)"
             )

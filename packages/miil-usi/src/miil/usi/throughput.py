@@ -17,10 +17,11 @@ import torch
 import torch.nn as nn
 
 from miil.core.backbones import create_backbone
+from miil.core.distributed import resolve_device
 
 from .fuse import fuse_batchnorm
 
-__all__ = ["ThroughputResult", "measure_throughput", "resolve_device"]
+__all__ = ["ThroughputResult", "measure_throughput"]
 
 
 @dataclass
@@ -48,13 +49,6 @@ class ThroughputResult:
     bn_fused: int
     iterations: int
     seconds: float
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """ "auto"/None -> CUDA when available, else CPU; anything else as given."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _sync(device: torch.device) -> None:

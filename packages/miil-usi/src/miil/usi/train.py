@@ -19,6 +19,8 @@ from torch.utils.data import Dataset
 
 from miil.core import distributed as du
 from miil.core.backbones import create_backbone
+from miil.core.cli_args import parse_model_kwargs
+from miil.core.errors import UserError
 from miil.core.metrics import AccuracyMeter, Meter
 from miil.core.train import Trainer, TrainResult
 
@@ -32,22 +34,23 @@ from .sampler import RepeatedAugSampler
 from .teacher import FrozenTeacher, create_teacher
 from .teacher_logits import TeacherLogits
 
-__all__ = ["build_usi_trainer", "create_student", "train_usi", "usi_transforms"]
+__all__ = ["build_usi_trainer", "create_student", "train_usi", "usi_datasets", "usi_transforms"]
 
 
 def create_student(cfg: USIRecipe, **model_kwargs: Any) -> nn.Module:
     """The student network named by ``cfg.model`` with ``cfg.num_classes`` outputs (random init, as in the paper).
 
-    Any timm model: the student is the timm classifier itself (miil-core's ``create_backbone``).
+    Any timm model: the student is the timm classifier itself (miil-core's ``create_backbone``); ``cfg.pretrained``
+    starts it from timm's weights instead (downloads; the classifier is re-initialised for ``cfg.num_classes``).
 
     Args:
         cfg: The recipe.
-        model_kwargs: More ``timm.create_model`` arguments (e.g. tiny sizes for tests).
+        model_kwargs: More ``timm.create_model`` arguments (e.g. tiny sizes for tests), over ``cfg.model_kwargs``.
     """
-    kwargs: dict[str, Any] = {**model_kwargs, "num_classes": cfg.num_classes}
+    kwargs: dict[str, Any] = {**parse_model_kwargs(cfg.model_kwargs), **model_kwargs, "num_classes": cfg.num_classes}
     if cfg.drop_path_rate is not None:
         kwargs["drop_path_rate"] = cfg.drop_path_rate
-    return create_backbone(cfg.model, **kwargs)
+    return create_backbone(cfg.model, pretrained=cfg.pretrained, **kwargs)
 
 
 def usi_transforms(cfg: USIRecipe, mean, std) -> tuple[Any, Any]:
@@ -120,7 +123,7 @@ def build_usi_trainer(
         eval_fn: ``(model, batch) -> (outputs, targets)`` for validation, when the meter needs more than logits.
     """
     if cfg.kd_only and not (cfg.kd or teacher is not None):
-        raise ValueError("kd_only needs a teacher (--teacher) or stored teacher logits (--teacher-logits)")
+        raise UserError("--kd-only needs a teacher (--teacher) or stored teacher logits (--teacher-logits)")
     device = du.init_distributed(cfg.device)
     model = model if model is not None else create_student(cfg)
     mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
@@ -170,11 +173,11 @@ def build_usi_trainer(
         prob=cfg.mixup_prob,
         switch_prob=cfg.mixup_switch_prob,
         mode=cfg.mixup_mode,
-        label_smoothing=cfg.smoothing,
+        label_smoothing=cfg.label_smoothing,
         num_classes=cfg.num_classes,
     )
     loss = USIDistillationLoss(
-        alpha_kd=cfg.alpha_kd, temperature=cfg.kd_temperature, gt_weight=cfg.gt_weight, kd_only=cfg.kd_only
+        alpha_kd=cfg.kd_weight, temperature=cfg.kd_temperature, gt_weight=cfg.gt_weight, kd_only=cfg.kd_only
     )
     info = {
         "paper": "USI, arXiv 2204.03475",
@@ -221,17 +224,12 @@ def train_usi(
         teacher: A teacher module instead of the one ``cfg`` names.
         recipe_name: Name of the recipe, stored with the run.
     """
+    train_ds, val_ds = usi_datasets(cfg, train_dir=train_dir, val_dir=val_dir, recipe_name=recipe_name)
     model = model if model is not None else create_student(cfg)
     mean, std = model_mean_std(model, mean=cfg.mean, std=cfg.std)
-    train_tf, eval_tf = usi_transforms(cfg, mean, std)
-    train_ds = image_folder(train_dir, transform=train_tf, strict=cfg.strict_images)
-    if len(train_ds.classes) != cfg.num_classes:
-        raise ValueError(
-            f"{train_dir} has {len(train_ds.classes)} class folders but --num-classes is {cfg.num_classes}"
-        )
-    val_ds = None
-    if val_dir is not None:
-        val_ds = image_folder(val_dir, transform=eval_tf, classes=train_ds.classes, strict=cfg.strict_images)
+    train_ds.transform, eval_tf = usi_transforms(cfg, mean, std)
+    if val_ds is not None:
+        val_ds.transform = eval_tf
     info = {
         "recipe": recipe_name,
         "classes": train_ds.classes,
@@ -240,3 +238,42 @@ def train_usi(
     }
     trainer = build_usi_trainer(cfg, train_ds, val_dataset=val_ds, model=model, teacher=teacher, run_info=info)
     return trainer.fit()
+
+
+def usi_datasets(
+    cfg: USIRecipe,
+    *,
+    train_dir: str | os.PathLike,
+    val_dir: str | os.PathLike | None = None,
+    recipe_name: str | None = None,
+) -> tuple[Dataset, Dataset | None]:
+    """``(train, val or None)`` class folders checked against the recipe before anything is built or downloaded.
+
+    The transforms are left unset (they depend on the student's normalisation: :func:`usi_transforms`).
+
+    Args:
+        cfg: The recipe.
+        train_dir: Training folder (``train_dir/<class>/<image>``).
+        val_dir: Validation folder with the training classes.
+        recipe_name: Name of the recipe, for messages.
+
+    Raises:
+        UserError: The folders do not fit the recipe (class count, missing classes in the validation folder).
+    """
+    train_ds = image_folder(train_dir, transform=None, strict=cfg.strict)
+    found = len(train_ds.classes)
+    if found != cfg.num_classes:
+        raise UserError(
+            f"{train_dir} has {found} class folders but the recipe {recipe_name or type(cfg).__name__!r} is for "
+            f"{cfg.num_classes} classes; pass --num-classes {found}"
+        )
+    val_ds = None
+    if val_dir is not None:
+        missing = [c for c in train_ds.classes if not (os.path.isdir(os.path.join(val_dir, c)))]
+        if missing:
+            raise UserError(
+                f"the validation folder {val_dir} lacks {len(missing)} of the training classes (e.g. {missing[0]!r}); "
+                "it needs one folder per training class (or pick another --val-split)"
+            )
+        val_ds = image_folder(val_dir, transform=None, classes=train_ds.classes, strict=cfg.strict)
+    return train_ds, val_ds

@@ -19,8 +19,7 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -170,25 +169,6 @@ def _teardown(wait: bool) -> None:
         du.shutdown_distributed(wait=wait)
 
 
-@contextmanager
-def _one_line_warnings(prog: str) -> Iterator[None]:
-    """Show each skipped-input warning as the one line the bad-input contract promises: ``<prog>: warning: ...``."""
-    shown = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        unreadable = sys.modules.get("miil.core.data.unreadable")  # only loaded once something read an input
-        if unreadable is not None and issubclass(category, unreadable.UnreadableFileWarning):
-            (file or sys.stderr).write(f"{prog}: warning: {message}\n")
-            return
-        shown(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = shown
-
-
 def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool = False) -> int:
     """Run one command function the way ``miil`` does: its int return is the exit status; errors as the dialect says.
 
@@ -198,9 +178,10 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         prog: The command's name in messages (``miil stam train``).
         debug: Re-raise every exception (with its traceback) instead of the one-line report.
     """
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = _one_line_skips(prog, previous_format)
     try:
-        with _one_line_warnings(prog):
-            result = func(args)
+        result = func(args)
     except KeyboardInterrupt:
         _teardown(wait=False)
         if debug:
@@ -217,8 +198,30 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
         traceback.print_exc()
         sys.stderr.write(f"{prog}: internal error (a bug, the traceback is above)\n")
         return EXIT_BUG
+    finally:
+        warnings.formatwarning = previous_format
     _teardown(wait=True)
     return int(result) if isinstance(result, int) else 0
+
+
+def _one_line_skips(prog: str, fallback: Callable[..., str]) -> Callable[..., str]:
+    """``warnings.formatwarning`` that prints a skipped input as one line, ``<prog>: warning: <file>: <reason>``
+    (the bad-input contract), instead of the warning's source location and code line; other warnings as before.
+
+    The line is written above a running progress bar rather than inside it (tqdm writes it and the warnings machinery
+    then writes nothing). Only the format is replaced, so warnings recorded by ``warnings.catch_warnings(record=True)``
+    (pytest.warns) are recorded as before."""
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        unreadable = sys.modules.get("miil.core.data.unreadable")
+        if unreadable is not None and issubclass(category, unreadable.UnreadableFileWarning):
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"{prog}: warning: {message}", file=sys.stderr)
+            return ""
+        return fallback(message, category, filename, lineno, line)
+
+    return format_warning
 
 
 def _dispatch(parser: argparse.ArgumentParser, argv: list[str], debug: bool) -> int:

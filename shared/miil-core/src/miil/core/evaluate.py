@@ -59,6 +59,32 @@ def precision_of(dtype: torch.dtype | None) -> str:
     raise ValueError(f"no precision name for dtype {dtype}")
 
 
+def choose_precision(
+    stored: str | None, *, amp: bool | None = None, amp_dtype: str = "auto", device: torch.device | str = "cpu"
+) -> str:
+    """The precision a ``validate`` / ``infer`` verb runs in: the run's own unless ``--amp`` says otherwise.
+
+    Args:
+        stored: The ``eval_precision`` of the run's sidecar (``None`` for weights without one: fp32).
+        amp: ``--amp``: ``None`` (not given) keeps ``stored``; ``False`` is fp32; ``True`` is ``amp_dtype``.
+        amp_dtype: "bfloat16", "float16", or "auto" (fp16 on CUDA, bf16 elsewhere: asked for explicitly).
+        device: Where the model runs.
+    """
+    if amp is None:
+        name = stored or "fp32"
+        if name not in PRECISIONS:
+            raise ValueError(f"unknown stored eval_precision {name!r}; expected one of {sorted(PRECISIONS)}")
+        return name
+    if not amp:
+        return "fp32"
+    names = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16"}
+    if amp_dtype == "auto":
+        return "fp16" if torch.device(device).type == "cuda" else "bf16"
+    if amp_dtype not in names:
+        raise ValueError(f"amp_dtype must be auto, bfloat16 or float16, got {amp_dtype!r}")
+    return names[amp_dtype]
+
+
 def autocast(device: torch.device, precision: str | None):
     """Autocast context for ``precision`` on ``device`` ("fp32" or None: none)."""
     if precision not in PRECISIONS and precision is not None:

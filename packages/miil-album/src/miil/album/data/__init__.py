@@ -1,6 +1,13 @@
 """Album data: the ML-CUFED / CUFED / PEC layouts, K-image sampling, the album dataset and its collate."""
 
-from .dataset import AUGMENTATIONS, AlbumDataset, album_eval_transform, album_train_transform, collate_albums
+from .dataset import (
+    AUGMENTATIONS,
+    AlbumDataset,
+    album_eval_transform,
+    album_train_transform,
+    collate_albums,
+    collate_named_albums,
+)
 from .layouts import (
     ML_CUFED_EVENTS,
     AlbumRecord,
@@ -24,6 +31,7 @@ __all__ = [
     "album_eval_transform",
     "album_train_transform",
     "collate_albums",
+    "collate_named_albums",
     "eval_album_indices",
     "list_album_images",
     "load_event_labels",

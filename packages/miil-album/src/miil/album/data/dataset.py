@@ -3,8 +3,10 @@
 Paper: PETA (arXiv 2109.12499), section 4: K = 32 photos per album, squish-resized to 224 and fed in [0, 1] (no
 mean/std normalisation for TResNet), multi-hot targets over the events. A sample is ``(images [n, C, H, W],
 target [num_classes], index)`` with ``n <= K``; :func:`collate_albums` pads a batch to its longest album and adds
-the ``[B, K]`` mask (``True`` = real photo). Unreadable photos are dropped from their album (with a warning, or an
-error in strict mode); an album with no readable photo is skipped (the sample is ``None``).
+the ``[B, K]`` mask (``True`` = real photo). The bad-input contract of the ``miil`` commands: an unreadable photo is
+left out of its album with one warning naming the file and the reason, and the album comes as
+:class:`~miil.core.data.PartlyRead` so that the loops count and report the photo; an album with no readable photo
+(or whose folder is missing) is a :class:`~miil.core.data.Skipped` record; with ``strict`` the first one is an error.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from miil.core.data import SquishResize, UnreadablePolicy, multilabel_train_transform
+from miil.core.data import PartlyRead, Skipped, SquishResize, UnreadablePolicy, multilabel_train_transform
+from miil.core.errors import UserError
 
 from .layouts import AlbumRecord
 from .sampling import PAD_MODES, sample_album_indices
 
-__all__ = ["AUGMENTATIONS", "AlbumDataset", "album_eval_transform", "album_train_transform", "collate_albums"]
+__all__ = [
+    "AUGMENTATIONS",
+    "AlbumDataset",
+    "album_eval_transform",
+    "album_train_transform",
+    "collate_albums",
+    "collate_named_albums",
+]
 
 AUGMENTATIONS = ("none", "flip", "randaugment")
 
@@ -112,16 +122,37 @@ class AlbumDataset(Dataset):
         picks = sample_album_indices(len(record.images), self.album_size, train=self.train, pad=self.pad)
         return [record.images[i] for i in picks]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    def _album_problem(self, record: AlbumRecord) -> str:
+        folder = record.folder
+        if not folder.exists():
+            return "missing"
+        if not folder.is_dir():
+            return "a file, not an album folder"
+        return "no photos in the album folder"
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int, tuple[str, ...]] | PartlyRead | Skipped:
+        """``(images [n, C, H, W], target, index, photo names)``; see the module docstring for unreadable photos."""
         record = self.records[index]
-        photos = []
+        if not record.images:
+            reason = self._album_problem(record)
+            if self.policy.strict:
+                raise UserError(f"album {record.folder}: {reason} (--strict stops at the first unreadable input)")
+            self.policy.record(record.folder, reason)
+            return self.policy.skipped_sample(record.folder)
+        photos, names, lost = [], [], []
         for name in self.sampled_images(index):
-            img = self.policy.load_image(record.folder / name)
-            if img is not None:
+            path = record.folder / name
+            img = self.policy.load_image(path)
+            if img is None:
+                lost.append(self.policy.skipped_sample(path))
+            else:
                 photos.append(self.transform(img))
+                names.append(name)
         if not photos:
-            return None
-        return torch.stack(photos), self.target(index), index
+            reason = f"none of its {len(lost)} sampled photos could be read"
+            return PartlyRead(Skipped(str(record.folder), reason), tuple(lost))
+        sample = (torch.stack(photos), self.target(index), index, tuple(names))
+        return PartlyRead(sample, tuple(lost)) if lost else sample
 
     def __repr__(self) -> str:
         return (
@@ -131,13 +162,13 @@ class AlbumDataset(Dataset):
 
 
 def collate_albums(samples: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pad ``(images [n, C, H, W], target, index)`` samples into a batch.
+    """Pad ``(images [n, C, H, W], target, index[, photo names])`` samples into a batch.
 
     Returns:
         ``(images [B, K, C, H, W], targets [B, num_classes], mask [B, K], indices [B])`` with ``K`` the longest album
         of the batch and ``mask`` ``True`` for real photos.
     """
-    samples = [s for s in samples if s is not None]
+    samples = [s for s in samples if s is not None and not isinstance(s, Skipped)]
     if not samples:
         raise ValueError("collate_albums got no albums")
     lengths = [s[0].shape[0] for s in samples]
@@ -151,3 +182,11 @@ def collate_albums(samples: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, 
     targets = torch.stack([torch.as_tensor(s[1], dtype=torch.float32) for s in samples])
     indices = torch.as_tensor([int(s[2]) for s in samples], dtype=torch.long)
     return images, targets, mask, indices
+
+
+def collate_named_albums(
+    samples: Sequence[Any],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[str, ...]]]:
+    """:func:`collate_albums` plus the names of the photos each album contributed (for importance reports)."""
+    kept = [s for s in samples if s is not None and not isinstance(s, Skipped)]
+    return (*collate_albums(kept), [tuple(s[3]) for s in kept])

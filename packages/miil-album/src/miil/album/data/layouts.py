@@ -91,16 +91,16 @@ def _plain_name(name: str, what: str, source: str | os.PathLike) -> str:
 
 
 def list_album_images(folder: str | os.PathLike) -> tuple[str, ...]:
-    """Sorted names of the photos (``IMAGE_EXTENSIONS``, any case; hidden files skipped) directly in ``folder``."""
+    """Sorted names of the photos (``IMAGE_EXTENSIONS``, any case; hidden entries skipped) directly in ``folder``.
+
+    Every entry named like a photo is listed, also one that cannot be a readable photo (a folder named ``x.jpg``, a
+    dangling link): reading it then reports it as a skipped input instead of leaving it out unseen.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"album folder {folder} does not exist or is not a folder")
     return tuple(
-        sorted(
-            f.name
-            for f in folder.iterdir()
-            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        sorted(f.name for f in folder.iterdir() if not f.name.startswith(".") and f.suffix.lower() in IMAGE_EXTENSIONS)
     )
 
 

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..kinds import MIX_KINDS
 from ._random import as_batch, rand, randint, randperm, restore
 from .stft import istft, stft, stft_settings
 
 __all__ = ["MIX_KINDS", "MixTargets", "bc_mixup", "freq_mix", "phase_mix", "time_mix"]
-
-MIX_KINDS = ("mixup", "timemix", "freqmix", "phmix")
 
 
 @dataclass

@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from ..kinds import NOISE_KINDS
 from ._random import as_batch, rand, randint, randn, restore
 from .stft import istft, stft, stft_settings
 
@@ -29,7 +30,6 @@ __all__ = ["NOISE_KINDS", "RandomNoise", "colored_noise", "snr_db"]
 
 # Exponent of the power spectral density, ~ f ** exponent.
 _COLORS = {"white": 0.0, "pink": -1.0, "red": -2.0, "blue": 1.0, "violet": 2.0}
-NOISE_KINDS = ("white", "blue", "pink", "red", "violet", "uniform", "phase", "sine")
 
 
 def _unit_power(w: torch.Tensor) -> torch.Tensor:

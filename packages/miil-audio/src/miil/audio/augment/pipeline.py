@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..kinds import SIGNAL_KINDS
 from ._random import rand, randint, randperm
 from .mix import MIX_KINDS, MixTargets, bc_mixup, freq_mix, phase_mix, time_mix
 from .noise import NOISE_KINDS, RandomNoise
@@ -35,8 +36,6 @@ from .signal import (
 )
 
 __all__ = ["AugmentConfig", "BatchAugment", "SIGNAL_KINDS", "WaveformAugment"]
-
-SIGNAL_KINDS = ("gain", "polarity", "time_shift", "time_mask", "segment_gain", "cyclic_shift")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Audio datasets, clip preparation, samplers and synthesised speech for EAT (arXiv 2204.11479, Sec. 4)."""
 
-from .clip import fit_length, peak_normalize
+from .clip import fit_length, peak_normalize, windows
 from .datasets import (
     AUDIO_EXTENSIONS,
     AudioClipDataset,
@@ -11,6 +11,7 @@ from .datasets import (
     SpeechCommandsDataset,
     UrbanSound8KDataset,
 )
+from .files import AudioFileDataset, list_audio_inputs
 from .samplers import DistributedWeightedSampler, EpochAwareSampler
 from .speech import KEYWORDS, EspeakSynthesizer, Speaker, keyword_dataset, make_speakers
 
@@ -18,6 +19,7 @@ __all__ = [
     "AUDIO_EXTENSIONS",
     "KEYWORDS",
     "AudioClipDataset",
+    "AudioFileDataset",
     "AudioFolderDataset",
     "AudioSetDataset",
     "DistributedWeightedSampler",
@@ -30,6 +32,8 @@ __all__ = [
     "UrbanSound8KDataset",
     "fit_length",
     "keyword_dataset",
+    "list_audio_inputs",
     "make_speakers",
     "peak_normalize",
+    "windows",
 ]

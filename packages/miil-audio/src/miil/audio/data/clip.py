@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["fit_length", "peak_normalize"]
+__all__ = ["fit_length", "peak_normalize", "windows"]
 
 
 def peak_normalize(x: np.ndarray | torch.Tensor, peak: float = 0.95):
@@ -45,3 +45,23 @@ def fit_length(
     if random_crop:
         start = int(torch.randint(0, n - seq_len + 1, (1,), generator=generator))
     return x[..., start : start + seq_len]
+
+
+def windows(x: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """Cut a clip into model inputs for inference: ``[W, seq_len]``.
+
+    A short clip is zero-padded into one window; a long one is cut into windows of ``seq_len`` with 50 % overlap,
+    the last one aligned with the clip's end, so every sample is seen.
+
+    Args:
+        x: ``[L]`` samples.
+        seq_len: Window length.
+    """
+    n = x.shape[-1]
+    if n <= seq_len:
+        return torch.nn.functional.pad(x, (0, seq_len - n)).unsqueeze(0)
+    hop = seq_len // 2
+    starts = list(range(0, n - seq_len + 1, hop))
+    if starts[-1] != n - seq_len:
+        starts.append(n - seq_len)
+    return torch.stack([x[s : s + seq_len] for s in starts])

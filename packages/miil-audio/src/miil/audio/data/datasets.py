@@ -1,9 +1,12 @@
 """Datasets in the formats of the corpora EAT was trained on, plus class folders and in-memory clips.
 
 Paper: Gazneli et al., 2022 (arXiv 2204.11479), Sec. 4. Every dataset returns ``(waveform [1, seq_len], target)``:
-a class index for single-label sets, a multi-hot float vector for AudioSet; an unreadable file gives ``None``,
-which the training engine skips and counts (strict mode raises instead). Clips are decoded and resampled by
-:class:`~miil.audio.io.AudioReader`, peak-normalised to 0.95 and cropped / zero-padded (:mod:`.clip`).
+a class index for single-label sets, a multi-hot float vector for AudioSet; an unreadable file (missing, empty, cut
+short, not audio) gives a :class:`~miil.core.data.Skipped` record naming the file and the reason, which the training
+engine and the evaluation loop count and report (strict mode raises instead). Clips are decoded and resampled by
+:class:`~miil.audio.io.AudioReader`, peak-normalised to 0.95 and cropped / zero-padded (:mod:`.clip`). Paths read
+from a label file stay inside the dataset root (:func:`miil.core.data.resolve_under_root`): a row such as
+``../../../usr/share/sounds/x.wav`` is refused, not read.
 
 Formats (as published by the datasets' authors):
 
@@ -16,7 +19,8 @@ Formats (as published by the datasets' authors):
 - SpeechCommands V2: ``<word>/<file>.wav`` with ``validation_list.txt`` and ``testing_list.txt``; the training set
   is every other clip; ``_background_noise_`` is not a class (35 words).
 - AudioSet: a segments CSV (``# YTID, start_seconds, end_seconds, positive_labels``), ``class_labels_indices.csv``
-  (``index,mid,display_name``) and a folder of clips named ``Y<YTID>.<ext>`` or ``<YTID>_<start>.<ext>``.
+  (``index,mid,display_name``) and a folder of clips named ``Y<YTID>.<ext>`` or ``<YTID>_<start>.<ext>``; segments
+  whose clip was never downloaded stay in the set and count as missing inputs.
 - Class folders: ``<root>/<class>/**/<clip>.<ext>``.
 """
 
@@ -25,12 +29,14 @@ from __future__ import annotations
 import csv
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from miil.core.data import Skipped, resolve_under_root
 
 from ..io import AudioReader
 from .clip import fit_length, peak_normalize
@@ -79,6 +85,9 @@ class _ClipDataset(Dataset):
     def _samples(self, index: int) -> np.ndarray | None:
         raise NotImplementedError
 
+    def _skipped(self, index: int) -> Skipped:
+        return Skipped(f"sample {index}", "unreadable")
+
     def encode_target(self, target) -> torch.Tensor | int:
         if not self.multilabel:
             return int(target)
@@ -89,7 +98,7 @@ class _ClipDataset(Dataset):
     def __getitem__(self, index: int):
         x = self._samples(index)
         if x is None:
-            return None
+            return self._skipped(index)
         x = torch.from_numpy(np.ascontiguousarray(peak_normalize(np.asarray(x, dtype=np.float32), self.peak)))
         x = fit_length(x, self.seq_len, random_crop=self.train)
         return x.unsqueeze(0), self.encode_target(self.targets[index])
@@ -134,6 +143,9 @@ class AudioClipDataset(_ClipDataset):
 
     def _samples(self, index: int) -> np.ndarray | None:
         return self.reader.load(self.files[index])
+
+    def _skipped(self, index: int) -> Skipped:
+        return self.reader.skipped_sample(self.files[index])
 
     def class_counts(self) -> np.ndarray:
         """Clips per class."""
@@ -205,6 +217,7 @@ class _FoldedClipDataset(AudioClipDataset):
         fold: int | None,
         train: bool,
         name: str,
+        folds: Collection[int] | None = None,
         **kwargs,
     ) -> None:
         """Keep the held-out fold (``train=False``) or the others, then load as :class:`AudioClipDataset`.
@@ -215,12 +228,17 @@ class _FoldedClipDataset(AudioClipDataset):
             fold: The held-out fold; ``None`` keeps every clip.
             train: The other folds instead of the held-out one.
             name: The dataset and its root, for the error on an unknown fold.
+            folds: Take exactly these folds instead (``fold`` and ``train`` are then only recorded).
             **kwargs: :class:`AudioClipDataset` options.
         """
-        folds = sorted({it[1] for it in items})
-        if fold is not None and fold not in folds:
-            raise ValueError(f"{name} has folds {folds}; got fold {fold}")
-        if fold is not None:
+        present = sorted({it[1] for it in items})
+        wanted = sorted(set(folds)) if folds is not None else ([fold] if fold is not None else [])
+        unknown = [f for f in wanted if f not in present]
+        if unknown:
+            raise ValueError(f"{name} has folds {present}; got fold {', '.join(map(str, unknown))}")
+        if folds is not None:
+            items = [it for it in items if it[1] in wanted]
+        elif fold is not None:
             items = [it for it in items if (it[1] != fold) == train]
         self.fold = fold
         super().__init__([it[0] for it in items], [it[2] for it in items], classes=classes, train=train, **kwargs)
@@ -235,6 +253,9 @@ class ESC50Dataset(_FoldedClipDataset):
         train: The four other folds (with random crops) instead of the held-out fold.
         sample_rate: Target rate (22.05 kHz in the paper).
         seq_len: Clip length (114688 samples in the paper, about 5.2 s, so clips are zero-padded).
+        meta_file: The metadata CSV, when it is not ``root/meta/esc50.csv`` (its file names are under
+            ``root/audio``).
+        folds: Take exactly these folds instead of "all but ``fold``" / "``fold``".
         **kwargs: :class:`AudioClipDataset` options (``cache_dir``, ``strict``, ``reader``).
     """
 
@@ -246,18 +267,23 @@ class ESC50Dataset(_FoldedClipDataset):
         train: bool,
         sample_rate: int = 22050,
         seq_len: int = 114688,
+        meta_file: str | os.PathLike | None = None,
+        folds: Collection[int] | None = None,
         **kwargs,
     ):
         root = Path(root)
-        meta = root / "meta" / "esc50.csv"
-        if meta.is_file():
+        meta = Path(meta_file) if meta_file is not None else root / "meta" / "esc50.csv"
+        if meta_file is not None or meta.is_file():
             rows = _read_csv(meta)
             _require(rows, ("filename", "fold", "target", "category"), meta)
             names = {int(r["target"]): r["category"] for r in rows}
             self.target_ids = sorted(names)
             classes = [names[i] for i in self.target_ids]
             label = {t: i for i, t in enumerate(self.target_ids)}
-            items = [(root / "audio" / r["filename"], int(r["fold"]), label[int(r["target"])]) for r in rows]
+            items = [
+                (resolve_under_root(root, f"audio/{r['filename']}"), int(r["fold"]), label[int(r["target"])])
+                for r in rows
+            ]
         else:
             files = sorted(p for p in root.rglob("*.wav") if p.parent != root)
             if not files:
@@ -274,6 +300,7 @@ class ESC50Dataset(_FoldedClipDataset):
             classes,
             fold=fold,
             train=train,
+            folds=folds,
             name=f"ESC-50 at {root}",
             sample_rate=sample_rate,
             seq_len=seq_len,
@@ -290,6 +317,8 @@ class UrbanSound8KDataset(_FoldedClipDataset):
         train: The nine other folds instead of the held-out fold.
         sample_rate: Target rate (22.05 kHz in the paper).
         seq_len: Clip length (90112 samples, about 4.1 s).
+        meta_file: The metadata CSV, when it is not ``root/metadata/UrbanSound8K.csv``.
+        folds: Take exactly these folds instead of "all but ``fold``" / "``fold``".
         **kwargs: :class:`AudioClipDataset` options.
     """
 
@@ -301,10 +330,12 @@ class UrbanSound8KDataset(_FoldedClipDataset):
         train: bool,
         sample_rate: int = 22050,
         seq_len: int = 90112,
+        meta_file: str | os.PathLike | None = None,
+        folds: Collection[int] | None = None,
         **kwargs,
     ):
         root = Path(root)
-        meta = root / "metadata" / "UrbanSound8K.csv"
+        meta = Path(meta_file) if meta_file is not None else root / "metadata" / "UrbanSound8K.csv"
         rows = _read_csv(meta)
         _require(rows, ("slice_file_name", "fold", "classID", "class"), meta)
         names = {int(r["classID"]): r["class"] for r in rows}
@@ -312,7 +343,11 @@ class UrbanSound8KDataset(_FoldedClipDataset):
         classes = [names[i] for i in self.target_ids]
         label = {t: i for i, t in enumerate(self.target_ids)}
         items = [
-            (root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"], int(r["fold"]), label[int(r["classID"])])
+            (
+                resolve_under_root(root, f"audio/fold{int(r['fold'])}/{r['slice_file_name']}"),
+                int(r["fold"]),
+                label[int(r["classID"])],
+            )
             for r in rows
         ]
         self._init_folds(
@@ -320,6 +355,7 @@ class UrbanSound8KDataset(_FoldedClipDataset):
             classes,
             fold=fold,
             train=train,
+            folds=folds,
             name=f"UrbanSound8K at {root}",
             sample_rate=sample_rate,
             seq_len=seq_len,
@@ -335,6 +371,8 @@ class SpeechCommandsDataset(AudioClipDataset):
         split: "train", "validation" or "testing".
         sample_rate: Target rate (16 kHz).
         seq_len: Clip length (16384 samples).
+        list_file: For "validation" / "testing": the list of ``<word>/<file>.wav`` lines, when it is not
+            ``root/<split>_list.txt``.
         **kwargs: :class:`AudioClipDataset` options.
     """
 
@@ -347,6 +385,7 @@ class SpeechCommandsDataset(AudioClipDataset):
         split: str,
         sample_rate: int = 16000,
         seq_len: int = 16384,
+        list_file: str | os.PathLike | None = None,
         **kwargs,
     ):
         if split not in self.SPLITS:
@@ -357,7 +396,7 @@ class SpeechCommandsDataset(AudioClipDataset):
             raise FileNotFoundError(f"{root} has no word folders")
         listed = {}
         for name in ("validation", "testing"):
-            path = root / f"{name}_list.txt"
+            path = Path(list_file) if list_file is not None and name == split else root / f"{name}_list.txt"
             if not path.is_file():
                 raise FileNotFoundError(f"SpeechCommands list {path} not found")
             listed[name] = [ln.strip() for ln in path.read_text().splitlines() if ln.strip().endswith(".wav")]
@@ -368,13 +407,14 @@ class SpeechCommandsDataset(AudioClipDataset):
             )
         else:
             rel = sorted(listed[split])
+        paths = [resolve_under_root(root, r) for r in rel]  # list lines come from a file: refuse escapes first
         index = {c: i for i, c in enumerate(classes)}
         unknown = sorted({r.split("/")[0] for r in rel} - set(index))
         if unknown:
             raise ValueError(f"{split}_list.txt of {root} names words without a folder: {unknown[:5]}")
         self.split = split
         super().__init__(
-            [root / r for r in rel],
+            paths,
             [index[r.split("/")[0]] for r in rel],
             classes=classes,
             sample_rate=sample_rate,
@@ -401,8 +441,9 @@ def _segment_rows(path: Path) -> list[list[str]]:
 class AudioSetDataset(AudioClipDataset):
     """AudioSet (527 classes, multi-label) from a segments CSV and a folder of downloaded clips.
 
-    Segments whose clip is not in ``audio_dir`` are left out with one warning (``strict`` raises instead, naming
-    the first one); segments with no known label are left out.
+    Segments whose clip is not in ``audio_dir`` (videos removed from YouTube before the download) stay in the set
+    as missing inputs, announced by one warning and reported as skipped when read (``strict`` raises instead,
+    naming the first one); segments with no known label are left out.
 
     Args:
         segments_csv: ``balanced_train_segments.csv``, ``unbalanced_train_segments.csv`` or ``eval_segments.csv``.
@@ -449,14 +490,15 @@ class AudioSetDataset(AudioClipDataset):
             path = next((found[k] for k in keys if k in found), None)
             if path is None:
                 missing.append(ytid)
-                continue
+                # where a download would have put it, read as "missing"; the id comes from the CSV: keep it inside
+                path = resolve_under_root(audio_dir, f"Y{ytid}.wav")
             files.append(path)
             targets.append(target)
         if missing:
             msg = f"{len(missing)} of the segments in {segments_csv} have no clip in {audio_dir} (first: {missing[0]})"
             if strict:
-                raise FileNotFoundError(msg + "; download them or use strict=False to leave them out")
-            warnings.warn(msg + "; they are left out", stacklevel=2)
+                raise FileNotFoundError(msg + "; download them, or use strict=False (without --strict) to report them")
+            warnings.warn(msg + "; they are reported as missing inputs", stacklevel=2)
         self.missing = missing
         self.unlabelled = unlabelled
         super().__init__(

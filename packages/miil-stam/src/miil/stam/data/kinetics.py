@@ -15,8 +15,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from miil.core.data import resolve_under_root
+
 from ..video import VIDEO_EXTENSIONS
-from .videos import VideoDataset, VideoFolderDataset, class_indices, list_videos, sorted_class_names
+from .videos import VideoDataset, VideoFolderDataset, class_indices, sorted_class_names
 
 __all__ = ["KineticsDataset", "read_kinetics_csv"]
 
@@ -84,14 +86,17 @@ class KineticsDataset(VideoDataset):
         names = list(classes) if classes is not None else sorted_class_names(labels)
         targets = class_indices(labels, names, csv_file)
         by_stem: dict[str, Path] = {}
-        for path in list_videos(base, VIDEO_EXTENSIONS):
+        # every entry with a video name, files or not: a folder where a clip belongs is reported as such
+        exts = {e.lower() for e in VIDEO_EXTENSIONS}
+        for path in sorted(p for p in base.rglob("*") if p.suffix.lower() in exts):
             by_stem.setdefault(path.stem, path)
         samples = []
         for row, target in zip(rows, targets):
             stem = _clip_stem(row)
             path = by_stem.get(stem) or by_stem.get(row["youtube_id"])
             if path is None:
-                path = base / row["label"] / f"{stem}.mp4"
+                # where a download would have put it, read as "missing"; label and id come from the CSV
+                path = resolve_under_root(base, f"{row['label']}/{stem}.mp4")
                 self.missing.append(path)
             samples.append((path, target))
         if self.missing:

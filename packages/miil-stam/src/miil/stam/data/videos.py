@@ -3,10 +3,10 @@
 Paper: STAM (arXiv 2103.13915). Each sample is decoded with one batched read of the frames its clip(s) need
 (:func:`miil.stam.video.read_frames`), transformed with one crop for all frames, and returned as
 ``(clip, label)``: ``clip`` is ``float [T, 3, S, S]`` for one view or ``[V, T, 3, S, S]`` for multi-view
-evaluation (temporal views x spatial crops). A video that cannot be read (missing, truncated, corrupt) gives a
-``None`` sample with a warning, which the training engine skips and counts, or raises
-:class:`UnreadableVideoError` naming the file when ``strict``. Short videos are never dropped (see
-:mod:`miil.stam.video.sampling`).
+evaluation (temporal views x spatial crops). A video that cannot be read (missing, empty, cut short, not a video, a
+folder) gives a :class:`~miil.core.data.Skipped` record naming the file and the reason, with one warning, which the
+training engine and the evaluation loop count and report, or raises :class:`UnreadableVideoError` naming the file
+when ``strict``. Short videos are never dropped (see :mod:`miil.stam.video.sampling`).
 
 ``VideoFolderDataset`` reads ``root/<class>/<video>``; ``VideoCSVDataset`` a ``path,label`` table.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from miil.core.data import UnreadableFileError, UnreadableFileWarning, resolve_under_root
+from miil.core.data import (
+    Skipped,
+    UnreadableFileError,
+    UnreadablePolicy,
+    describe_read_error,
+    resolve_under_root,
+)
 
 from ..video import VIDEO_EXTENSIONS, ClipSampling, VideoTransform, read_frames
 
@@ -32,6 +37,7 @@ __all__ = [
     "VideoCSVDataset",
     "VideoDataset",
     "VideoFolderDataset",
+    "list_video_inputs",
     "list_videos",
     "load_clip",
 ]
@@ -149,6 +155,7 @@ class VideoDataset(Dataset):
         self.training = training
         self.backend = backend
         self.strict = strict
+        self.policy = UnreadablePolicy(strict=strict)
         self.decode_threads = decode_threads
         self.cache_frames = cache_frames
         self._cache: dict[int, tuple[np.ndarray, float]] = {}
@@ -167,7 +174,7 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | Skipped:
         path, label = self.samples[index]
         try:
             if self.cache_frames:
@@ -183,8 +190,8 @@ class VideoDataset(Dataset):
         except Exception as err:  # missing files and every decoder error
             if self.strict:
                 raise UnreadableVideoError(path, err) from err
-            warnings.warn(f"skipping unreadable video {path}: {err}", UnreadableFileWarning, stacklevel=2)
-            return None
+            self.policy.record(path, describe_read_error(path, err, "video"))
+            return self.policy.skipped_sample(path)
         return clip, label
 
     def __repr__(self) -> str:
@@ -286,3 +293,24 @@ class VideoCSVDataset(VideoDataset):
         samples = [(resolve_under_root(root, rel), y) for (rel, _), y in zip(rows, labels)]
         self.root = Path(root)
         super().__init__(samples, names, **kwargs)
+
+
+def list_video_inputs(inputs: Sequence[str | os.PathLike], extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[Path]:
+    """The videos to classify: each input as given, folders searched (recursively, sorted) for video files.
+
+    Inputs that do not exist, and entries with a video name that are not files (a folder called ``x.mp4``), are kept,
+    so that reading them reports why they were skipped.
+
+    Args:
+        inputs: Files and folders from the command line.
+        extensions: Accepted file extensions (lower case, with the dot).
+    """
+    exts = {e.lower() for e in extensions}
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir() and path.suffix.lower() not in exts:
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in exts)
+        else:
+            found.append(path)
+    return list(dict.fromkeys(found))

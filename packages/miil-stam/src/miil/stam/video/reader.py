@@ -16,6 +16,11 @@ over the video or starting at a random point decoded 2.5-5x faster with decord. 
 is not installed (it ships x86-64 wheels only) or fails on a file.
 
 Both return ``uint8`` arrays ``[N, H, W, 3]`` (RGB) in the order of the requested indices (repeats allowed).
+
+A file cut short (an interrupted download) is refused as truncated instead of being read as a shorter video: the
+container's own size fields are checked when the file is opened (:func:`miil.core.data.container_truncation`: an MP4
+box or a Matroska segment that runs past the end of the file), and PyAV's decoding is compared with the frame count
+the stream header states, so a clip is never silently filled with repeats of the last frame that decoded.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from miil.core.data import TruncatedFileError, container_truncation
 
 __all__ = [
     "AUTO_SEQUENTIAL_FRAMES",
@@ -104,6 +111,10 @@ class VideoFile:
         self.num_threads = int(num_threads)
         if not self.path.is_file():
             raise FileNotFoundError(f"no such video file: {self.path}")
+        cut = container_truncation(self.path)
+        if cut is not None:
+            raise TruncatedFileError(cut)
+        self.exact_count = backend == "decord"  # decord counts the frames it indexed; PyAV may only estimate
         if backend == "decord":
             import decord
 
@@ -112,7 +123,7 @@ class VideoFile:
             self.fps = float(self._reader.get_avg_fps())
         else:
             self._reader = None
-            self.num_frames, self.fps = _pyav_probe(self.path)
+            self.num_frames, self.fps, self.exact_count = _pyav_probe(self.path, exact=True)
         if self.num_frames <= 0:
             raise ValueError(f"{self.path} has no video frames")
 
@@ -136,7 +147,9 @@ class VideoFile:
         if self.backend == "decord":
             frames = _decord_decode(self._reader, unique)
         else:
-            frames = _pyav_decode(self.path, unique, self.num_threads)
+            frames = _pyav_decode(
+                self.path, unique, self.num_threads, promised=self.num_frames if self.exact_count else None
+            )
         return frames[inverse]
 
     def close(self) -> None:
@@ -190,13 +203,21 @@ def read_frames(
     if backend == "auto" and chosen == "decord" and "pyav" in available_backends():
         tries.append("pyav")
     planned = None
+    if Path(path).is_file():
+        cut = container_truncation(path)  # before any decoder: a cut file is reported as such, by every backend
+        if cut is not None:
+            raise TruncatedFileError(cut)
     if len(tries) == 2 and Path(path).is_file():
         # The clip's reach decides the order: probe the header (cheap), draw the indices once, keep them if the
         # decoder that opens the file agrees on its length and rate.
         try:
             n, fps = _pyav_probe(Path(path))
             planned = (n, fps, np.asarray(indices_fn(n, fps), dtype=np.int64))
-        except Exception:  # a file PyAV cannot probe: decord first, as without the plan
+        except Exception as err:  # a file PyAV cannot probe: decord first, as without the plan
+            if _not_a_container(err):
+                # FFmpeg found no container at all (text, an empty or cut file): decord, on FFmpeg too, would fail
+                # the same way after printing its own error lines, so the file is reported once, from here.
+                raise
             planned = None
         if planned is not None and auto_backend(int(planned[2].max())) == "pyav":
             tries = ["pyav", "decord"]
@@ -211,7 +232,7 @@ def read_frames(
             frames = video.get_batch(indices.reshape(-1))
             video.close()
             return frames, indices, video
-        except FileNotFoundError:
+        except (FileNotFoundError, TruncatedFileError):  # no other decoder can read what is not there
             raise
         except Exception as err:  # decoders raise their own types (DECORDError, av.error.*, RuntimeError)
             error = error or err
@@ -256,7 +277,14 @@ def _stream_fps(stream) -> float:
     return 0.0
 
 
-def _pyav_probe(path: Path) -> tuple[int, float]:
+def _not_a_container(err: BaseException) -> bool:
+    import av
+
+    return isinstance(err, av.error.InvalidDataError)
+
+
+def _pyav_probe(path: Path, *, exact: bool = False) -> tuple[int, float] | tuple[int, float, bool]:
+    """``(frames, fps)`` from the header; with ``exact``, also whether the count is stated (not estimated)."""
     import av
 
     with av.open(str(path)) as container:
@@ -265,36 +293,51 @@ def _pyav_probe(path: Path) -> tuple[int, float]:
         stream = container.streams.video[0]
         fps = _stream_fps(stream)
         if stream.frames:
-            return int(stream.frames), fps
-        # Containers without a frame count in the header (mkv, webm): estimate from the duration.
-        seconds = None
-        if stream.duration is not None and stream.time_base is not None:
-            seconds = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            seconds = container.duration / 1_000_000
-        if seconds and fps:
-            return max(1, int(round(seconds * fps))), fps
-        count = sum(1 for _ in container.decode(stream))
-        return count, fps
+            found = int(stream.frames), fps, True
+        else:
+            # Containers without a frame count in the header (mkv, webm): estimate from the duration.
+            seconds = None
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / 1_000_000
+            if seconds and fps:
+                found = max(1, int(round(seconds * fps))), fps, False
+            else:
+                found = sum(1 for _ in container.decode(stream)), fps, True
+    return found if exact else found[:2]
 
 
-def _pyav_decode(path: Path, unique: np.ndarray, num_threads: int) -> np.ndarray:
-    """Decode sequentially up to the last wanted frame; frames past the true end repeat the last decoded one."""
+def _allowed_shortfall(promised: int) -> int:
+    # Header counts can overshoot the decodable frames by a frame or two (edit lists, a dropped last frame).
+    return max(2, promised // 50)
+
+
+def _pyav_decode(path: Path, unique: np.ndarray, num_threads: int, *, promised: int | None = None) -> np.ndarray:
+    """Decode sequentially up to the last wanted frame; frames past the true end repeat the last decoded one.
+
+    With ``promised`` (the header's stated frame count), a stream that ends more than a frame or two before it is
+    truncated, and raises instead of repeating its last frame.
+    """
     import av
 
     wanted = {int(i): k for k, i in enumerate(unique.tolist())}
     last = int(unique[-1])
     out: list[np.ndarray | None] = [None] * len(unique)
+    count = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if num_threads > 0:
             stream.codec_context.thread_count = num_threads
         for position, frame in enumerate(container.decode(stream)):
+            count = position + 1
             if position in wanted:
                 out[wanted[position]] = frame.to_ndarray(format="rgb24")
             if position >= last:
                 break
+    if promised is not None and count <= last and promised - count > _allowed_shortfall(promised):
+        raise TruncatedFileError(f"the video stream promises {promised} frames, {count} decode")
     decoded = [f for f in out if f is not None]
     if not decoded:
         raise ValueError(f"{path}: PyAV decoded no frame up to index {last}")

@@ -21,7 +21,9 @@ from .transforms import (
     rand_augment,
     timm_augment_ops,
 )
+from .truncation import TruncatedFileError, container_truncation
 from .unreadable import (
+    PartlyRead,
     Skipped,
     SkippingCollate,
     UnreadableFileError,
@@ -42,13 +44,16 @@ __all__ = [
     "ImageTargetsDataset",
     "MosaicDigit",
     "MultiLabelCSVDataset",
+    "PartlyRead",
     "PathEscapeError",
     "Skipped",
     "SkippingCollate",
     "SquishResize",
+    "TruncatedFileError",
     "UnreadableFileError",
     "UnreadableFileWarning",
     "UnreadablePolicy",
+    "container_truncation",
     "describe_read_error",
     "digits_pil_images",
     "floor_posterize_bits",

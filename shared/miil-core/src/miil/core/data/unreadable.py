@@ -6,6 +6,8 @@ somewhere inside a transform) and either raises ``UnreadableFileError`` (strict)
 returns ``None``; a dataset then returns ``policy.skipped_sample(path)`` (a :class:`Skipped` record naming the file and
 the reason) in place of the sample. ``skip_unreadable_collate`` drops those records (and plain ``None`` samples) from a
 batch; :class:`SkippingCollate` also hands the records to the loop, which counts them and lists them in its report.
+A sample made of several files (an album of photos) that lost some of them but is still usable comes as
+:class:`PartlyRead`: the sample counts, and its skipped files are reported like any other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 __all__ = [
+    "PartlyRead",
     "Skipped",
     "SkippingCollate",
     "UnreadableFileError",
@@ -45,6 +48,35 @@ class Skipped:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PartlyRead:
+    """A sample read from several files, some of which could not be read and were left out of it.
+
+    A dataset returns it when the sample is still usable without those files (an album without its broken photos);
+    the collates unwrap ``sample`` and report ``skipped``. ``sample`` may itself be a :class:`Skipped` record when
+    nothing usable was left.
+
+    Args:
+        sample: The sample built from the readable files (or a :class:`Skipped` record).
+        skipped: One record per file left out.
+    """
+
+    sample: Any
+    skipped: tuple[Skipped, ...] = ()
+
+
+def _unwrap(samples: Sequence[Any]) -> tuple[list[Any], list[Skipped]]:
+    """Samples with :class:`PartlyRead` unwrapped, and the skipped files those carried."""
+    out: list[Any] = []
+    carried: list[Skipped] = []
+    for sample in samples:
+        if isinstance(sample, PartlyRead):
+            carried += sample.skipped
+            sample = sample.sample
+        out.append(sample)
+    return out, carried
 
 
 def describe_read_error(path: str | os.PathLike, error: BaseException | None = None, kind: str = "image") -> str:
@@ -95,7 +127,8 @@ class UnreadableFileError(OSError):
             return
         super().__init__(
             f"cannot read {self.kind} file {self.path}: {type(error).__name__}: {error}. "
-            "Fix or remove the file, or use strict=False to skip unreadable files with a warning."
+            "Fix or remove the file, or use strict=False (on the command line: without --strict) to skip unreadable "
+            "files with a warning."
         )
 
     def __reduce__(self):
@@ -173,12 +206,14 @@ def skip_unreadable_collate(batch: Sequence[Any]) -> Any:
     """``default_collate`` after dropping the samples that datasets return for unreadable files.
 
     Args:
-        batch: Samples as returned by the dataset (``None`` or a :class:`Skipped` record for an unreadable input).
+        batch: Samples as returned by the dataset (``None`` or a :class:`Skipped` record for an unreadable input;
+            :class:`PartlyRead` samples are unwrapped).
 
     Returns:
         The collated batch, or ``None`` when every sample in it was unreadable.
     """
-    kept = [sample for sample in batch if not _is_skipped(sample)]
+    samples, _ = _unwrap(batch)
+    kept = [sample for sample in samples if not _is_skipped(sample)]
     if not kept:
         return None
     return default_collate(kept)
@@ -195,6 +230,7 @@ class SkippingCollate:
         self.collate = collate or default_collate
 
     def __call__(self, samples: Sequence[Any]) -> tuple[Any, list[Skipped]]:
+        samples, carried = _unwrap(samples)
         kept = [s for s in samples if not _is_skipped(s)]
         skipped = [s if isinstance(s, Skipped) else Skipped("?", "unreadable") for s in samples if _is_skipped(s)]
-        return (self.collate(kept) if kept else None), skipped
+        return (self.collate(kept) if kept else None), carried + skipped
