@@ -14,7 +14,7 @@ from timm.models.tresnet import TResNet
 
 from miil.core.cli import main
 from miil.core.data import make_digit_mosaics, write_multilabel_csv
-from miil.core.testing import write_bad_inputs, write_real_image
+from miil.core.testing import printed_warnings, write_bad_inputs, write_real_image
 from miil.csl import create_csl_model, get_recipe, load_prior
 
 TINY = ["--epochs", "1", "--max-steps-per-epoch", "6", "--progress", "false", "--device", "cpu", "--seed", "1"]
@@ -137,7 +137,8 @@ def test_bad_inputs_are_skipped_reported_and_counted(tmp_path, capsys):
     out = tmp_path / "run"
     cmd = ["csl", "train", "--recipe", "coco-rps0-5-csl", "--data-format", "csv", "--data-root", str(tmp_path / "data")]
     cmd += [*TINY_IMAGES, *TINY, "--out-dir", str(out)]
-    assert main(cmd) == 3  # both stages ran; the unreadable files were skipped
+    with printed_warnings():  # what a user reads on stderr (pytest would record the warnings instead)
+        assert main(cmd) == 3  # both stages ran; the unreadable files were skipped
     captured = capsys.readouterr()
     warned = {line.split("file ")[1].split(":")[0] for line in captured.err.splitlines() if "warning: skipping" in line}
     assert warned == set(map(str, bad.values()))

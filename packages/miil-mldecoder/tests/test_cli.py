@@ -12,7 +12,7 @@ from PIL import Image
 from miil.core.cli import main
 from miil.core.data import make_digit_mosaics, write_multilabel_csv
 from miil.core.io import load_checkpoint
-from miil.core.testing import write_bad_inputs, write_real_image
+from miil.core.testing import printed_warnings, write_bad_inputs, write_real_image
 from miil.mldecoder import create_model
 
 TINY = [
@@ -198,7 +198,8 @@ def test_bad_inputs_are_skipped_reported_and_counted(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", "csv"]
     args += ["--data-root", str(tmp_path / "data"), *TINY]
-    assert main(args + ["--out-dir", str(run)]) == 3
+    with printed_warnings():  # what a user reads on stderr (pytest would record the warnings instead)
+        assert main(args + ["--out-dir", str(run)]) == 3
     captured = capsys.readouterr()
     warned = [line for line in captured.err.splitlines() if "warning: skipping unreadable file" in line]
     assert sorted(line.split("file ")[1].split(":")[0] for line in warned) == sorted(map(str, bad.values()))

@@ -10,7 +10,6 @@ from torch import nn
 from miil.core.data.inputs import ImageFilesDataset, list_inputs
 from miil.core.data.unreadable import Skipped, UnreadableFileError, UnreadableFileWarning
 from miil.core.errors import UserError
-from miil.core.evaluate import choose_precision
 from miil.core.io import fill_missing_bn_counters, remap_state_dict, resolve_weights
 from miil.core.testing import write_bad_inputs, write_real_image
 
@@ -74,14 +73,6 @@ def test_list_inputs_and_image_files_dataset(tmp_path):
     assert all(isinstance(s, Skipped) for s in samples[2:]) and reasons[str(bad["missing"])] == "missing"
     with pytest.raises(UnreadableFileError):
         ImageFilesDataset(files[2:], strict=True)[0]
-
-
-def test_choose_precision():
-    assert choose_precision(None, "bf16", "cpu") == "bf16"
-    assert choose_precision(None, None, "cpu") == "fp32"
-    assert choose_precision(False, "fp16", "cuda") == "fp32"
-    assert choose_precision(True, "fp32", "cpu") == "bf16" and choose_precision(True, "fp32", "cuda") == "fp16"
-    assert choose_precision(True, None, "cuda", "bfloat16") == "bf16"
 
 
 def test_recipes_verb_takes_a_describer(capsys):

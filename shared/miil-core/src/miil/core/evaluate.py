@@ -95,27 +95,6 @@ def autocast(device: torch.device, precision: str | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def choose_precision(amp: bool | None, stored: str | None, device: torch.device | str, amp_dtype: str = "auto") -> str:
-    """The precision a ``validate`` / ``infer`` verb runs in: the run's own unless ``--amp`` says otherwise.
-
-    Args:
-        amp: ``--amp``: None (not given) keeps ``stored``; False is fp32; True is autocast in ``amp_dtype``.
-        stored: The ``eval_precision`` of the weights' sidecar (None for weights without one: fp32).
-        device: Where the model runs ("auto" dtype: fp16 on CUDA, bf16 elsewhere).
-        amp_dtype: ``--amp-dtype``: "auto", "bfloat16" or "float16".
-    """
-    if amp is None:
-        return stored if stored in PRECISIONS else "fp32"
-    if not amp:
-        return "fp32"
-    names = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16"}
-    if amp_dtype == "auto":
-        return "fp16" if torch.device(device).type == "cuda" else "bf16"
-    if amp_dtype not in names:
-        raise ValueError(f"amp_dtype must be auto, bfloat16 or float16, got {amp_dtype!r}")
-    return names[amp_dtype]
-
-
 class ShardSampler(Sampler[int]):
     """Every ``world``-th index from ``rank``, no padding: each sample is seen exactly once over all ranks.
 

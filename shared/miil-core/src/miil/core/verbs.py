@@ -62,7 +62,7 @@ def run_evaluation(
         meter=meter,
         eval_fn=eval_fn,
         device=device,
-        precision=choose_precision(args.amp, stored_precision, device, args.amp_dtype),
+        precision=choose_precision(stored_precision, amp=args.amp, amp_dtype=args.amp_dtype, device=device),
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         progress=args.progress,
