@@ -110,9 +110,7 @@ def test_lvis_conflicting_labels_are_refused(lvis_root, tmp_path):
 
 def test_coco_through_the_pipeline_finds_the_official_image_folder(coco_root):
     cfg = CSLConfig(data_format="coco", simulate="fpc", simulate_param=2, img_size=16, randaug=None)
-    ann = coco_root / "annotations"
-    spec = DataSpec(train=str(ann / "instances_train2014.json"), val=str(ann / "instances_val2014.json"))
-    train, val, classes, summary = build_datasets(cfg, spec, verbose=False)
+    train, val, classes, summary = build_datasets(cfg, DataSpec(data_root=str(coco_root)), verbose=False)
     assert Path(train.root) == coco_root / "train2014" and Path(val.root) == coco_root / "val2014"
     assert len(classes) == 10 and summary.positives_kept <= 2 * 10 and (train.targets == -1).any()
     assert not (val.targets == -1).any()  # the simulation touches the training labels only
@@ -125,17 +123,17 @@ def test_core_csv_format_through_the_pipeline(tmp_path):
         _png(tmp_path / p)
     write_multilabel_csv(tmp_path / "train.csv", paths, [[1, 0], [0, -1], [1, 1]], ["cat", "dog"])
     cfg = CSLConfig(data_format="csv", simulate="rps", simulate_param=0.0, img_size=8, randaug=None)
-    train, val, classes, summary = build_datasets(cfg, DataSpec(train=str(tmp_path / "train.csv")), verbose=False)
-    assert classes == ["cat", "dog"] and val is None
+    train, val, classes, summary = build_datasets(cfg, DataSpec(data_root=str(tmp_path)), verbose=False)
+    assert classes == ["cat", "dog"] and val is None  # no val.csv: training without validation
     assert train[1][1].tolist() == [0, -1]
     assert train[0][0].shape == (3, 8, 8)
     assert summary.positives_kept == 3
     write_multilabel_csv(tmp_path / "val.csv", paths, [[1, 0], [0, -1], [-1, 1]], ["cat", "dog"])
-    spec = DataSpec(train=str(tmp_path / "train.csv"), val=str(tmp_path / "val.csv"))
-    _, val, _, _ = build_datasets(cfg, spec, verbose=False)
+    _, val, _, _ = build_datasets(cfg, DataSpec(data_root=str(tmp_path)), verbose=False)  # the csv format's default
     assert isinstance(build_meter(cfg, val), PartialMAPMeter)  # -1 in the validation labels: partial mAP
     write_multilabel_csv(tmp_path / "full.csv", paths, [[1, 0], [0, 1], [1, 1]], ["cat", "dog"])
-    _, full, _, _ = build_datasets(cfg, DataSpec(train=spec.train, val=str(tmp_path / "full.csv")), verbose=False)
+    spec = DataSpec(data_root=str(tmp_path), val_labels=str(tmp_path / "full.csv"))
+    _, full, _, _ = build_datasets(cfg, spec, verbose=False)
     assert isinstance(build_meter(cfg, full), MeanAPMeter)  # fully labelled: standard mAP
 
 
@@ -147,3 +145,31 @@ def test_core_csv_format_through_the_pipeline(tmp_path):
 def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
     a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
     assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))
+
+
+def test_data_root_defaults_read_the_released_layouts(coco_root, openimages_root, lvis_root, tmp_path):
+    from miil.core.errors import UserError
+    from miil.csl.sources import resolve_split
+
+    train = resolve_split("coco", DataSpec(data_root=str(coco_root)), "train")
+    assert (train.images, train.labels) == (
+        str(coco_root / "train2014"),
+        str(coco_root / "annotations" / "instances_train2014.json"),
+    )
+    val = resolve_split("openimages", DataSpec(data_root=str(openimages_root)), "val")
+    assert val.labels == str(openimages_root / "data.csv") and val.row_split == "val"
+    assert val.classes == str(openimages_root / "mid_to_classes.pth") and val.images == str(openimages_root)
+    human = DataSpec(
+        data_root=str(openimages_root), val_labels=str(openimages_root / "validation-annotations-human-imagelabels.csv")
+    )
+    val = resolve_split("openimages", human, "val")  # the official file: images in validation/, all of its rows
+    assert val.images == str(openimages_root / "validation") and val.row_split is None
+    val = resolve_split("lvis", DataSpec(data_root=str(lvis_root)), "val")
+    assert val.labels == str(lvis_root / "annotations" / "lvis_v1_val.json") and val.images == str(lvis_root)
+    assert resolve_split("lvis", DataSpec(data_root=str(tmp_path)), "val", optional=True) is None
+    with pytest.raises(UserError, match="--train-labels"):
+        resolve_split("lvis", DataSpec(data_root=str(tmp_path)), "train")
+    with pytest.raises(UserError, match="--val-split"):  # a split the user named must exist
+        resolve_split("coco", DataSpec(data_root=str(coco_root), val_split="val2017"), "val", optional=True)
+    with pytest.raises(UserError, match="needs --data-root"):
+        resolve_split("coco", DataSpec(), "train")

@@ -12,13 +12,13 @@ from miil.csl import load_prior
 def test_two_stage_training_under_torchrun(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "miil.core.cli"]
-    cmd += ["csl", "train", "--recipe", "mosaic_fpc200_csl", "--out-dir", str(out), "--epochs", "1"]
+    cmd += ["csl", "train", "--recipe", "mosaic-fpc200-csl", "--out-dir", str(out), "--epochs", "1"]
     cmd += [
         "--max-steps-per-epoch",
         "4",
         "--ema",
         "false",
-        "--model-args",
+        "--model-kwargs",
         '{"width": 4}',
         "--progress",
         "false",

@@ -42,14 +42,14 @@ def spec(tmp_path_factory):
     targets[np.arange(len(rel)), rng.integers(0, len(CLASSES), len(rel))] = 1.0  # every image has a positive
     write_multilabel_csv(root / "labels.csv", rel, targets, CLASSES)
     labels, images = str(root / "labels.csv"), str(root / "images")
-    return DataSpec(train=labels, train_root=images, val=labels, val_root=images, strict=True)
+    return DataSpec(data_root=images, train_labels=labels, val_labels=labels, strict=True)
 
 
 @pytest.fixture(scope="module")
 def photo_paths(spec):
     from pathlib import Path
 
-    return sorted(p for p in Path(spec.train_root).rglob("*") if p.is_file())
+    return sorted(p for p in Path(spec.data_root).rglob("*") if p.is_file())
 
 
 @pytest.mark.parametrize("name", sorted(n for n, r in RECIPES.items() if r.data_format != "mosaic"))

@@ -1,5 +1,7 @@
+"""``miil mldecoder`` end to end on miniature datasets in their real layouts: the dialect's flags, the format defaults,
+recipe-vs-data checks, the validate == best.json contract, bad inputs and untrusted files."""
+
 import json
-import os
 import subprocess
 import sys
 
@@ -10,12 +12,12 @@ from PIL import Image
 from miil.core.cli import main
 from miil.core.data import make_digit_mosaics, write_multilabel_csv
 from miil.core.io import load_checkpoint
+from miil.core.testing import printed_warnings, write_bad_inputs, write_real_image
 from miil.mldecoder import create_model
 
 TINY = [
     "--model", "test_resnet", "--img-size", "64", "--epochs", "1", "--batch-size", "8", "--embed-dim", "16",
-    "--num-heads", "2", "--ffn-dim", "32", "--amp", "false", "--device", "cpu", "--progress", "false",
-    "--num-classes", "0",
+    "--num-heads", "2", "--ffn-dim", "32", "--device", "cpu", "--progress", "false", "--num-classes", "0",
 ]  # fmt: skip
 
 
@@ -33,112 +35,246 @@ def _mosaic_images(folder, split, n, seed):
 
 @pytest.fixture(scope="module")
 def csv_data(tmp_path_factory):
+    """``train.csv`` and ``val.csv`` (the csv format's default splits) beside their images."""
     root = tmp_path_factory.mktemp("mosaics")
     classes = [f"digit{d}" for d in range(10)]
-    for split, n, seed in (("train", 24, 0), ("test", 12, 1)):
-        paths, targets = _mosaic_images(root, split, n, seed)
+    for split, digits, n, seed in (("train", "train", 24, 0), ("val", "test", 12, 1)):
+        paths, targets = _mosaic_images(root, digits, n, seed)
         write_multilabel_csv(root / f"{split}.csv", paths, targets, classes)
     return root
 
 
+def _best(run):
+    return json.loads((run / "best.json").read_text())
+
+
 def test_train_validate_infer_csv(csv_data, tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", "csv"]
-    args += ["--train-labels", str(csv_data / "train.csv"), "--val-labels", str(csv_data / "test.csv")]
+    args = [
+        "mldecoder",
+        "train",
+        "--recipe",
+        "coco-tresnet-m-224",
+        "--data-format",
+        "csv",
+        "--data-root",
+        str(csv_data),
+    ]
     assert main(args + TINY + ["--out-dir", str(run)]) == 0
-    meta = json.loads((run / "best.json").read_text())
+    meta = _best(run)
     info = meta["run_info"]
     assert info["recipe"] == "coco-tresnet-m-224" and info["classes"][0] == "digit0"
     assert info["model"]["head_kwargs"]["num_groups"] == 100 and info["normalization"] is None
+    assert info["data"]["val"]["labels"] == str(csv_data / "val.csv")  # the csv format's default val split
     config = meta["config"]
     assert config["opt"] == "adam" and config["sched"] == "onecycle" and config["ema_decay"] == 0.9997
     assert config["epochs"] == 1 and config["img_size"] == 64  # only the given options override the recipe
-    assert "mAP" in meta["metrics"]
-    capsys.readouterr()
+    assert "plot: miil plot" in capsys.readouterr().out
 
-    assert main(["mldecoder", "validate", "--weights", str(run), "--data-format", "csv"]
-                + ["--labels", str(csv_data / "test.csv"), "--threshold", "0.5", "--device", "cpu"]) == 0  # fmt: skip
+    # validate with no data flags: the run's validation data, in the run's precision, gives best.json's number.
+    report = tmp_path / "validate.json"
+    assert main(["mldecoder", "validate", "--weights", str(run), "--threshold", "0.5", "--json", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "validation (threshold 0.5): mAP" in out and "digit9" in out and "CF1" in out
+    assert "validation (threshold 0.5, fp32): mAP" in out and "digit9" in out and "CF1" in out
+    got = json.loads(report.read_text())
+    assert got["metrics"]["mAP"] == pytest.approx(meta["metrics"]["mAP"], abs=1e-9)
+    assert got["samples"] == 12 and got["skipped"] == [] and got["precision"] == meta["eval_precision"] == "fp32"
 
-    assert main(["mldecoder", "infer", str(csv_data / "test_0.png"), str(csv_data / "test_1.png"), "--weights",
-                 str(run), "--threshold", "0.0", "--top-k", "3", "--device", "cpu"]) == 0  # fmt: skip
+    preds = tmp_path / "pred.json"
+    inputs = [str(csv_data / "test_0.png"), str(csv_data / "test_1.png")]
+    cmd = ["mldecoder", "infer", *inputs, "--weights", str(run), "--threshold", "0.0", "--top-k", "3"]
+    assert main(cmd + ["--json", str(preds), "--progress", "false"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert len(lines) == 2 and lines[0].startswith(str(csv_data / "test_0.png")) and lines[0].count("(") == 3
+    assert len(lines) == 2 and lines[0].startswith(inputs[0]) and lines[0].count("(") == 3
+    got = json.loads(preds.read_text())
+    assert [p["image"] for p in got["predictions"]] == inputs and got["skipped"] == []
+    assert all(len(p["labels"]) == 3 for p in got["predictions"])
 
 
-def test_train_rejects_bad_options(csv_data, tmp_path):
-    args = ["mldecoder", "train", "--data-format", "csv", "--train-labels", str(csv_data / "train.csv")]
-    with pytest.raises(ValueError, match="--model-kwargs is not valid JSON"):
-        main(args + TINY + ["--out-dir", str(tmp_path / "x"), "--model-kwargs", "{oops"])
-    with pytest.raises(ValueError, match="expects 80 classes"):
-        main(args + TINY[:-2] + ["--out-dir", str(tmp_path / "y")])
+def test_recipe_and_data_are_checked_before_training(csv_data, tmp_path, capsys):
+    folder = tmp_path / "digits"
+    for d in range(3):
+        write_real_image(folder / str(d) / "a.png", index=d)
+    run = tmp_path / "never"
+    # The issue's example: single-label folder data with the default (multi-label COCO) recipe.
+    assert (
+        main(["mldecoder", "train", "--data-format", "folder", "--data-root", str(folder), "--out-dir", str(run)]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("miil mldecoder train: error: --data-format folder holds single-label")
+    assert "--recipe imagenet-resnet50-224" in err[0] and "--task singlelabel" in err[0] and not run.exists()
+    # multi-label data with the single-label recipe
+    args = ["mldecoder", "train", "--data-format", "csv", "--data-root", str(csv_data), "--out-dir", str(run)]
+    assert main(args + ["--recipe", "imagenet-resnet50-224"]) == 2
+    assert "--task multilabel" in capsys.readouterr().err
+    # class count: the COCO recipe expects 80 classes, the data has 10
+    assert main(args + TINY[:-2]) == 2
+    assert "expects 80 classes" in capsys.readouterr().err and not run.exists()
+    # missing label file, named with its flag
+    assert main(args + TINY + ["--train-labels", str(tmp_path / "nope.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.csv does not exist" in err and "--train-labels" in err
+    # bad --model-kwargs
+    assert main(args + TINY + ["--model-kwargs", "{oops"]) == 2
+    assert "--model-kwargs '{oops' is not valid JSON" in capsys.readouterr().err
 
 
 def test_single_label_folder_training(tmp_path, capsys):
     images, targets = make_digit_mosaics("train", 16, cell=10, seed=4, min_digits=1, max_digits=1)
-    for i, (img, y) in enumerate(zip(images, targets)):
-        folder = tmp_path / "data" / f"class{int(y.argmax()) % 2}"
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).convert("RGB").save(folder / f"{i}.png")
+    for split in ("train", "val"):
+        for i, (img, y) in enumerate(zip(images, targets)):
+            folder = tmp_path / "data" / split / f"class{int(y.argmax()) % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).convert("RGB").save(folder / f"{i}.png")
     run = tmp_path / "run"
     args = ["mldecoder", "train", "--recipe", "imagenet-resnet50-224", "--data-format", "folder"]
-    args += ["--train-root", str(tmp_path / "data"), "--val-root", str(tmp_path / "data"), "--out-dir", str(run)]
+    args += ["--data-root", str(tmp_path / "data"), "--out-dir", str(run)]
     args += TINY + ["--opt", "adamw", "--lr", "1e-3", "--warmup-epochs", "0", "--randaug", "rand-m7-mstd0.5"]
     assert main(args) == 0
-    meta = json.loads((run / "best.json").read_text())
+    meta = _best(run)
     assert meta["run_info"]["task"] == "singlelabel" and "top1" in meta["metrics"]
     assert meta["config"]["mixup"] == 0.1 and meta["config"]["single_label_loss"] == "bce"
     capsys.readouterr()
-    main(["mldecoder", "validate", "--weights", str(run), "--data-format", "folder", "--root", str(tmp_path / "data")])
-    assert "validation: top1" in capsys.readouterr().out
+    assert main(["mldecoder", "validate", "--weights", str(run), "--progress", "false"]) == 0
+    out = capsys.readouterr().out
+    assert "validation (fp32): top1" in out
+    top1 = float(out.split("top1 ")[1].split()[0])
+    assert top1 == pytest.approx(meta["metrics"]["top1"], abs=0.006)  # printed with 2 decimals
 
 
-def test_zero_shot_training_and_validation(nus_root, tmp_path, capsys):
+def test_zero_shot_reads_the_nus_wide_release_by_default(nus_root, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["mldecoder", "train", "--recipe", "nuswide-zsl-tresnet-l-224", "--data-format", "nuswide"]
-    args += ["--train-root", str(nus_root), "--train-labels", str(nus_root / "data.csv")]
-    args += ["--val-root", str(nus_root), "--val-labels", str(nus_root / "data.csv")]
-    args += [
-        "--word-vectors",
-        str(nus_root / "wordvec_array.pth"),
-        "--zsl-split",
-        str(nus_root / "benchmark_81_v0.json"),
-    ]
-    args += TINY + ["--out-dir", str(run), "--query-noise", "0.1", "--random-queries", "2"]
-    assert main(args) == 0
-    meta = json.loads((run / "best.json").read_text())
+    args += ["--data-root", str(nus_root), "--out-dir", str(run), *TINY, "--query-noise", "0.1"]
+    assert main(args + ["--random-queries", "2"]) == 0  # data.csv, word vectors and split found in the root
+    meta = _best(run)
     # sorted classes: eight five four nine one seven six three two zero; unseen: nine, seven, three
     assert meta["run_info"]["unseen"] == [3, 5, 7] and set(meta["metrics"]) >= {"ZSL_mAP", "GZSL_F1@5"}
     assert "word_vectors" not in load_checkpoint(run / "best.safetensors")
     capsys.readouterr()
-    main(["mldecoder", "validate", "--weights", str(run), "--data-format", "nuswide", "--root", str(nus_root)]
-         + ["--labels", str(nus_root / "data.csv"), "--device", "cpu"])  # fmt: skip
-    assert "ZSL_mAP" in capsys.readouterr().out
+    report = tmp_path / "zsl.json"
+    assert main(["mldecoder", "validate", "--weights", str(run), "--progress", "false", "--json", str(report)]) == 0
+    got = json.loads(report.read_text())["metrics"]
+    assert got["ZSL_mAP"] == pytest.approx(meta["metrics"]["ZSL_mAP"], abs=1e-9)
 
 
 @pytest.mark.parametrize("fmt", ["coco", "voc"])
-def test_train_and_validate_on_the_official_layouts(fmt, coco_root, voc_root, tmp_path, capsys):
-    if fmt == "coco":
-        train = ["--train-root", str(coco_root / "train2014")]
-        train += ["--train-labels", str(coco_root / "annotations" / "instances_train2014.json")]
-        val = ["--root", str(coco_root / "val2014"), "--labels", str(coco_root / "annotations/instances_val2014.json")]
-        classes, samples = 10, 24
-    else:
-        devkit = str(voc_root / "VOCdevkit" / "VOC2007")
-        train, val = ["--train-root", devkit, "--train-labels", "trainval"], ["--root", devkit, "--labels", "test"]
-        classes, samples = 20, 24
+def test_official_layouts_need_only_the_data_root(fmt, coco_root, voc_root, tmp_path, capsys):
+    root = coco_root if fmt == "coco" else voc_root / "VOCdevkit" / "VOC2007"
+    classes = 10 if fmt == "coco" else 20
     run = tmp_path / "run"
-    args = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", fmt, *train]
+    args = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", fmt, "--data-root", str(root)]
     assert main(args + TINY + ["--out-dir", str(run)]) == 0
-    meta = json.loads((run / "best.json").read_text())
+    meta = _best(run)
     assert len(meta["run_info"]["classes"]) == classes
+    val = meta["run_info"]["data"]["val"]
+    assert val["split"] == {"coco": "val2014", "voc": "test"}[fmt]
     capsys.readouterr()
-    out = tmp_path / "metrics.json"
-    assert main(["mldecoder", "validate", "--weights", str(run), "--data-format", fmt, *val, "--output", str(out)]
-                + ["--device", "cpu"]) == 0  # fmt: skip
-    metrics = json.loads(out.read_text())
-    assert 0.0 <= metrics["mAP"] <= 100.0 and metrics["images"] == samples
+    report = tmp_path / "metrics.json"
+    assert main(["mldecoder", "validate", "--weights", str(run), "--data-format", fmt, "--data-root", str(root)]
+                + ["--json", str(report), "--device", "cpu", "--progress", "false"]) == 0  # fmt: skip
+    got = json.loads(report.read_text())
+    assert got["metrics"]["mAP"] == pytest.approx(meta["metrics"]["mAP"], abs=1e-9) and got["samples"] == 24
+    if fmt == "coco":  # --val-labels overrides the layout's annotation file
+        labels = ["--val-labels", str(coco_root / "annotations" / "instances_train2014.json"), "--val-split"]
+        assert main(["mldecoder", "validate", "--weights", str(run), *labels, "train2014", "--json", str(report)]) == 0
+        assert json.loads(report.read_text())["data"]["split"] == "train2014"
+
+
+def _bad_csv(root):
+    """A CSV whose rows mix good images with each kind of bad input (truncated, empty, wrong type, missing, folder)."""
+    bad = write_bad_inputs(root / "bad", good=write_real_image(root / "bad" / "good.jpg"))
+    good, targets = _mosaic_images(root, "train", 16, 3)
+    rows = good + [str(p.relative_to(root)) for p in bad.values()]
+    full = torch.cat([torch.as_tensor(targets), torch.zeros(len(bad), targets.shape[1])])
+    full[len(good) :, 0] = 1
+    write_multilabel_csv(root / "train.csv", rows, full, [f"digit{d}" for d in range(10)])
+    write_multilabel_csv(root / "val.csv", rows, full, [f"digit{d}" for d in range(10)])
+    return bad
+
+
+def test_bad_inputs_are_skipped_reported_and_counted(tmp_path, capsys):
+    bad = _bad_csv(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", "csv"]
+    args += ["--data-root", str(tmp_path / "data"), *TINY]
+    with printed_warnings():  # what a user reads on stderr (pytest would record the warnings instead)
+        assert main(args + ["--out-dir", str(run)]) == 3
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "warning: skipping unreadable file" in line]
+    assert sorted(line.split("file ")[1].split(":")[0] for line in warned) == sorted(map(str, bad.values()))
+    assert "skipped 5 unreadable input(s)" in captured.out
+    assert {d["file"] for d in json.loads((run / "skipped.json").read_text())} == set(map(str, bad.values()))
+
+    report = tmp_path / "v.json"
+    assert main(["mldecoder", "validate", "--weights", str(run), "--json", str(report), "--progress", "false"]) == 3
+    got = json.loads(report.read_text())
+    assert got["samples"] == 16 and got["metrics"]["mAP"] == pytest.approx(_best(run)["metrics"]["mAP"], abs=1e-9)
+    reasons = {d["file"]: d["reason"] for d in got["skipped"]}
+    assert set(reasons) == set(map(str, bad.values()))
+    assert reasons[str(bad["missing"])] == "missing" and reasons[str(bad["empty"])] == "empty file"
+    assert reasons[str(bad["folder"])] == "a folder, not a file" and reasons[str(bad["truncated"])].startswith("trunc")
+    assert "skipped 5 unreadable" in capsys.readouterr().out
+
+    preds = tmp_path / "p.json"
+    inputs = [str(tmp_path / "data" / "train_0.png"), *map(str, bad.values())]
+    assert main(["mldecoder", "infer", *inputs, "--weights", str(run), "--json", str(preds)]) == 3
+    got = json.loads(preds.read_text())
+    assert [p["image"] for p in got["predictions"]] == inputs[:1] and got["samples"] == 1
+    assert {d["file"] for d in got["skipped"]} == set(inputs[1:])
+    capsys.readouterr()
+
+    # --strict: the first unreadable input is a one-line error, status 2
+    assert main(["mldecoder", "infer", *inputs, "--weights", str(run), "--strict", "--progress", "false"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("miil mldecoder infer: error: cannot read image file")
+    assert main(["mldecoder", "validate", "--weights", str(run), "--strict", "--progress", "false"]) == 2
+    assert main(args + ["--out-dir", str(tmp_path / "strict"), "--strict"]) == 2
+
+
+class _Payload:
+    """A pickle that would create a file when unpickled: what a malicious checkpoint carries."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_untrusted_files_are_refused(csv_data, tmp_path, capsys):
+    import pickle
+
+    target = tmp_path / "created-by-payload"
+    evil_pth = tmp_path / "evil.pth"
+    torch.save({"model": {"w": torch.zeros(2)}, "extra": _Payload(target)}, evil_pth)
+    evil_pkl = tmp_path / "evil.pkl"
+    evil_pkl.write_bytes(pickle.dumps(_Payload(target)))
+    run = tmp_path / "run"
+    train = ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", "csv"]
+    train += ["--data-root", str(csv_data), *TINY, "--out-dir", str(run)]
+    image = str(csv_data / "test_0.png")
+    for evil in (evil_pth, evil_pkl):
+        commands = [
+            train + ["--init-checkpoint", str(evil)],
+            ["mldecoder", "validate", "--weights", str(evil)],
+            ["mldecoder", "infer", image, "--weights", str(evil)],
+            ["mldecoder", "convert", str(evil), str(tmp_path / "out.safetensors"), "--model", "test_resnet"],
+        ]
+        for argv in commands:
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "error:" in err[0], (argv, err)
+            assert not target.exists(), argv
+    # --word-vectors of a zero-shot run: a trained run, then the evil vectors
+    nus = ["mldecoder", "train", "--recipe", "nuswide-zsl-tresnet-l-224", "--data-format", "nuswide"]
+    from miil.mldecoder.miniature import make_nus_wide
+
+    root = make_nus_wide(tmp_path / "nus")
+    for evil in (evil_pth, evil_pkl):
+        argv = nus + ["--data-root", str(root), *TINY, "--out-dir", str(tmp_path / "zsl"), "--word-vectors", str(evil)]
+        assert main(argv) == 2 and not target.exists()
+    assert not run.exists()
 
 
 def test_convert_timm_checkpoint_then_infer(csv_data, tmp_path, capsys):
@@ -154,39 +290,38 @@ def test_convert_timm_checkpoint_then_infer(csv_data, tmp_path, capsys):
     torch.save({"state_dict": state, "epoch": 3}, tmp_path / "timm_ml_decoder.pth")
     (tmp_path / "classes.txt").write_text("\n".join(f"digit{d}" for d in range(10)))
     out = tmp_path / "converted.safetensors"
-    assert main(["mldecoder", "convert", str(tmp_path / "timm_ml_decoder.pth"), str(out), "--model", "test_resnet"]
-                + ["--classes", str(tmp_path / "classes.txt"), "--img-size", "64", "--no-normalize"]) == 0  # fmt: skip
+    source = tmp_path / "timm_ml_decoder.pth"
+    options = ["--classes", str(tmp_path / "classes.txt"), "--img-size", "64", "--normalize", "false"]
+    assert main(["mldecoder", "convert", str(source), str(out), "--model", "test_resnet", *options]) == 0
     weights = load_checkpoint(out)
     x = torch.randn(1, 3, 64, 64)
     rebuilt = create_model("test_resnet", 10, embed_dim=16, num_heads=2, ffn_dim=32).eval()
     rebuilt.load_state_dict(weights)
     torch.testing.assert_close(rebuilt(x), ours(x), rtol=0, atol=0)
     capsys.readouterr()
-    assert main(["mldecoder", "infer", str(csv_data), "--weights", str(out), "--device", "cpu", "--output",
-                 str(tmp_path / "pred.json")]) == 0  # fmt: skip
-    preds = json.loads((tmp_path / "pred.json").read_text())
-    assert len(preds) == 36 and all(p["image"].endswith(".png") for p in preds)
+    preds = tmp_path / "pred.json"
+    assert main(["mldecoder", "infer", str(csv_data), "--weights", str(out), "--json", str(preds)]) == 0
+    got = json.loads(preds.read_text())
+    assert len(got["predictions"]) == 36 and all(p["image"].endswith(".png") for p in got["predictions"])
 
 
 def test_recipes_listing_and_help(capsys):
     assert main(["mldecoder", "recipes", "coco-tresnet-l-448"]) == 0
     out = capsys.readouterr().out
     assert "--lr" in out and "0.0001" in out and "tresnet_v2_l" in out
+    assert main(["mldecoder", "recipes"]) == 0
+    assert "nuswide-zsl-tresnet-l-224" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["mldecoder", "train", "--help"])
     assert "--num-groups" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-@pytest.mark.ddp
-def test_torchrun_two_processes(csv_data, tmp_path):
-    run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "miil.core.cli"]
-    cmd += ["mldecoder", "train", "--recipe", "coco-tresnet-m-224", "--data-format", "csv"]
-    cmd += ["--train-labels", str(csv_data / "train.csv"), "--val-labels", str(csv_data / "test.csv")]
-    cmd += TINY + ["--out-dir", str(run), "--batch-size", "4"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    meta = json.loads((run / "best.json").read_text())
-    assert meta["world_size"] == 2 and "mAP" in meta["metrics"]
+def test_help_imports_no_torch():
+    code = (
+        "import sys\nfrom miil.mldecoder.cli import main\n"
+        "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "False"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from miil.core.errors import UserError
 from miil.core.miniature import miniature_digest
 from miil.mldecoder import NusWideDataset, VOCDataset, load_word_vectors
 from miil.mldecoder.data import VOC_CLASSES, parse_label_list, read_nus_wide_csv
@@ -90,7 +91,7 @@ def test_word_vector_layouts(tmp_path):
     torch.testing.assert_close(load_word_vectors(tmp_path / "wv.pth", 4), wv[0].t())
     np.save(tmp_path / "wv.npy", np.ones((4, 7), dtype=np.float32))
     assert load_word_vectors(tmp_path / "wv.npy", 4).shape == (4, 7)
-    with pytest.raises(ValueError, match="but there are 5 classes"):
+    with pytest.raises(UserError, match="but there are 5 classes"):
         load_word_vectors(tmp_path / "wv.npy", 5)
 
 

@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 
+from miil.core.errors import UserError
 from miil.core.train import TrainConfig
 from miil.mldecoder import RECIPES, CocoTResNetL448, MLDecoderRecipe
 from miil.mldecoder.pipeline import model_spec
@@ -36,8 +37,8 @@ def test_recipes_are_frozen_and_specs_are_validated():
     spec = model_spec(r, 80)
     assert spec["head"] == "ml_decoder" and spec["head_kwargs"]["num_groups"] == 100
     assert model_spec(dataclasses.replace(r, head="linear"), 80)["head_kwargs"] == {}
-    with pytest.raises(ValueError, match="task must be one of"):
+    with pytest.raises(UserError, match="task must be one of"):
         model_spec(dataclasses.replace(r, task="detection"), 80)
-    with pytest.raises(ValueError, match="needs the ML-Decoder head"):
+    with pytest.raises(UserError, match="needs the ML-Decoder head"):
         model_spec(dataclasses.replace(RECIPES["nuswide-zsl-tresnet-l-224"], head="linear"), 10)
     assert MLDecoderRecipe().task == "multilabel"

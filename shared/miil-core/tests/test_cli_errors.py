@@ -185,3 +185,21 @@ def test_a_skipped_input_and_other_warnings_in_a_process():
     lines = proc.stderr.splitlines()
     assert lines[0] == "miil demo-pkg validate: warning: skipping unreadable file clip.wav: empty file"
     assert any("UserWarning: something else" in line for line in lines[1:])
+
+
+def test_printed_warnings_shows_the_one_line_inside_pytest(capsys):
+    """miil.core.testing.printed_warnings: a test sees the skipped-input line a user reads (once per input)."""
+    import warnings
+
+    from miil.core.cli import run_command
+    from miil.core.data import UnreadableFileWarning
+    from miil.core.testing import printed_warnings
+
+    def command(args):
+        for _ in range(2):  # the same input read twice (a train and a validation pass) is reported once
+            warnings.warn("skipping unreadable file x.jpg: missing", UnreadableFileWarning, stacklevel=1)
+        return EXIT_SKIPPED_INPUTS
+
+    with printed_warnings():
+        assert run_command(command, None, "miil pkg validate") == EXIT_SKIPPED_INPUTS
+    assert capsys.readouterr().err == "miil pkg validate: warning: skipping unreadable file x.jpg: missing\n"

@@ -9,9 +9,9 @@ state dict. Their keys are ``body.*`` (InplaceABN layout), ``head.fc.weight`` / 
 The backbone keys and the InplaceABN weights (``|w| + eps``) are converted by timm's own
 ``timm.models.tresnet.checkpoint_filter_fn`` (timm's TResNet weights come from the same originals); the head keys are
 renamed here; BatchNorm's ``num_batches_tracked`` counters, which InplaceABN before 1.1 does not have, are set to 0
-(checkpoints made with InplaceABN >= 1.1 keep theirs). Every key must be mapped and every model key filled, or
-:class:`miil.core.io.KeyMappingError` lists what is wrong. The key layouts the original code builds are committed in
-``tests/original_keys/`` and tested.
+(:func:`miil.core.io.fill_missing_bn_counters`; checkpoints made with InplaceABN >= 1.1 keep theirs). Every key must
+be mapped and every model key filled, or :class:`miil.core.io.KeyMappingError` lists what is wrong. The key layouts
+the original code builds are committed in ``tests/original_keys/`` and tested.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 from timm.models.tresnet import checkpoint_filter_fn
 
-from miil.core.io import extract_state_dict, load_checkpoint, load_into, remap_state_dict
+from miil.core.errors import UserError
+from miil.core.io import extract_state_dict, fill_missing_bn_counters, load_file, load_into, remap_state_dict
 
 from .model import MultiLabelClassifier, create_csl_model
 
@@ -57,16 +58,9 @@ def convert_original_checkpoint(obj: Any, model: MultiLabelClassifier) -> dict[s
     source = _state_dict(obj)
     # Anti-aliasing filters are fixed, not learned; timm rebuilds them (non-persistent buffers).
     body = {k: v for k, v in source.items() if k.startswith("body.") and not k.endswith(".filt")}
-    converted = dict(checkpoint_filter_fn(body, model.backbone))
+    # InplaceABN before 1.1 (v1.0.12, pinned by the originals) keeps no num_batches_tracked; from 1.1 on it does.
+    converted = fill_missing_bn_counters(checkpoint_filter_fn(body, model.backbone), model.backbone)
     converted.update({k: v for k, v in source.items() if not k.startswith("body.")})
-    for key in model.state_dict():
-        # InplaceABN before 1.1 (v1.0.12, pinned by the originals) keeps no num_batches_tracked; from 1.1 on it
-        # does. A missing counter changes no output and is taken as 0; a present one is kept.
-        name = key[len("backbone.") :]
-        layer = name[: -len("num_batches_tracked")]
-        counter = key.startswith("backbone.") and key.endswith(".num_batches_tracked")
-        if counter and name not in converted and layer + "running_mean" in converted:
-            converted[name] = torch.zeros((), dtype=torch.long)
     return remap_state_dict(converted, _HEAD_RULES, expected=model)
 
 
@@ -78,7 +72,7 @@ def load_original_checkpoint(
     The number of classes and whether the head is a bottleneck are read from the checkpoint.
 
     Args:
-        path: The ``.pth`` file (read with ``weights_only=True``: no pickled code runs).
+        path: The ``.pth`` file (opened with :func:`miil.core.io.load_file`: no pickled code runs).
         model: timm TResNet variant the checkpoint was trained with (``tresnet_m``, ``tresnet_l``, ...), or a TResNet
             module returning pooled features.
         kwargs: Passed to :func:`create_csl_model`.
@@ -86,14 +80,14 @@ def load_original_checkpoint(
     Returns:
         ``(model, class names)``; the names come from ``idx_to_class`` when the file has it, else None.
     """
-    obj = load_checkpoint(path)
+    obj = load_file(path, what="checkpoint")
     source = _state_dict(obj)
     if "head.fc.FC.weight" in source:
         num_classes, bottleneck = source["head.fc.FC.weight"].shape
     elif "head.fc.weight" in source:
         num_classes, bottleneck = source["head.fc.weight"].shape[0], None
     else:
-        raise ValueError(
+        raise UserError(
             f"{path}: no 'head.fc.weight' or 'head.fc.FC.weight' key; is this a CSL/ASL TResNet checkpoint?"
         )
     net = create_csl_model(model, num_classes=int(num_classes), bottleneck_features=bottleneck, **kwargs)
@@ -103,5 +97,5 @@ def load_original_checkpoint(
         idx = obj["idx_to_class"]
         classes = [str(idx[i]).strip("'\"") for i in sorted(idx, key=int)]
         if len(classes) != num_classes:
-            raise ValueError(f"{path}: idx_to_class has {len(classes)} names for {num_classes} outputs")
+            raise UserError(f"{path}: idx_to_class has {len(classes)} names for {num_classes} outputs")
     return net, classes

@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from .modes import PARTIAL_LOSS_MODES, TOPK_SCOPES, resolve_partial_loss_mode
 from .prior import ClassPrior
 
 __all__ = [
@@ -56,26 +57,8 @@ __all__ = [
     "resolve_partial_loss_mode",
 ]
 
-PARTIAL_LOSS_MODES = ("negative", "ignore", "ignore_normalize_classes", "selective")
-TOPK_SCOPES = ("batch", "sample")
 KERNELS = ("auto", "sparse", "dense", "compiled")
 _REDUCTIONS = ("sum", "mean", "none")
-
-
-def resolve_partial_loss_mode(mode: str | None) -> str:
-    """One of ``PARTIAL_LOSS_MODES`` from a mode name of ours or of the reference code.
-
-    The reference's ``partial_loss_mode=None`` (also written ``"none"`` on a command line) sets every label weight to
-    1, which is ``"negative"``: un-annotated labels are negatives with their own ``alpha_unann`` / ``gamma_unann``.
-
-    Args:
-        mode: ``"negative"``, ``"ignore"``, ``"ignore_normalize_classes"``, ``"selective"``, or None / ``"none"``.
-    """
-    if mode is None or (isinstance(mode, str) and mode.strip().lower() in ("none", "null")):
-        return "negative"
-    if mode not in PARTIAL_LOSS_MODES:
-        raise ValueError(f"unknown partial-label mode {mode!r}; expected one of {PARTIAL_LOSS_MODES} or None")
-    return mode
 
 
 class _ClosedFormGrad(torch.autograd.Function):

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
 from miil.core import distributed as du
-from miil.core.data import skip_unreadable_collate
 from miil.core.io import atomic_write_text
 
 __all__ = ["ClassPrior", "ClassPriorEstimator", "estimate_prior", "load_prior"]
@@ -214,6 +213,22 @@ class ClassPriorEstimator:
         return ClassPrior.from_lists(self.classes, (total[:-1] / total[-1]).clamp(0.0, 1.0).tolist())
 
 
+class _PriorMeter:
+    """Adapts :class:`ClassPriorEstimator` to the meter interface of :func:`miil.core.evaluate.evaluate`."""
+
+    def __init__(self, classes: Sequence[str]):
+        self.estimator = ClassPriorEstimator(classes)
+
+    def reset(self) -> None:
+        self.estimator.reset()
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        self.estimator.update(outputs)
+
+    def compute(self) -> dict[str, float]:
+        return {}
+
+
 @torch.no_grad()
 def estimate_prior(
     model: nn.Module,
@@ -224,11 +239,12 @@ def estimate_prior(
     num_workers: int = 0,
     device: str | torch.device | None = None,
     amp_dtype: torch.dtype | None = None,
+    progress: bool = False,
 ) -> ClassPrior:
     """Average a (temporary, ``ignore``-mode) model's predicted probabilities over a dataset.
 
-    Under DDP each rank predicts its share of the samples and the sums are reduced, so every rank returns the same
-    prior. Samples that a dataset returns as ``None`` (unreadable files) are skipped.
+    Runs through :func:`miil.core.evaluate.evaluate`: under DDP each rank predicts its share of the samples and the
+    sums are reduced, so every rank returns the same prior; unreadable samples (``Skipped`` records) are left out.
 
     Args:
         model: The temporary model; put in eval mode for the pass and restored afterwards.
@@ -238,25 +254,20 @@ def estimate_prior(
         num_workers: Data-loader workers.
         device: Where to run; defaults to the model's device.
         amp_dtype: Autocast dtype (None for full precision).
+        progress: A progress bar on rank 0.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    rank, world = du.get_rank(), du.get_world_size()
-    shard = Subset(dataset, range(rank, len(dataset), world)) if world > 1 else dataset
-    loader = DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=skip_unreadable_collate)
-    estimator = ClassPriorEstimator(classes)
-    was_training = model.training
-    model.eval()
-    try:
-        for batch in loader:
-            if batch is None:
-                continue
-            inputs = batch[0].to(device, non_blocking=True)
-            if amp_dtype is not None:
-                with torch.autocast(device_type=device.type, dtype=amp_dtype):
-                    logits = model(inputs)
-            else:
-                logits = model(inputs)
-            estimator.update(logits.float())
-    finally:
-        model.train(was_training)
-    return estimator.compute()
+    from miil.core.evaluate import evaluate, precision_of
+
+    meter = _PriorMeter(classes)
+    evaluate(
+        model,
+        dataset,
+        meter=meter,
+        device=device,
+        precision=precision_of(amp_dtype),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=progress,
+        desc="class prior",
+    )
+    return meter.estimator.compute()

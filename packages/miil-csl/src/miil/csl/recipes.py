@@ -10,21 +10,24 @@ paper's exact values for that column are not in the released code). The OpenImag
 bottleneck head (512) and 224 input as in ASL/ML-Decoder's OpenImages models; their loss settings are the
 ``train.py`` defaults (not published separately). LVIS follows the authors' answer in CSL issue #3.
 
-The ``mosaic_*`` recipes are this package's demo settings on the embedded digit mosaics (CPU, seconds).
+The ``mosaic-*`` recipes are this package's demo settings on the embedded digit mosaics (CPU, seconds). Names are
+kebab-case table rows: ``coco-rps0-5-csl`` is COCO with RPS(0.5) and CSL.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from miil.core.train import TrainConfig
 
-from .loss import resolve_partial_loss_mode
+from .modes import TOPK_SCOPES, resolve_partial_loss_mode
 
-__all__ = ["RECIPES", "CSLConfig", "get_recipe"]
+__all__ = ["DATA_FORMATS", "DEFAULT_RECIPE", "RECIPES", "CSLConfig", "describe_recipe", "get_recipe", "recipe_name"]
 
 DATA_FORMATS = ("coco", "openimages", "lvis", "csv", "mosaic")
+DEFAULT_RECIPE = "coco-fpc1000-csl"
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,11 @@ class CSLConfig(TrainConfig):
     eval_metric: str | None = field(default="mAP", metadata={"help": "metric for keep-best"})
 
     model: str = field(default="tresnet_m.miil_in21k", metadata={"help": "timm backbone name, or 'mosaic_cnn'"})
-    pretrained: bool = field(default=True, metadata={"help": "load timm's pretrained backbone (downloads)"})
-    checkpoint: str | None = field(default=None, metadata={"help": "local backbone weights (strict)"})
-    model_args: str = field(default="", metadata={"help": "extra backbone kwargs as JSON, e.g. '{\"width\": 8}'"})
+    pretrained: bool = field(default=True, metadata={"help": "start from timm's pretrained backbone (downloads)"})
+    init_checkpoint: str | None = field(default=None, metadata={"help": "local backbone weights (strict)"})
+    model_kwargs: str = field(
+        default="{}", metadata={"help": "extra backbone arguments as a JSON object, e.g. '{\"width\": 8}'"}
+    )
     in_chans: int = field(default=3, metadata={"help": "input channels (1 for the digit mosaics)"})
     img_size: int = field(default=448, metadata={"help": "square input size (squish resize)"})
     bottleneck_features: int | None = field(default=None, metadata={"help": "bottleneck head width (None: linear)"})
@@ -81,7 +86,7 @@ class CSLConfig(TrainConfig):
         if self.simulate not in ("none", "fpc", "rps"):
             raise ValueError(f"simulate must be none, fpc or rps, got {self.simulate!r}")
         resolve_partial_loss_mode(self.mode)  # raises on an unknown name; None / "none" is the original's None
-        if self.topk_scope not in ("batch", "sample"):
+        if self.topk_scope not in TOPK_SCOPES:
             raise ValueError(f"topk_scope must be batch or sample, got {self.topk_scope!r}")
 
 
@@ -95,7 +100,7 @@ _MOSAIC = dict(
     data_format="mosaic",
     model="mosaic_cnn",
     pretrained=False,
-    model_args='{"width": 16}',
+    model_kwargs='{"width": 16}',
     in_chans=1,
     img_size=24,
     cutout=None,
@@ -117,22 +122,22 @@ def _r(**kw) -> CSLConfig:
 
 RECIPES: dict[str, CSLConfig] = {
     # Table: COCO with FPC(1000) simulated partial labels (TResNet-M).
-    "coco_fpc1000_ignore_ce": _r(**_COCO, **_FPC, mode="ignore", **_CE),
-    "coco_fpc1000_negative_ce": _r(**_COCO, **_FPC, mode="negative", **_CE),
-    "coco_fpc1000_negative_asl": _r(**_COCO, **_FPC, mode="negative", **_ASL),
-    "coco_fpc1000_csl": _r(**_COCO, **_FPC, mode="selective", gamma_neg=3.0, gamma_unann=4.0, prior_threshold=0.5),
+    "coco-fpc1000-ignore-ce": _r(**_COCO, **_FPC, mode="ignore", **_CE),
+    "coco-fpc1000-negative-ce": _r(**_COCO, **_FPC, mode="negative", **_CE),
+    "coco-fpc1000-negative-asl": _r(**_COCO, **_FPC, mode="negative", **_ASL),
+    "coco-fpc1000-csl": _r(**_COCO, **_FPC, mode="selective", gamma_neg=3.0, gamma_unann=4.0, prior_threshold=0.5),
     # Table: COCO with RPS(0.5) simulated partial labels.
-    "coco_rps0.5_ignore_ce": _r(**_COCO, **_RPS, mode="ignore", **_CE),
-    "coco_rps0.5_negative_ce": _r(**_COCO, **_RPS, mode="negative", **_CE),
-    "coco_rps0.5_negative_asl": _r(**_COCO, **_RPS, mode="negative", **_ASL),
-    "coco_rps0.5_csl": _r(**_COCO, **_RPS, mode="selective", gamma_neg=1.0, gamma_unann=4.0),
+    "coco-rps0-5-ignore-ce": _r(**_COCO, **_RPS, mode="ignore", **_CE),
+    "coco-rps0-5-negative-ce": _r(**_COCO, **_RPS, mode="negative", **_CE),
+    "coco-rps0-5-negative-asl": _r(**_COCO, **_RPS, mode="negative", **_ASL),
+    "coco-rps0-5-csl": _r(**_COCO, **_RPS, mode="selective", gamma_neg=1.0, gamma_unann=4.0),
     # Table: OpenImages V6 (9,605 classes, its own partial labels).
-    "openimages_v6_tresnet_m_ignore": _r(**_OI, model="tresnet_m.miil_in21k", mode="ignore", **_CE),
-    "openimages_v6_tresnet_m_negative": _r(**_OI, model="tresnet_m.miil_in21k", mode="negative", **_CE),
-    "openimages_v6_tresnet_m_csl": _r(**_OI, model="tresnet_m.miil_in21k", mode="selective"),
-    "openimages_v6_tresnet_l_csl": _r(**_OI, model="tresnet_l", mode="selective"),
+    "openimages-v6-tresnet-m-ignore": _r(**_OI, model="tresnet_m.miil_in21k", mode="ignore", **_CE),
+    "openimages-v6-tresnet-m-negative": _r(**_OI, model="tresnet_m.miil_in21k", mode="negative", **_CE),
+    "openimages-v6-tresnet-m-csl": _r(**_OI, model="tresnet_m.miil_in21k", mode="selective"),
+    "openimages-v6-tresnet-l-csl": _r(**_OI, model="tresnet_l", mode="selective"),
     # LVIS (federated labels), settings from the authors' answer in CSL issue #3.
-    "lvis_csl": _r(
+    "lvis-csl": _r(
         data_format="lvis",
         mode="selective",
         lr=6e-4,
@@ -143,21 +148,35 @@ RECIPES: dict[str, CSLConfig] = {
     ),
     # Demo settings on the embedded digit mosaics (see miil.csl.demo): the COCO rows' loss settings, scaled to 10
     # classes (likelihood top-1 instead of top-5 of 80 classes).
-    "mosaic_rps0.5_ignore_ce": _r(**_MOSAIC, **_RPS, mode="ignore", **_CE),
-    "mosaic_rps0.5_negative_ce": _r(**_MOSAIC, **_RPS, mode="negative", **_CE),
-    "mosaic_rps0.5_negative_pasl": _r(**_MOSAIC, **_RPS, mode="negative", gamma_neg=1.0, gamma_unann=4.0),
-    "mosaic_rps0.5_csl": _r(**_MOSAIC, **_RPS, mode="selective", gamma_neg=1.0, gamma_unann=4.0, prior_threshold=0.05),
-    "mosaic_fpc200_ignore_ce": _r(**_MOSAIC, **_FPC200, mode="ignore", **_CE),
-    "mosaic_fpc200_negative_ce": _r(**_MOSAIC, **_FPC200, mode="negative", **_CE),
-    "mosaic_fpc200_negative_pasl": _r(**_MOSAIC, **_FPC200, mode="negative", gamma_neg=3.0, gamma_unann=4.0),
-    "mosaic_fpc200_csl": _r(
+    "mosaic-rps0-5-ignore-ce": _r(**_MOSAIC, **_RPS, mode="ignore", **_CE),
+    "mosaic-rps0-5-negative-ce": _r(**_MOSAIC, **_RPS, mode="negative", **_CE),
+    "mosaic-rps0-5-negative-pasl": _r(**_MOSAIC, **_RPS, mode="negative", gamma_neg=1.0, gamma_unann=4.0),
+    "mosaic-rps0-5-csl": _r(**_MOSAIC, **_RPS, mode="selective", gamma_neg=1.0, gamma_unann=4.0, prior_threshold=0.05),
+    "mosaic-fpc200-ignore-ce": _r(**_MOSAIC, **_FPC200, mode="ignore", **_CE),
+    "mosaic-fpc200-negative-ce": _r(**_MOSAIC, **_FPC200, mode="negative", **_CE),
+    "mosaic-fpc200-negative-pasl": _r(**_MOSAIC, **_FPC200, mode="negative", gamma_neg=3.0, gamma_unann=4.0),
+    "mosaic-fpc200-csl": _r(
         **_MOSAIC, **_FPC200, mode="selective", gamma_neg=3.0, gamma_unann=4.0, prior_threshold=0.5
     ),
 }
 
 
+def describe_recipe(recipe: CSLConfig) -> str:
+    """One line about a recipe for ``miil csl recipes``: data, simulated partial labels, mode and model."""
+    simulation = {"fpc": f"FPC({recipe.simulate_param:g})", "rps": f"RPS({recipe.simulate_param:g})"}
+    partial = simulation.get(
+        recipe.simulate, "own partial labels" if recipe.data_format in ("openimages", "lvis") else "-"
+    )
+    return f"{recipe.data_format}, {partial}, mode {recipe.mode}, {recipe.model} at {recipe.img_size}"
+
+
+def recipe_name(name: str) -> str:
+    """The kebab-case name of a recipe; earlier spellings (``coco_rps0.5_csl``) map to it (``coco-rps0-5-csl``)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") if name not in RECIPES else name
+
+
 def get_recipe(name: str, **overrides) -> CSLConfig:
-    """A recipe by table-row name, with field overrides."""
+    """A recipe by table-row name (earlier snake-case spellings are accepted), with field overrides."""
     from miil.core.config import pick_recipe
 
-    return dataclasses.replace(pick_recipe(RECIPES, name), **overrides)
+    return dataclasses.replace(pick_recipe(RECIPES, recipe_name(name)), **overrides)

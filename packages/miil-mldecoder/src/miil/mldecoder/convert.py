@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 
-from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
+from miil.core.io import extract_state_dict, fill_missing_bn_counters, load_checkpoint, remap_state_dict
 
 from .factory import MLDecoderClassifier
 from .ml_decoder import MLDecoder
@@ -118,17 +118,6 @@ def _backbone_filter(backbone: nn.Module):
     return fn if callable(fn) and module.__name__.startswith("timm.models") else None
 
 
-def _with_bn_counters(state: dict[str, torch.Tensor], backbone: nn.Module) -> dict[str, torch.Tensor]:
-    # InplaceABN before 1.1 (v1.0.12, which the original TResNet code pins) keeps no num_batches_tracked; a counter
-    # does not change any output, so one the source lacks is taken as 0 when the rest of its norm layer is there.
-    out = dict(state)
-    for key in backbone.state_dict():
-        layer = key[: -len("num_batches_tracked")]
-        if key.endswith(".num_batches_tracked") and key not in out and layer + "running_mean" in out:
-            out[key] = torch.zeros((), dtype=torch.long)
-    return out
-
-
 def convert_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     model: nn.Module,
@@ -162,8 +151,9 @@ def convert_state_dict(
             fn = _backbone_filter(model.backbone)
             if fn is not None:
                 rest = dict(fn(rest, model.backbone))
+        # InplaceABN before 1.1 (v1.0.12, which the original TResNet code pins) keeps no num_batches_tracked.
         backbone = remap_state_dict(
-            _with_bn_counters(rest, model.backbone), [(r"(.*)", r"\1")], expected=model.backbone
+            fill_missing_bn_counters(rest, model.backbone), [(r"(.*)", r"\1")], expected=model.backbone
         )
         return {**{f"backbone.{k}": v for k, v in backbone.items()}, **{f"head.{k}": v for k, v in head.items()}}
     if rest:

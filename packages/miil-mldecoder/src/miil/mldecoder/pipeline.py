@@ -8,11 +8,8 @@ Training always goes through ``miil.core.train.Trainer`` (AMP, EMA keep-best, DD
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +17,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
+from miil.core.cli_args import parse_model_kwargs
 from miil.core.data import (
     CocoMultiLabelDataset,
     ImageFolderDataset,
@@ -28,7 +26,8 @@ from miil.core.data import (
     multilabel_eval_transform,
     multilabel_train_transform,
 )
-from miil.core.io import load_checkpoint, load_into
+from miil.core.errors import UserError
+from miil.core.io import extract_state_dict, load_file, load_into, resolve_weights
 from miil.core.losses import AsymmetricLoss
 from miil.core.metrics import AccuracyMeter, MeanAPMeter
 from miil.core.train import Trainer, TrainResult, seed_everything
@@ -36,14 +35,17 @@ from miil.core.train import Trainer, TrainResult, seed_everything
 from .data import NusWideDataset, VOCDataset, load_word_vectors
 from .factory import create_model
 from .query_augment import QueryAugmentation
-from .recipes import TASKS, MLDecoderRecipe
+from .recipes import RECIPES, TASKS, MLDecoderRecipe
+from .sources import DATA_FORMATS, MULTI_LABEL_FORMATS, DataSource
 from .zsl_metrics import ZeroShotMeter, load_zsl_split
 
 __all__ = [
     "DATA_FORMATS",
     "DataSource",
     "build_dataset",
+    "build_meter",
     "build_model",
+    "check_recipe_data",
     "eval_transform",
     "load_trained",
     "model_spec",
@@ -52,8 +54,6 @@ __all__ = [
     "train_transform",
 ]
 
-DATA_FORMATS = ("coco", "csv", "voc", "folder", "nuswide")
-
 
 # --------------------------------------------------------------------------------------------------- model
 
@@ -61,16 +61,11 @@ DATA_FORMATS = ("coco", "csv", "voc", "folder", "nuswide")
 def model_spec(recipe: MLDecoderRecipe, num_classes: int) -> dict[str, Any]:
     """Everything needed to rebuild the model of a run (stored with its checkpoints)."""
     if recipe.task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {recipe.task!r}")
-    try:
-        model_kwargs = json.loads(recipe.model_kwargs or "{}")
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--model-kwargs is not valid JSON ({recipe.model_kwargs!r}): {err}") from None
-    if not isinstance(model_kwargs, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object, got {recipe.model_kwargs!r}")
+        raise UserError(f"--task must be one of {', '.join(TASKS)}, got {recipe.task!r}")
+    model_kwargs = parse_model_kwargs(recipe.model_kwargs or "{}")
     head = "zero_shot" if recipe.task == "zsl" else recipe.head
     if recipe.task == "zsl" and recipe.head == "linear":
-        raise ValueError("zero-shot training needs the ML-Decoder head (--head ml_decoder)")
+        raise UserError("zero-shot training needs the ML-Decoder head (--head ml_decoder)")
     head_kwargs: dict[str, Any] = {}
     if head != "linear":
         head_kwargs = dict(
@@ -93,7 +88,7 @@ def model_spec(recipe: MLDecoderRecipe, num_classes: int) -> dict[str, Any]:
     }
 
 
-def build_model(spec: dict[str, Any], *, pretrained: bool = False, checkpoint: str | None = None) -> nn.Module:
+def build_model(spec: dict[str, Any], *, pretrained: bool = False, init_checkpoint: str | None = None) -> nn.Module:
     """The model described by :func:`model_spec`."""
     kwargs = dict(spec.get("head_kwargs", {}))
     if spec["head"] != "linear":
@@ -103,7 +98,7 @@ def build_model(spec: dict[str, Any], *, pretrained: bool = False, checkpoint: s
         None if spec["head"] == "zero_shot" else spec["num_classes"],
         head=spec["head"],
         pretrained=pretrained,
-        checkpoint=checkpoint,
+        checkpoint=init_checkpoint,
         model_kwargs=spec.get("model_kwargs"),
         **kwargs,
     )
@@ -158,25 +153,6 @@ def eval_transform(img_size: int, task: str, norm: tuple[Sequence[float], Sequen
     return _with_norm(multilabel_eval_transform(img_size), norm)
 
 
-@dataclass(frozen=True)
-class DataSource:
-    """Where one split's data lives.
-
-    Args:
-        format: "coco" (image folder + instances JSON), "csv" (miil-core multi-label CSV), "voc" (VOCdevkit year
-            folder + split name), "folder" (``root/<class>/<image>``, single-label) or "nuswide" (image folder +
-            ``data.csv``).
-        root: Image root (VOC: the ``VOC2007`` folder).
-        labels: Annotation file (COCO JSON, CSV, ``data.csv``) or VOC split name; unused for "folder".
-        split: NUS-WIDE split to keep ("train" / "val").
-    """
-
-    format: str
-    root: str | None
-    labels: str | None = None
-    split: str | None = None
-
-
 def build_dataset(
     source: DataSource,
     transform: Any,
@@ -185,29 +161,19 @@ def build_dataset(
     strict: bool = False,
     only_with_classes: Sequence[int] | None = None,
 ) -> Dataset:
-    """A dataset for one split (``classes`` fixes the class order where the format allows it)."""
+    """A dataset for one resolved split (``classes`` fixes the class order where the format allows it)."""
     fmt = source.format
     if fmt not in DATA_FORMATS:
-        raise ValueError(f"data format must be one of {DATA_FORMATS}, got {fmt!r}")
+        raise UserError(f"--data-format must be one of {', '.join(DATA_FORMATS)}, got {fmt!r}")
     if fmt == "coco":
-        if not source.root or not source.labels:
-            raise ValueError("COCO data needs an image folder (--*-root) and an instances JSON file (--*-labels)")
         ds: Any = CocoMultiLabelDataset(source.root, source.labels, transform=transform, strict=strict)
     elif fmt == "csv":
-        if not source.labels:
-            raise ValueError("CSV data needs the CSV file (--*-labels); --*-root defaults to its folder")
         ds = MultiLabelCSVDataset(source.labels, source.root, transform=transform, classes=classes, strict=strict)
     elif fmt == "voc":
-        if not source.root:
-            raise ValueError("VOC data needs the VOCdevkit year folder (--*-root), e.g. VOCdevkit/VOC2007")
-        ds = VOCDataset(source.root, source.labels or "trainval", transform=transform, strict=strict)
+        ds = VOCDataset(source.root, source.split or "trainval", transform=transform, strict=strict)
     elif fmt == "folder":
-        if not source.root:
-            raise ValueError("image-folder data needs --*-root (layout root/<class>/<image>)")
         ds = ImageFolderDataset(source.root, transform=transform, classes=classes, strict=strict)
     else:
-        if not source.root or not source.labels:
-            raise ValueError("NUS-WIDE data needs the image folder (--*-root) and data.csv (--*-labels)")
         ds = NusWideDataset(
             source.root,
             source.labels,
@@ -218,12 +184,50 @@ def build_dataset(
             strict=strict,
         )
     if classes is not None and list(ds.classes) != list(classes):
-        raise ValueError(
-            f"the classes of {source.labels or source.root} ({len(ds.classes)}) differ from the training classes "
-            f"({len(classes)}); first differences: "
-            f"{[(a, b) for a, b in zip(ds.classes, classes) if a != b][:5]}"
+        raise UserError(
+            f"the classes of {source.describe()} ({len(ds.classes)}) differ from the model's ({len(classes)}); "
+            f"first differences: {[(a, b) for a, b in zip(ds.classes, classes) if a != b][:5]}"
         )
     return ds
+
+
+def _recipes_for(task: str) -> list[str]:
+    return sorted(name for name, r in RECIPES.items() if r.task == task)
+
+
+def check_recipe_data(recipe: MLDecoderRecipe, fmt: str, *, recipe_name: str = "custom") -> None:
+    """Refuse, before anything is built, a recipe whose task does not fit the data format.
+
+    Raises:
+        UserError: Naming the recipes (``--recipe``) or the ``--task`` that fit the data.
+    """
+    if recipe.task not in TASKS:
+        raise UserError(f"--task must be one of {', '.join(TASKS)}, got {recipe.task!r}")
+    if fmt == "folder" and recipe.task != "singlelabel":
+        raise UserError(
+            f"--data-format folder holds single-label data (one class folder per image), but recipe {recipe_name!r} "
+            f"trains {recipe.task} classification; use --recipe {' / '.join(_recipes_for('singlelabel'))} "
+            "or --task singlelabel"
+        )
+    if fmt in MULTI_LABEL_FORMATS and recipe.task == "singlelabel":
+        raise UserError(
+            f"--data-format {fmt} holds multi-label data, but recipe {recipe_name!r} trains single-label "
+            f"classification; use --recipe {' / '.join(_recipes_for('multilabel'))} or --task multilabel"
+        )
+    if recipe.task == "zsl" and fmt != "nuswide":
+        raise UserError(
+            f"zero-shot training (recipe {recipe_name!r}, --task zsl) reads NUS-WIDE data (data.csv, word vectors, "
+            f"seen / unseen split): use --data-format nuswide, or --recipe {' / '.join(_recipes_for('multilabel'))}"
+        )
+
+
+def build_meter(task: str, *, unseen: Sequence[int] | None = None, prf_threshold: float | None = None) -> Any:
+    """The validation meter of a task: mAP (multi-label), top-1 / top-5 (single-label) or ZSL / GZSL metrics."""
+    if task == "zsl":
+        return ZeroShotMeter(torch.tensor(list(unseen or [])))
+    if task == "singlelabel":
+        return AccuracyMeter(topk=(1, 5))
+    return MeanAPMeter(prf_threshold=prf_threshold)
 
 
 # --------------------------------------------------------------------------------------------------- training
@@ -273,6 +277,8 @@ def train(
 ) -> TrainResult:
     """Train (or resume) a run of ``recipe`` on the given data; returns the engine's result.
 
+    The recipe is checked against the data before anything is built (:func:`check_recipe_data`, the class count).
+
     Args:
         recipe: The (possibly overridden) recipe.
         train_source: Training data.
@@ -280,25 +286,26 @@ def train(
         recipe_name: Stored with the run.
         word_vectors: Zero-shot: word vectors of all classes, in the dataset's class order.
         zsl_split: Zero-shot: JSON file with the seen ("train class") and unseen ("test class") names.
-        strict: Raise on unreadable images instead of skipping them.
+        strict: Stop at the first unreadable image instead of skipping it.
     """
+    check_recipe_data(recipe, train_source.format, recipe_name=recipe_name)
     seed_everything(recipe.seed)
     probe = build_dataset(train_source, None, strict=strict)
     classes = list(probe.classes)
     num_classes = len(classes)
     if recipe.num_classes and recipe.task != "zsl" and recipe.num_classes != num_classes:
-        raise ValueError(
-            f"the recipe expects {recipe.num_classes} classes but the training data has {num_classes}; "
-            "pass --num-classes 0 to take the count from the data"
+        raise UserError(
+            f"recipe {recipe_name!r} expects {recipe.num_classes} classes but the training data "
+            f"({train_source.describe()}) has {num_classes}; pass --num-classes 0 to take the count from the data"
         )
     seen: list[int] | None = None
     if recipe.task == "zsl":
         if word_vectors is None or zsl_split is None:
-            raise ValueError("zero-shot training needs --word-vectors and --zsl-split")
+            raise UserError("zero-shot training needs --word-vectors and --zsl-split")
         wv = load_word_vectors(word_vectors, num_classes)
         seen, unseen = load_zsl_split(zsl_split, classes)
     spec = model_spec(recipe, num_classes)
-    model = build_model(spec, pretrained=recipe.pretrained, checkpoint=recipe.checkpoint)
+    model = build_model(spec, pretrained=recipe.pretrained, init_checkpoint=recipe.init_checkpoint)
     norm = normalization(model, recipe.normalize)
     train_ds = build_dataset(
         train_source, train_transform(recipe, norm), classes=classes, strict=strict, only_with_classes=seen
@@ -313,10 +320,11 @@ def train(
         "img_size": recipe.img_size,
         "normalization": norm,
         "prf_threshold": recipe.prf_threshold,
+        "data": {"train": train_source.as_dict(), "val": val_source.as_dict() if val_source else None},
     }
     kwargs: dict[str, Any] = {}
     if seen is not None:
-        run_info.update(seen=seen, unseen=unseen, word_vectors=str(word_vectors))
+        run_info.update(seen=seen, unseen=unseen, word_vectors=str(word_vectors), zsl_split=str(zsl_split))
         model.head.set_word_vectors(wv[seen])
         augment = QueryAugmentation(
             noise_std=recipe.query_noise,
@@ -332,16 +340,13 @@ def train(
             queries, y = augment(wv[seen].to(x.device), y)
             return loss_fn(net(x, word_vectors=queries), y)
 
-        def eval_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            return net(batch[0], word_vectors=wv.to(batch[0].device)), batch[1]
-
-        kwargs.update(step_fn=step_fn, eval_fn=eval_fn, meter=ZeroShotMeter(torch.tensor(unseen)))
+        kwargs.update(step_fn=step_fn, eval_fn=zero_shot_eval_fn(wv), meter=build_meter("zsl", unseen=unseen))
     elif recipe.task == "singlelabel":
         loss_fn = _single_label_loss(recipe)
-        kwargs.update(meter=AccuracyMeter(topk=(1, 5)), batch_transform=_mixup(recipe, num_classes))
+        kwargs.update(meter=build_meter("singlelabel"), batch_transform=_mixup(recipe, num_classes))
     else:
         loss_fn = AsymmetricLoss(gamma_neg=recipe.gamma_neg, gamma_pos=recipe.gamma_pos, clip=recipe.clip)
-        kwargs.update(meter=MeanAPMeter())
+        kwargs.update(meter=build_meter("multilabel"))
     val_ds = None
     if val_source is not None:
         val_ds = build_dataset(val_source, evaluation, classes=classes, strict=strict)
@@ -349,33 +354,41 @@ def train(
     return trainer.fit()
 
 
+def zero_shot_eval_fn(word_vectors: torch.Tensor):
+    """``eval_fn(model, batch)`` of a zero-shot model: logits of every class (seen and unseen) from its vectors."""
+
+    def eval_fn(net: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        return net(batch[0], word_vectors=word_vectors.to(batch[0].device)), batch[1]
+
+    return eval_fn
+
+
 # --------------------------------------------------------------------------------------------------- trained runs
 
 
-def _sidecar(weights: Path) -> dict[str, Any]:
-    for candidate in (weights.with_suffix(".json"), weights.parent / "best.json"):
-        if candidate.is_file():
-            meta = json.loads(candidate.read_text())
-            if "run_info" in meta and "model" in meta["run_info"]:
-                return meta["run_info"]
-    raise FileNotFoundError(
-        f"no model description found next to {weights} (expected {weights.with_suffix('.json')} written by "
-        "'miil mldecoder train' or 'miil mldecoder convert')"
-    )
+def load_trained(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """A trained model, its run info and its sidecar, from a run folder (its ``best``) or a weights file.
 
-
-def load_trained(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """A trained model and its run info, from a run folder (its ``best``) or a ``.safetensors`` file with sidecar.
+    The weights are opened first, through :func:`miil.core.io.load_file` (no pickled code runs), then the sidecar
+    (``best.json``, or the ``.json`` that ``convert`` writes beside its output) says how to build the model.
 
     Args:
-        path: Run directory written by ``train``, or weights written by ``train`` / ``convert``.
+        path: ``--weights``: a run folder written by ``train``, or weights written by ``train`` / ``convert``.
         device: Device to move the model to.
+
+    Returns:
+        ``(model in eval mode, run_info, sidecar)``; the sidecar's ``eval_precision`` is the run's precision.
     """
-    path = Path(path)
-    weights = path / "best.safetensors" if path.is_dir() else path
-    if not weights.is_file():
-        raise FileNotFoundError(f"no weights at {weights}")
-    info = _sidecar(weights)
+    weights, meta = resolve_weights(path)
+    state = extract_state_dict(load_file(weights, what="weights"))
+    info = (meta or {}).get("run_info") or {}
+    if "model" not in info:
+        raise UserError(
+            f"no model description beside {weights} (expected {weights.with_suffix('.json')} or the run's best.json, "
+            "written by 'miil mldecoder train' or 'miil mldecoder convert')"
+        )
     model = build_model(info["model"])
-    load_into(model, load_checkpoint(weights))
-    return model.to(device).eval(), info
+    load_into(model, state)
+    return model.to(device).eval(), info, meta or {}

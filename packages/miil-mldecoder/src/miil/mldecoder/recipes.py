@@ -34,9 +34,9 @@ class MLDecoderRecipe(TrainConfig):
 
     # model
     model: str = field(default="tresnet_l", metadata={"help": "timm backbone name"})
-    model_kwargs: str = field(default="{}", metadata={"help": "JSON dict of extra timm.create_model arguments"})
-    pretrained: bool = field(default=False, metadata={"help": "load timm's pretrained backbone (downloads)"})
-    checkpoint: str | None = field(default=None, metadata={"help": "local backbone weights (timm layout)"})
+    model_kwargs: str = field(default="{}", metadata={"help": "extra timm.create_model arguments as a JSON object"})
+    pretrained: bool = field(default=False, metadata={"help": "start from timm's pretrained backbone (downloads)"})
+    init_checkpoint: str | None = field(default=None, metadata={"help": "local backbone weights (timm layout)"})
     task: str = field(default="multilabel", metadata={"help": "multilabel | singlelabel | zsl"})
     head: str = field(default="ml_decoder", metadata={"help": "ml_decoder | linear (GAP + fc baseline)"})
     num_classes: int = field(default=0, metadata={"help": "number of classes (0: from the data)"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import UserError
@@ -24,6 +24,7 @@ __all__ = [
     "add_classes",
     "add_data_args",
     "add_device",
+    "add_eval_args",
     "add_img_size",
     "add_init_checkpoint",
     "add_json",
@@ -346,34 +347,71 @@ def add_img_size(parser, default: int | None = None, **overrides: Any) -> argpar
     return add_role(parser, "img_size", default=default, **overrides)
 
 
+def add_eval_args(parser, *, batch_size: int) -> None:
+    """The options of a ``validate`` / ``infer`` verb (:mod:`miil.core.verbs` applies them).
+
+    ``--batch-size``, ``--num-workers``, ``--device``, ``--amp [BOOL]`` (default: the precision the run was validated
+    in, the ``eval_precision`` of its sidecar) with ``--amp-dtype``, ``--progress``, ``--strict`` and ``--json``.
+
+    Args:
+        parser: The verb's parser.
+        batch_size: Default of ``--batch-size``.
+    """
+    add_batch_size(parser, batch_size)
+    add_num_workers(parser)
+    add_device(parser)
+    add_amp(
+        parser,
+        dtype=True,
+        default=None,
+        help="autocast (default: the precision the run was validated in, its eval_precision; false: fp32)",
+    )
+    add_progress(parser)
+    add_strict(parser)
+    add_json(parser)
+
+
 def _first_doc_line(obj: Any) -> str:
     doc = (type(obj).__doc__ or "").strip()
     return doc.splitlines()[0] if doc else ""
 
 
-def _show_recipes(recipes: Mapping[str, Any], name: str | None) -> int:
+def _describe_recipe(recipe: Any) -> str:
+    return f"{type(recipe).__name__}: {_first_doc_line(recipe)}"
+
+
+def _show_recipes(
+    recipes: Mapping[str, Any], name: str | None, describe: Callable[[Any], str] = _describe_recipe
+) -> int:
     from .config import pick_recipe, recipe_to_dict
 
     if name is None:
         width = max((len(n) for n in recipes), default=0)
         for key in sorted(recipes):
-            recipe = recipes[key]
-            print(f"{key:<{width}}  {type(recipe).__name__}: {_first_doc_line(recipe)}".rstrip())
+            print(f"{key:<{width}}  {describe(recipes[key])}".rstrip())
         return 0
     recipe = pick_recipe(recipes, name)
-    print(f"{name}  ({type(recipe).__name__}: {_first_doc_line(recipe)})")
+    print(f"{name}  ({describe(recipe)})")
     for field, value in recipe_to_dict(recipe).items():
         print(f"  --{field.replace('_', '-'):<26} {value}")
     return 0
 
 
-def add_recipes_verb(subparsers, recipes: Mapping[str, Any], *, help: str | None = None) -> argparse.ArgumentParser:
+def add_recipes_verb(
+    subparsers,
+    recipes: Mapping[str, Any],
+    *,
+    help: str | None = None,
+    describe: Callable[[Any], str] | None = None,
+) -> argparse.ArgumentParser:
     """Add the ``recipes [NAME]`` verb: list the recipes, or print one recipe's fields as ``--flag value``.
 
     Args:
         subparsers: The package's ``add_subparsers()`` object.
         recipes: Name -> recipe (a frozen dataclass instance).
         help: Help line of the verb.
+        describe: One line about a recipe in the listing (default: its class name and the first docstring line), for
+            packages whose rows share one recipe class.
     """
     from .cli import HelpFormatter
 
@@ -383,7 +421,7 @@ def add_recipes_verb(subparsers, recipes: Mapping[str, Any], *, help: str | None
         formatter_class=HelpFormatter,
     )
     p.add_argument("name", nargs="?", default=None, choices=sorted(recipes), metavar="NAME", help="a recipe")
-    p.set_defaults(func=lambda args: _show_recipes(recipes, args.name))
+    p.set_defaults(func=lambda args: _show_recipes(recipes, args.name, describe or _describe_recipe))
     return p
 
 

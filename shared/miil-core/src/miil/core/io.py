@@ -36,9 +36,11 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "extract_state_dict",
+    "fill_missing_bn_counters",
     "load_checkpoint",
     "load_into",
     "remap_state_dict",
+    "resolve_weights",
     "save_safetensors",
 ]
 
@@ -534,6 +536,85 @@ def remap_state_dict(
             shape_mismatches=mismatches,
         )
     return out
+
+
+def fill_missing_bn_counters(
+    state: Mapping[str, torch.Tensor], expected_keys: Iterable[str] | nn.Module | Mapping[str, Any] | None = None
+) -> dict[str, torch.Tensor]:
+    """Add the BatchNorm ``num_batches_tracked`` counters that a checkpoint lacks, as 0.
+
+    Checkpoints of old PyTorch versions and of InplaceABN before 1.1 (which the original TResNet, ML-Decoder, CSL and
+    HardCoRe-NAS code pin) keep no counter. A counter changes no output (it only matters for ``momentum=None``
+    cumulative averaging, which no timm model uses), so converters take a missing one as 0 instead of dropping
+    strictness for the whole state dict. Only counters of norm layers whose ``running_mean`` the checkpoint holds are
+    added; every other missing key is still reported by :func:`remap_state_dict` / :func:`load_into`.
+
+    Args:
+        state: The checkpoint's state dict (not modified).
+        expected_keys: The target's keys (a list, a state dict or the module): a counter is added for each expected
+            ``<layer>.num_batches_tracked`` that ``state`` lacks. ``None``: one for every ``<layer>.running_mean``.
+
+    Returns:
+        A new dict: ``state`` plus the added counters (0-d ``torch.long`` zeros).
+    """
+    if isinstance(expected_keys, nn.Module):
+        expected_keys = expected_keys.state_dict()
+    out = dict(state)
+    if expected_keys is None:
+        candidates = [k[: -len("running_mean")] + "num_batches_tracked" for k in state if k.endswith("running_mean")]
+    else:
+        candidates = [k for k in expected_keys if k.endswith("num_batches_tracked")]
+    for key in candidates:
+        layer = key[: -len("num_batches_tracked")]
+        if key not in out and layer + "running_mean" in out:
+            out[key] = torch.zeros((), dtype=torch.long)
+    return out
+
+
+def resolve_weights(path: str | os.PathLike) -> tuple[Path, dict[str, Any] | None]:
+    """The weights file and its JSON sidecar named by a ``--weights`` argument (a run folder or a weights file).
+
+    A run folder means its ``best.safetensors`` (sidecar ``best.json``). A file's sidecar is the ``.json`` of the same
+    name beside it (``best.json``, ``last.json``'s weights, a converter's ``model.json``); a checkpoint inside a run's
+    ``checkpoints/`` folder takes the run's ``last.json`` when that names it. Nothing is loaded here but the sidecar.
+
+    Args:
+        path: What the user passed.
+
+    Returns:
+        ``(weights file, sidecar dict or None)``.
+
+    Raises:
+        UserError: The path does not exist, the folder holds no ``best.safetensors``, or the sidecar is not JSON.
+    """
+    import json
+
+    path = Path(path)
+    if path.is_dir():
+        weights = path / "best.safetensors"
+        if not weights.is_file():
+            raise UserError(
+                f"--weights {path} is a folder without best.safetensors: name a run folder written by a train verb "
+                "(after its first epoch) or a weights file"
+            )
+    elif path.is_file():
+        weights = path
+    else:
+        raise UserError(f"--weights {path} does not exist: name a run folder or a weights file")
+    candidates = [weights.with_suffix(".json")]
+    if weights.parent.name == "checkpoints":
+        candidates.append(weights.parent.parent / "last.json")
+    for sidecar in candidates:
+        if not sidecar.is_file() or sidecar == weights:
+            continue
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise UserError(f"the sidecar {sidecar} of {weights} is not valid JSON ({err})") from None
+        if sidecar.name == "last.json" and Path(str(meta.get("weights", ""))).name != weights.name:
+            continue
+        return weights, meta if isinstance(meta, dict) else None
+    return weights, None
 
 
 def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:

@@ -24,7 +24,10 @@ import io
 import math
 import os
 import random
-from collections.abc import Callable, Sequence
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ __all__ = [
     "augment_draw_failures",
     "failing_draws",
     "normalized_range",
+    "printed_warnings",
     "real_images",
     "seed_everything_for_draw",
     "write_bad_inputs",
@@ -397,3 +401,21 @@ def write_bad_inputs(folder: str | os.PathLike, *, good: str | os.PathLike | Non
     out["folder"].mkdir(exist_ok=True)
     (out["folder"] / "note.txt").write_text("a folder where a file belongs\n")
     return out
+
+
+@contextmanager
+def printed_warnings() -> Iterator[None]:
+    """Show warnings on stderr as a command run outside pytest does, so a test can check what the user reads.
+
+    pytest records warnings instead of printing them, which bypasses ``warnings.formatwarning`` (where
+    :func:`miil.core.cli.run_command` turns a skipped input into its one warning line). Inside this block each
+    distinct warning is printed once, through ``formatwarning``, as under Python's default filter.
+    """
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

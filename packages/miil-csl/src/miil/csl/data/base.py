@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from miil.core.data import UnreadablePolicy, resolve_under_root
+from miil.core.data import Skipped, UnreadablePolicy, resolve_under_root
 
 __all__ = ["MultiLabelImageDataset", "SparseLabels"]
 
@@ -80,7 +80,8 @@ class SparseLabels:
 
 
 class MultiLabelImageDataset(Dataset):
-    """Images under a root folder with multi-label targets; samples are ``(image, float32 [C] target)``.
+    """Images under a root folder with multi-label targets; samples are ``(image, float32 [C] target)``, or a
+    :class:`~miil.core.data.Skipped` record (file and reason) for an image that cannot be read.
 
     Args:
         root: Data root; image paths are relative to it and may not leave it.
@@ -132,10 +133,11 @@ class MultiLabelImageDataset(Dataset):
         except ValueError as err:
             raise ValueError(f"{self.source or type(self).__name__}: {err}") from None
 
-    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | None:
-        img = self.policy.load_image(self.path(index))
+    def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | Skipped:
+        path = self.path(index)
+        img = self.policy.load_image(path)
         if img is None:
-            return None
+            return self.policy.skipped_sample(path)
         if self.transform is not None:
             img = self.transform(img)
         return img, self.target(index)

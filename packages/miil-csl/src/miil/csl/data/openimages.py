@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from miil.core.io import load_checkpoint
+from miil.core.io import load_file
 
 from .base import MultiLabelImageDataset, SparseLabels
 
@@ -43,8 +43,9 @@ def read_openimages_classes(path: str | os.PathLike) -> tuple[list[str], dict[st
     """Read an OpenImages class list.
 
     Args:
-        path: ``*.txt`` (one MID per line), ``*.csv`` (``MID,display name`` rows, header optional) or ``*.pth``
-            (a ``{MID: name}`` dict, as the reference's ``mid_to_classes.pth``).
+        path: ``*.txt`` (one MID per line), ``*.csv`` (``MID,display name`` rows, header optional) or ``*.pth`` /
+            ``*.pkl`` (a ``{MID: name}`` dict, as the reference's ``mid_to_classes.pth``; opened with
+            :func:`miil.core.io.load_file`, which runs no pickled code).
 
     Returns:
         ``(mids, names)``: the MIDs in file order and a MID -> display-name mapping (empty for ``.txt`` files).
@@ -55,8 +56,8 @@ def read_openimages_classes(path: str | os.PathLike) -> tuple[list[str], dict[st
     names: dict[str, str] = {}
     mids: list[str] = []
     suffix = path.suffix.lower()
-    if suffix in (".pth", ".pt"):
-        obj = load_checkpoint(path)
+    if suffix in (".pth", ".pt", ".pkl", ".pickle"):
+        obj = load_file(path, what="OpenImages class list")
         if not isinstance(obj, Mapping) or not all(isinstance(k, str) for k in obj):
             raise ValueError(f"{path} must hold a dict of MID -> class name, got {type(obj).__name__}")
         for mid, name in obj.items():

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from miil.core.data import IMAGE_EXTENSIONS, ImageTargetsDataset, UnreadablePolicy, resolve_under_root
-from miil.core.io import extract_state_dict, load_checkpoint
+from miil.core.errors import UserError
+from miil.core.io import extract_state_dict, load_file
 
 __all__ = ["NusWideDataset", "load_word_vectors", "parse_label_list", "read_nus_wide_csv"]
 
@@ -116,7 +117,8 @@ class NusWideDataset(ImageTargetsDataset):
 
 
 def load_word_vectors(path: str | os.PathLike, num_classes: int) -> torch.Tensor:
-    """Class word vectors ``[num_classes, dim]`` from a ``.pth`` (tensors only), ``.safetensors`` or ``.npy`` file.
+    """Class word vectors ``[num_classes, dim]`` from a ``.pth`` (tensors only), ``.safetensors``, ``.npy`` or plain
+    ``.pkl`` file, opened through :func:`miil.core.io.load_file` (no pickled code runs).
 
     The reference's ``wordvec_array.pth`` stores ``[dim, num_classes]`` (possibly with a leading 1); such arrays are
     transposed. Rows must follow the dataset's class order.
@@ -125,27 +127,28 @@ def load_word_vectors(path: str | os.PathLike, num_classes: int) -> torch.Tensor
         path: The file.
         num_classes: Expected number of classes (rows).
     """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise FileNotFoundError(f"word-vector file {path} does not exist")
-        array = torch.from_numpy(np.load(path, allow_pickle=False))
-    else:
-        obj = load_checkpoint(path)
-        if isinstance(obj, torch.Tensor):
+    obj = load_file(path, what="word-vector file")
+    try:
+        if isinstance(obj, np.ndarray):
+            array = torch.from_numpy(np.asarray(obj, dtype=np.float32))
+        elif isinstance(obj, torch.Tensor):
             array = obj
+        elif isinstance(obj, list | tuple):
+            array = torch.tensor(obj, dtype=torch.float32)
         else:
             tensors = extract_state_dict(obj)
             if len(tensors) != 1:
-                raise ValueError(f"{path} holds {len(tensors)} tensors ({sorted(tensors)[:5]}); expected one array")
+                raise UserError(f"{path} holds {len(tensors)} tensors ({sorted(tensors)[:5]}); expected one array")
             array = next(iter(tensors.values()))
+    except (TypeError, ValueError) as err:
+        raise UserError(f"word-vector file {path} holds no numeric array ({err})") from None
     array = array.float()
     while array.ndim > 2 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2:
-        raise ValueError(f"word vectors in {path} have shape {tuple(array.shape)}; expected a 2-D array")
+        raise UserError(f"word vectors in {path} have shape {tuple(array.shape)}; expected a 2-D array")
     if array.shape[0] != num_classes and array.shape[1] == num_classes:
         array = array.t()
     if array.shape[0] != num_classes:
-        raise ValueError(f"word vectors in {path} have shape {tuple(array.shape)}, but there are {num_classes} classes")
+        raise UserError(f"word vectors in {path} have shape {tuple(array.shape)}, but there are {num_classes} classes")
     return array.contiguous()
