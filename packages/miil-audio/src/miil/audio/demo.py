@@ -66,12 +66,12 @@ class DemoConfig:
     words: tuple[str, ...] = KEYWORDS[:6]
     train_speakers: int = 20
     test_speakers: int = 10
-    epochs: int = 30
+    epochs: int = 6
     sample_rate: int = 4000
     seq_len: int = 4096
-    batch_size: int = 32
+    batch_size: int = 16
     lr: float = 1e-3
-    mix_start_epoch: int = 20
+    mix_start_epoch: int = 4
     max_onset_s: float = 0.25
     snr_db: float = 30.0
     wild_copies: int = 3
@@ -177,7 +177,7 @@ def run_demo(*, long: bool = False, seed: int = 0, config: DemoConfig | None = N
     cfg = config or DemoConfig(seed=seed)
     if long and config is None:
         cfg = dataclasses.replace(
-            cfg, words=KEYWORDS, train_speakers=30, test_speakers=15, epochs=60, mix_start_epoch=40
+            cfg, words=KEYWORDS, train_speakers=30, test_speakers=15, epochs=60, mix_start_epoch=40, batch_size=32
         )
     torch.manual_seed(seed)
     t0 = time.perf_counter()

@@ -45,7 +45,7 @@ def _prior_and_errors(prefix: str, model: torch.nn.Module) -> tuple[ClassPrior, 
 
 def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     """Train the four methods on both simulations; ``passed`` when CSL beats Ignore CE and Negative CE in both."""
-    epochs = 20 if long else 8
+    epochs = 20 if long else 2
     # The mosaic CNN is tiny: intra-op threads only add synchronisation, and stall when the CPU is shared.
     with limit_threads(1):
         results, prior_err = _run_settings(epochs, seed)

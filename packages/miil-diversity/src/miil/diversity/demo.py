@@ -115,7 +115,7 @@ def run_demo(*, long: bool = False) -> dict:
     Args:
         long: More epochs and transfer splits.
     """
-    teacher_epochs, sup_epochs, ssl_epochs, splits = (20, 30, 40, 10) if long else (8, 12, 15, 5)
+    teacher_epochs, sup_epochs, ssl_epochs, splits = (20, 30, 40, 10) if long else (4, 6, 6, 3)
     width = 16
     t0 = time.perf_counter()
     results: dict[str, dict] = {}

@@ -96,7 +96,9 @@ def _run(*, long: bool, seed: int, t_start: float) -> dict:
         heavy_cfg = replace(heavy_cfg, epochs=3 * heavy_cfg.epochs)
         multi_cfg = replace(multi_cfg, epochs=3 * multi_cfg.epochs)
         child_cfg = replace(child_cfg, epochs=3 * child_cfg.epochs)
-    steps = 100 if long else 30
+    else:
+        child_cfg = replace(child_cfg, epochs=2)
+    steps = 100 if long else 15
     rows = []
     with tempfile.TemporaryDirectory(prefix="miil-demo-hardcore-") as tmp:
         tmp = Path(tmp)

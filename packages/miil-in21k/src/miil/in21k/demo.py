@@ -116,7 +116,7 @@ def _compare(*, long: bool, seed: int) -> dict:
     tree = digits_tree()
     hierarchy = SemanticHierarchy(tree, include_deepest=True)
     seeds = [seed + k for k in range(5 if long else 3)]
-    epochs = 30 if long else 12
+    epochs = 30 if long else 5
     coarse_fraction = 0.5
     runs: dict[str, list[dict[str, float]]] = {"flat": [], "semantic": []}
     with tempfile.TemporaryDirectory(prefix="miil-demo-in21k-") as tmp:

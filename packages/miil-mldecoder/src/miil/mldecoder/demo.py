@@ -127,10 +127,10 @@ def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     """Train both heads; ``passed`` when ML-Decoder beats GAP + linear and is far above the constant-score floor.
 
     Args:
-        long: Four times the training mosaics and twice the epochs.
+        long: Eight times the training mosaics and three times the epochs.
         seed: Seed of the mosaics and the training runs.
     """
-    num_train, epochs = (12000, 12) if long else (3000, 6)
+    num_train, epochs = (12000, 12) if long else (1500, 4)
     print(
         f"digit mosaics: {num_train} train / 1000 held-out images (30x30, 1-3 real digits each), "
         f"{epochs} epochs per head"

@@ -82,7 +82,7 @@ def _fit(model: STAM, train_ds, test_ds, out_dir: Path, epochs: int, seed: int) 
 
 def run_demo(*, long: bool = False, seed: int = 0) -> dict:
     """Train STAM and the frame-averaging baseline on motion clips; ``passed`` when STAM wins by 20 points."""
-    per_class, epochs, num_frames = (150, 60, 4) if long else (60, 40, 4)
+    per_class, epochs, num_frames = (150, 60, 4) if long else (40, 22, 4)
     return _run(per_class=per_class, epochs=epochs, num_frames=num_frames, seed=seed)
 
 

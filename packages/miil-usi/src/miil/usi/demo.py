@@ -124,7 +124,7 @@ def run_demo(*, long: bool = False, seeds: tuple[int, ...] | None = None) -> dic
         seeds: Student seeds (default: 2 seeds, 3 with ``long``).
     """
     seeds = seeds or ((0, 1, 2) if long else (0, 1))
-    teacher_epochs, student_epochs = (20, 40) if long else (10, 20)
+    teacher_epochs, student_epochs = (20, 40) if long else (4, 5)
     t0 = time.perf_counter()
     # these models are tiny: one thread is as fast and does not fight over a shared CPU
     with limit_threads(1), tempfile.TemporaryDirectory(prefix="miil-demo-usi-") as tmp:
