@@ -1,12 +1,10 @@
 """Shared tiny fixtures: a two-stage search space at 16x16 and a synthetic latency table."""
 
-import sys
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
+from miil.core.testing import printed_warnings
 from miil.hardcore import LatencyTable, SearchSpace, StageSpec
 
 
@@ -20,15 +18,8 @@ def _few_threads():
 
 @pytest.fixture
 def shown_warnings():
-    """Warnings reach stderr as in a real ``miil`` process (pytest records them instead): through Python's display,
-    in the format miil-core's ``run_command`` installs (one ``<prog>: warning: ...`` line per skipped input)."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")  # a real process's action: each distinct message once
-        warnings.showwarning = show
+    """Warnings reach stderr as in a real ``miil`` process (miil-core's ``printed_warnings``)."""
+    with printed_warnings():
         yield
 
 
