@@ -33,5 +33,5 @@ def test_miil_demo_audio_without_the_extra_says_which_extra_to_install(monkeypat
     monkeypatch.setattr(EspeakSynthesizer, "_state", None)  # a synthesizer loaded by an earlier test
     assert run_demos(["audio"]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
-    assert "miil demo audio: error: the audio demo needs the 'demo' extra" in err
+    assert err.startswith("miil demo audio: error: ") and "needs the 'demo' extra of miil-audio" in err
     assert "pip install 'miil-audio[demo]'" in err and "Traceback" not in err

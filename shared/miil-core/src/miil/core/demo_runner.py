@@ -183,6 +183,9 @@ def run_demos(names: Sequence[str] = (), *, long: bool = False, jobs: int = 1) -
     jobs = min(jobs, len(selected))
     results = _in_process(selected, demos, long) if jobs == 1 else _in_workers(selected, long, jobs)
     total = time.perf_counter() - start
+    for r in results:
+        if r.missing_extra:  # the dialect's one-line user error, naming the extra to install
+            print(f"miil demo {r.name}: error: {r.summary}", file=sys.stderr)
     width = max(len("demo"), *(len(n) for n in selected))
     print(f"\n{'demo':<{width}}  result  {'seconds':>7}  {'cpu s':>7}  summary")
     for r in results:
