@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from timm.models.tresnet import checkpoint_filter_fn as tresnet_filter
 
-from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
+from miil.core.io import extract_state_dict, fill_missing_bn_counters, load_checkpoint, remap_state_dict
 from miil.core.layers import convert_original_aggregator, original_aggregator_rules
 
 from .aggregator import AlbumTransformer
@@ -76,10 +76,7 @@ def convert_peta_state_dict(state_dict: Mapping[str, torch.Tensor], model: PETA)
     drop = [] if model.aggregator.pos_embed is not None else [r"aggregate\.pos_embed"]
     converted.update(remap_state_dict(rest, _RULES, drop=drop))
     own = model.state_dict()
-    for key, value in own.items():
-        if key.endswith("num_batches_tracked") and key not in converted:
-            converted[key] = value.clone()
-    return remap_state_dict(converted, [(r"(.*)", r"\1")], expected=own)
+    return remap_state_dict(fill_missing_bn_counters(converted, own), [(r"(.*)", r"\1")], expected=own)
 
 
 def peta_classes(checkpoint: Mapping) -> list[str] | None:

@@ -48,6 +48,7 @@ from miil.core.io import (
     KeyMappingError,
     atomic_write_text,
     extract_state_dict,
+    fill_missing_bn_counters,
     load_checkpoint,
     load_into,
     remap_state_dict,
@@ -155,16 +156,6 @@ def detect_original_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
     )
 
 
-def _with_bn_counters(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Add the ``num_batches_tracked`` counters that checkpoints of old PyTorch versions lack (zero)."""
-    out = dict(sd)
-    for key in sd:
-        if key.endswith(".running_mean"):
-            counter = key[: -len("running_mean")] + "num_batches_tracked"
-            out.setdefault(counter, torch.zeros((), dtype=torch.long))
-    return out
-
-
 def _num_classes(sd: Mapping[str, torch.Tensor]) -> int:
     if "classifier.weight" not in sd:
         raise KeyError("the state dict has no classifier.weight; cannot tell the number of classes")
@@ -231,7 +222,7 @@ def convert_original_child(
     """
     arch = infer_child_architecture(state_dict, space) if arch is None else resolve_architecture(space, arch)
     target = build_child(space, arch, num_classes=_num_classes(state_dict))
-    converted = remap_state_dict(_with_bn_counters(state_dict), [(r"(.*)", r"\1")], expected=target)
+    converted = remap_state_dict(fill_missing_bn_counters(state_dict), [(r"(.*)", r"\1")], expected=target)
     return converted, arch
 
 
@@ -332,7 +323,7 @@ def convert_original_supernet(state_dict: Mapping[str, torch.Tensor], space: Sea
         KeyMappingError: naming unmapped, missing, unexpected or mis-shaped keys.
         ValueError: for original variants our elastic block cannot represent.
     """
-    sd = _with_bn_counters(state_dict)
+    sd = fill_missing_bn_counters(state_dict)
     _check_supernet_variant(sd, space)
     num_classes = _num_classes(sd)
     target = HardCoReSupernet(space, num_classes=num_classes).state_dict()

@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from miil.core.backbones import create_backbone
 from miil.core.errors import UserError
-from miil.core.io import extract_state_dict, load_checkpoint, remap_state_dict
+from miil.core.io import extract_state_dict, fill_missing_bn_counters, load_checkpoint, remap_state_dict
 
 __all__ = [
     "LoadReport",
@@ -144,9 +144,5 @@ def convert_original_checkpoint(
     """
     obj = load_checkpoint(checkpoint) if isinstance(checkpoint, str | os.PathLike) else checkpoint
     state = _filtered(extract_state_dict(obj), model)
-    expected = model.state_dict()
-    # Old checkpoints lack BatchNorm's num_batches_tracked; the model's own counters are kept for those.
-    for key, value in expected.items():
-        if key.endswith("num_batches_tracked") and key not in state:
-            state[key] = value
-    return remap_state_dict(state, [(r"(.*)", r"\1")], expected=model)
+    # Old checkpoints lack BatchNorm's num_batches_tracked (taken as 0; they change no output).
+    return remap_state_dict(fill_missing_bn_counters(state, model), [(r"(.*)", r"\1")], expected=model)
