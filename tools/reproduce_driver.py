@@ -344,7 +344,9 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             if marker.is_file():
                 print(f"reproduce: {row.name}/{step.name}: done earlier, skipped", flush=True)
                 continue
-            print(f"reproduce: {row.name}/{step.name}: {shlex.join(_command(step, ctx.gpus))}", flush=True)
+            resuming = step.trains and _has_checkpoint(Path(step.run_dir))  # _run_step adds --resume
+            shown = shlex.join([*_command(step, ctx.gpus), *(["--resume"] if resuming else [])])
+            print(f"reproduce: {row.name}/{step.name}: {shown}", flush=True)
             s0 = time.perf_counter()
             code = _run_step(step, ctx, out_dir / "logs" / f"{step.name}.log", in_process=args.smoke)
             if code not in step.ok_codes:

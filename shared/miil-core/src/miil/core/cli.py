@@ -169,6 +169,17 @@ def _teardown(wait: bool) -> None:
         du.shutdown_distributed(wait=wait)
 
 
+def _seed_from(args: Any) -> None:
+    """A command with a ``--seed`` (every train verb) seeds every generator before it builds anything, as timm's
+    train.py does: the initial weights, the partial-label simulation and the data order then follow from the seed, so
+    two runs of the same command give the same run (the engine reseeds each epoch from the same seed)."""
+    seed = getattr(args, "seed", None)
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        from .train.seed import seed_everything
+
+        seed_everything(seed)
+
+
 def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool = False) -> int:
     """Run one command function the way ``miil`` does: its int return is the exit status; errors as the dialect says.
 
@@ -181,6 +192,7 @@ def run_command(func: Callable[[Any], Any], args: Any, prog: str, *, debug: bool
     previous_format = warnings.formatwarning
     warnings.formatwarning = _one_line_skips(prog, previous_format)
     try:
+        _seed_from(args)
         result = func(args)
     except KeyboardInterrupt:
         _teardown(wait=False)
