@@ -21,9 +21,10 @@ from miil.core import distributed as du
 from miil.core.cli_args import print_plot_hint
 from miil.core.config import dataclass_from_args, pick_recipe
 from miil.core.errors import UserError
-from miil.core.evaluate import PredictionMeter, exit_status, print_skipped_summary, write_json
+from miil.core.evaluate import PredictionMeter, exit_status, print_skipped_summary
 from miil.core.evaluate import evaluate as core_evaluate
 from miil.core.io import atomic_write_text, save_safetensors
+from miil.core.verbs import finish
 
 from .convert import load_original_checkpoint
 from .data.files import AudioFileDataset, list_audio_inputs
@@ -96,11 +97,8 @@ def validate(args: argparse.Namespace) -> int:
         where = f"{recipe.data_format} {recipe.data_root} split {recipe.splits()[1]}"
         scores = _metric_text(report.metrics) or "no readable clips"
         print(f"miil audio validate: {args.weights} on {where}: {scores} over {report.samples} clips ({precision})")
-        if args.json:
-            data_info = {k: getattr(recipe, k) for k in ("data_format", "data_root", "val_split", "val_labels")}
-            write_json(args.json, {"weights": str(args.weights), "data": data_info, **report.as_dict()})
-    print_skipped_summary(report.skipped, prog="miil audio validate")
-    return exit_status(report.skipped)
+    data_info = {k: getattr(recipe, k) for k in ("data_format", "data_root", "val_split", "val_labels")}
+    return finish("miil audio validate", report, args.json, {"weights": str(args.weights), "data": data_info})
 
 
 def _class_names(path: str, count: int) -> list[str]:
@@ -172,20 +170,7 @@ def infer(args: argparse.Namespace) -> int:
             print(f"{entry['file']} ({entry['seconds']:.2f} s)")
             for rank, pred in enumerate(entry["top"], 1):
                 print(f"  {rank}. {pred['class']:<30} {pred['score']:.4f}")
-        if args.json:
-            write_json(
-                args.json,
-                {
-                    "weights": str(args.weights),
-                    "predictions": predictions,
-                    "samples": report.samples,
-                    "skipped_count": report.skipped_count,
-                    "skipped": [s.as_dict() for s in report.skipped],
-                    "precision": report.precision,
-                },
-            )
-    print_skipped_summary(report.skipped, prog="miil audio infer")
-    return exit_status(report.skipped)
+    return finish("miil audio infer", report, args.json, {"weights": str(args.weights), "predictions": predictions})
 
 
 def convert(args: argparse.Namespace) -> int:

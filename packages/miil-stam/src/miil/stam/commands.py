@@ -26,9 +26,10 @@ from miil.core.cli_args import print_plot_hint
 from miil.core.config import dataclass_from_args, pick_recipe, recipe_to_dict
 from miil.core.data import Skipped
 from miil.core.errors import UserError
-from miil.core.evaluate import PredictionMeter, exit_status, print_skipped_summary, write_json
+from miil.core.evaluate import PredictionMeter, exit_status, print_skipped_summary
 from miil.core.evaluate import evaluate as core_evaluate
 from miil.core.io import atomic_write_text, load_checkpoint, save_safetensors
+from miil.core.verbs import finish
 
 from .data import VideoDataset, list_video_inputs
 from .models import convert_original_checkpoint
@@ -170,11 +171,8 @@ def validate(args: argparse.Namespace) -> int:
         scores = _metric_text(report.metrics) or "no readable videos"
         print(f"miil stam validate: {args.weights} on {fmt} {source.root}: {scores} over {report.samples} videos "
               f"({precision})")  # fmt: skip
-        if args.json:
-            where = {"data_format": fmt, "videos": source.root, "labels": source.labels}
-            write_json(args.json, {"weights": str(args.weights), "data": where, **report.as_dict()})
-    print_skipped_summary(report.skipped, prog="miil stam validate")
-    return exit_status(report.skipped)
+    where = {"data_format": fmt, "videos": source.root, "labels": source.labels}
+    return finish("miil stam validate", report, args.json, {"weights": str(args.weights), "data": where})
 
 
 # --------------------------------------------------------------------------------------------------- infer
@@ -240,20 +238,7 @@ def infer(args: argparse.Namespace) -> int:
     if du.is_main_process():
         for entry in predictions:
             print(f"{entry['video']}: " + ", ".join(f"{t['class']} {t['prob']:.3f}" for t in entry["top"]))
-        if args.json:
-            write_json(
-                args.json,
-                {
-                    "weights": str(args.weights),
-                    "predictions": predictions,
-                    "samples": report.samples,
-                    "skipped_count": report.skipped_count,
-                    "skipped": [s.as_dict() for s in report.skipped],
-                    "precision": report.precision,
-                },
-            )
-    print_skipped_summary(report.skipped, prog="miil stam infer")
-    return exit_status(report.skipped)
+    return finish("miil stam infer", report, args.json, {"weights": str(args.weights), "predictions": predictions})
 
 
 # --------------------------------------------------------------------------------------------------- convert
