@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from miil.core.lazy import lazy_exports
 
 __version__ = importlib.metadata.version("miil-diversity")  # written once, in pyproject.toml
 
@@ -156,32 +156,9 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
-            return importlib.import_module(f".{name}", __name__)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
-
-
-class _Package(types.ModuleType):
-    # filter_diversity, pretrain, transfer: functions named like their modules. Importing such a module sets the package
-    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_SHADOWED = frozenset({"filter_diversity", "pretrain", "transfer"})
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, _SUBMODULES, shadowed={"filter_diversity", "pretrain", "transfer"}
+)
 
 __all__ = [
     "FEATURE_METRICS",

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from miil.core.lazy import lazy_exports
 
 __version__ = importlib.metadata.version("miil-iqnas")  # written once, in pyproject.toml
 
@@ -94,32 +94,7 @@ if TYPE_CHECKING:
     from .result import SearchOutcome
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
-            return importlib.import_module(f".{name}", __name__)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
-
-
-class _Package(types.ModuleType):
-    # frank_wolfe_search: functions named like their modules. Importing such a module sets the package
-    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_SHADOWED = frozenset({"frank_wolfe_search"})
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES, shadowed=("frank_wolfe_search",))
 
 __all__ = [
     "ESTIMATE_RECIPES",

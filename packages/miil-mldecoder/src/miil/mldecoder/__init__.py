@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from miil.core.lazy import lazy_exports
 
 __version__ = importlib.metadata.version("miil-mldecoder")  # written once, in pyproject.toml
 
@@ -87,32 +87,7 @@ if TYPE_CHECKING:
     from .zsl_metrics import ZeroShotMeter, load_zsl_split, zsl_metrics
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        if name in _SUBMODULES:  # `import miil.<pkg>` used to load these; keep `miil.<pkg>.<module>` working
-            return importlib.import_module(f".{name}", __name__)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
-
-
-class _Package(types.ModuleType):
-    # zsl_metrics: functions named like their modules. Importing such a module sets the package
-    # attribute to the module; the function must stay, as the eager `from .x import x` left it.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_SHADOWED = frozenset({"zsl_metrics"})
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES, shadowed=("zsl_metrics",))
 
 __all__ = [
     "RECIPES",
