@@ -497,7 +497,8 @@ class AudioSetDataset(AudioClipDataset):
         if missing:
             msg = f"{len(missing)} of the segments in {segments_csv} have no clip in {audio_dir} (first: {missing[0]})"
             if strict:
-                raise FileNotFoundError(msg + "; download them, or use strict=False (without --strict) to report them")
+                hint = "; download them, or run with --strict false (strict=False in Python) to skip and report them"
+                raise FileNotFoundError(msg + hint)
             warnings.warn(msg + "; they are reported as missing inputs", stacklevel=2)
         self.missing = missing
         self.unlabelled = unlabelled

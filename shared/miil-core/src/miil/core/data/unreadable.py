@@ -127,8 +127,8 @@ class UnreadableFileError(OSError):
             return
         super().__init__(
             f"cannot read {self.kind} file {self.path}: {type(error).__name__}: {error}. "
-            "Fix or remove the file, or use strict=False (on the command line: without --strict) to skip unreadable "
-            "files with a warning."
+            "Fix or remove the file, or run without --strict (or with --strict false; strict=False in Python) to skip "
+            "unreadable files with a warning."
         )
 
     def __reduce__(self):
