@@ -7,9 +7,9 @@ import pytest
 import torch
 from timm.models.tresnet import TResNet
 
-from miil.core.miniature import make_coco2014
+from miil.core.miniature import make_coco2014, make_openimages
 from miil.csl import MultiLabelClassifier
-from miil.csl.miniature import make_lvis, make_openimages
+from miil.csl.miniature import make_lvis
 
 
 def _tiny_tresnet():

@@ -1,4 +1,3 @@
-import csv
 import json
 from pathlib import Path
 
@@ -11,69 +10,14 @@ from miil.core.data import write_multilabel_csv
 from miil.core.metrics import MeanAPMeter
 from miil.core.miniature import miniature_digest
 from miil.csl import PartialMAPMeter
-from miil.csl.data import LVISFederatedDataset, OpenImagesDataset, read_openimages_classes
-from miil.csl.miniature import LVIS_DIGIT_NAMES, OPENIMAGES_DIGIT_CLASSES, make_lvis, make_openimages
+from miil.csl.data import LVISFederatedDataset
+from miil.csl.miniature import LVIS_DIGIT_NAMES, make_lvis
 from miil.csl.pipeline import CSLConfig, DataSpec, build_datasets, build_meter
 
 
 def _png(path, value=128):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((12, 16, 3), value, dtype=np.uint8)).save(path)
-
-
-def _oi_targets(root, split):
-    """Ground truth of the official human-verified label file: {image id: {MID: confidence}}."""
-    name = "oidv6-train" if split == "train" else "validation"
-    text = (root / f"{name}-annotations-human-imagelabels.csv").read_text()
-    rows = list(csv.DictReader(text.splitlines()))
-    out = {}
-    for r in rows:
-        out.setdefault(r["ImageID"], {})[r["LabelName"]] = int(r["Confidence"])
-    return out
-
-
-@pytest.mark.parametrize("layout", ["csl", "human"])
-def test_openimages_miniature_in_both_layouts(openimages_root, layout, capsys):
-    root = openimages_root
-    truth = _oi_targets(root, "train")
-    if layout == "csl":
-        with pytest.warns(UserWarning, match="9605"):
-            ds = OpenImagesDataset(root / "data.csv", root, classes=root / "mid_to_classes.pth", split="train")
-        ids = [Path(p).stem for p in ds.images]
-        assert all(p.startswith("train/") for p in ds.images)
-    else:
-        labels = root / "oidv6-train-annotations-human-imagelabels.csv"
-        with pytest.warns(UserWarning, match="9605"):
-            ds = OpenImagesDataset(labels, root / "train", classes=root / "oidv6-classes-trainable.txt")
-        ids = [p.removesuffix(".jpg") for p in ds.images]
-    assert ids == list(truth) and len(ds) == 48
-    assert "labels of classes outside the 10-class list dropped" in capsys.readouterr().err  # the non-trainable MID
-    dense = ds.targets.dense()
-    for row, image_id in zip(dense, ids):
-        want = [truth[image_id].get(mid, -1) for mid, _ in OPENIMAGES_DIGIT_CLASSES]
-        assert row.tolist() == want
-    assert (dense == -1).any() and (dense == 1).any() and (dense == 0).any()  # partial labels
-    image, target = ds[0]
-    assert image.mode == "RGB" and target.tolist() == dense[0].tolist()
-    if layout == "csl":
-        with pytest.warns(UserWarning):
-            val = OpenImagesDataset(root / "data.csv", root, classes=root / "oidv6-class-descriptions.csv", split="val")
-        assert len(val) == 24 and all(p.startswith("validation/") for p in val.images)
-        assert val.display_name("/m/0dgt3x") == "Digit three" and val.classes[-1] == "/m/05s2s"
-
-
-def test_openimages_class_files_and_errors(openimages_root, tmp_path):
-    mids, names = read_openimages_classes(openimages_root / "mid_to_classes.pth")
-    assert mids == [m for m, _ in OPENIMAGES_DIGIT_CLASSES] and names[mids[0]] == "Digit zero"
-    trainable, _ = read_openimages_classes(openimages_root / "oidv6-classes-trainable.txt")
-    assert trainable == mids
-    (tmp_path / "dupes.txt").write_text("/m/01\n/m/01\n")
-    with pytest.raises(ValueError, match="more than once"):
-        read_openimages_classes(tmp_path / "dupes.txt")
-    labels = tmp_path / "oidv6-train-annotations-human-imagelabels.csv"
-    labels.write_text("ImageID,Source,LabelName,Confidence\nx1,verification,/m/01,0.5\n")
-    with pytest.raises(ValueError, match=r"imagelabels.csv:2: Confidence must be 1 or 0"), pytest.warns(UserWarning):
-        OpenImagesDataset(labels, tmp_path, classes=["/m/01"])
 
 
 def test_lvis_miniature_federated_labels(lvis_root):
@@ -137,14 +81,10 @@ def test_core_csv_format_through_the_pipeline(tmp_path):
     assert isinstance(build_meter(cfg, full), MeanAPMeter)  # fully labelled: standard mAP
 
 
-@pytest.mark.parametrize(
-    "make, small",
-    [(make_openimages, {"train_images": 3, "val_images": 2}), (make_lvis, {"train_images": 3, "val_images": 2})],
-    ids=lambda v: getattr(v, "__name__", ""),
-)
-def test_miniatures_are_deterministic_by_seed(make, small, tmp_path):
-    a, b = make(tmp_path / "a", seed=3, **small), make(tmp_path / "b", seed=3, **small)
-    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make(tmp_path / "c", seed=4, **small))
+def test_lvis_miniature_is_deterministic_by_seed(tmp_path):
+    small = {"train_images": 3, "val_images": 2}  # OpenImages V6: miil-core's tests/test_miniature.py
+    a, b = make_lvis(tmp_path / "a", seed=3, **small), make_lvis(tmp_path / "b", seed=3, **small)
+    assert miniature_digest(a) == miniature_digest(b) != miniature_digest(make_lvis(tmp_path / "c", seed=4, **small))
 
 
 def test_data_root_defaults_read_the_released_layouts(coco_root, openimages_root, lvis_root, tmp_path):
@@ -173,3 +113,27 @@ def test_data_root_defaults_read_the_released_layouts(coco_root, openimages_root
         resolve_split("coco", DataSpec(data_root=str(coco_root), val_split="val2017"), "val", optional=True)
     with pytest.raises(UserError, match="needs --data-root"):
         resolve_split("coco", DataSpec(), "train")
+
+
+def test_openimages_names_are_miil_core_s_and_a_release_without_data_csv_resolves(openimages_root, tmp_path):
+    import miil.core.data
+    import miil.core.miniature
+    import miil.csl
+    import miil.csl.miniature
+    from miil.csl.sources import resolve_split
+
+    for name in ("OpenImagesDataset", "SparseLabels", "MultiLabelImageDataset", "read_openimages_labels"):
+        assert getattr(miil.csl, name) is getattr(miil.core.data, name)  # re-exported, not copied
+    assert miil.csl.miniature.make_openimages is miil.core.miniature.make_openimages
+    # the official files alone (no data.csv, no mid_to_classes.pth): the split's file and folder
+    release = tmp_path / "release"
+    release.mkdir()
+    for name in ("train", "oidv6-train-annotations-human-imagelabels.csv", "oidv6-classes-trainable.txt"):
+        (release / name).symlink_to(openimages_root / name)
+    train = resolve_split("openimages", DataSpec(data_root=str(release)), "train")
+    assert (train.labels, train.images, train.row_split) == (
+        str(release / "oidv6-train-annotations-human-imagelabels.csv"),
+        str(release / "train"),
+        None,
+    )
+    assert train.classes == str(release / "oidv6-classes-trainable.txt")

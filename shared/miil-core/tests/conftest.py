@@ -1,4 +1,5 @@
-"""Shared fixtures: miniature COCO-2014 and ImageNet copies, built once per session (``miil.core.miniature``)."""
+"""Shared fixtures: miniature COCO-2014, OpenImages V6 and ImageNet copies, built once per session
+(``miil.core.miniature``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from miil.core.miniature import make_coco2014, make_imagenet
+from miil.core.miniature import make_coco2014, make_imagenet, make_openimages
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,9 @@ def coco_root(tmp_path_factory) -> Path:
 def imagenet_root(tmp_path_factory) -> Path:
     """``train/<wnid>/*.JPEG`` (10 classes x 8) and ``val/<wnid>/*.JPEG`` (10 x 4)."""
     return make_imagenet(tmp_path_factory.mktemp("miniature") / "imagenet")
+
+
+@pytest.fixture(scope="session")
+def openimages_root(tmp_path_factory) -> Path:
+    """The V6 release layout (official label CSVs, ``train/``, ``validation/``, class files) plus CSL's ``data.csv``."""
+    return make_openimages(tmp_path_factory.mktemp("miniature") / "openimages")

@@ -15,6 +15,7 @@ from miil.core.miniature import (
     cached_miniature,
     make_coco2014,
     make_imagenet,
+    make_openimages,
     miniature_digest,
 )
 from miil.core.miniature.imagenet import imagenet_synsets
@@ -29,7 +30,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path, coco_root):
     assert miniature_digest(again) != miniature_digest(coco_root)
 
 
-@pytest.mark.parametrize("make", [make_imagenet, make_coco2014])
+@pytest.mark.parametrize("make", [make_imagenet, make_coco2014, make_openimages])
 def test_generators_are_deterministic_by_seed(make, tmp_path):
     small = {"num_classes": 2, "train_per_class": 2, "val_per_class": 1} if make is make_imagenet else {
         "train_images": 3, "val_images": 2}  # fmt: skip

@@ -8,8 +8,9 @@ CVPR 2022 (arXiv 2110.10955). Reference code: https://github.com/Alibaba-MIIL/Pa
 - :class:`ClassPrior`, :class:`ClassPriorEstimator`, :func:`estimate_prior`: the class prior from a temporary
   ``ignore`` model, saved and loaded by class name.
 - :func:`simulate_fpc`, :func:`simulate_rps`: seeded partial-annotation simulations.
-- Datasets: OpenImages V6, LVIS (federated); COCO-2014, the digit mosaics and the CSV format come from
-  ``miil.core.data``; :mod:`miil.csl.miniature` writes miniature OpenImages and LVIS copies.
+- Datasets: LVIS (federated); OpenImages V6 (shared with miil-mldecoder, re-exported), COCO-2014, the digit mosaics
+  and the CSV format come from ``miil.core.data``; :mod:`miil.csl.miniature` writes miniature LVIS copies (and
+  re-exports ``miil.core.miniature.make_openimages``).
 - :func:`partial_average_precision`, :class:`PartialMAPMeter`: partial-label mAP.
 - :data:`RECIPES`, :func:`train_csl`: the paper's settings and the two-stage training pipeline (``miil csl train``).
 """

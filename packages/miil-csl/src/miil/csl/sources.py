@@ -9,11 +9,12 @@ format          --data-root                          splits             labels (
 ==============  ===================================  =================  ============================================
 ``coco``        ``coco/``                            train2014, val2014 ``annotations/instances_<split>.json``;
                                                                         images in ``<split>/``
-``openimages``  the folder of ``data.csv``           train, val         ``data.csv`` (the CSL / ASL list; its rows'
-                                                                        split column); an official
-                                                                        ``*-human-imagelabels.csv`` reads images
-                                                                        from ``<split>/`` (val: ``validation/``);
-                                                                        classes: ``mid_to_classes.pth``, else
+``openimages``  the folder of ``data.csv`` or the   train, val         ``data.csv`` (the CSL / ASL list; its rows'
+                V6 release                                              split column), else the release's
+                                                                        ``oidv6-train-`` / ``validation-annotations-
+                                                                        human-imagelabels.csv`` with images in
+                                                                        ``train/`` / ``validation/``; classes:
+                                                                        ``mid_to_classes.pth``, else
                                                                         ``oidv6-classes-trainable.txt``
 ``lvis``        the folder of ``annotations/``       train, val         ``annotations/lvis_v1_<split>.json``;
                                                                         images ``train2017/``, ``val2017/``
@@ -27,13 +28,10 @@ runs without validation. Torch-free, so the command-line parsers can read the de
 
 from __future__ import annotations
 
-import csv
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from miil.core.errors import UserError
-from miil.core.splits import SplitRequest, coco_split_files, csv_split_files, require_file
+from miil.core.splits import SplitRequest, coco_split_files, csv_split_files, openimages_split_files, require_file
 from miil.core.splits import resolve_split as resolve_data_split
 
 __all__ = ["DATA_FORMATS", "DEFAULT_SPLITS", "DataSpec", "SplitSource", "describe", "resolve_split", "spec_from_dict"]
@@ -46,8 +44,6 @@ DEFAULT_SPLITS = {
     "csv": ("train", "val"),
     "mosaic": ("train", "test"),
 }
-_OPENIMAGES_CLASSES = ("mid_to_classes.pth", "oidv6-classes-trainable.txt")
-_HUMAN_HEADER = ["ImageID", "Source", "LabelName", "Confidence"]
 
 
 @dataclass(frozen=True)
@@ -100,12 +96,6 @@ class SplitSource:
         return asdict(self)
 
 
-def _is_human_layout(path: Path) -> bool:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        first = next(csv.reader(f), [])
-    return [h.strip() for h in first] == _HUMAN_HEADER
-
-
 def _coco(req: SplitRequest) -> SplitSource:
     images, ann = coco_split_files(req)
     return SplitSource(req.format, req.split, str(ann), str(images), data_root=str(req.root))
@@ -118,23 +108,11 @@ def _lvis(req: SplitRequest) -> SplitSource:
 
 
 def _openimages(req: SplitRequest, classes: str | None) -> SplitSource:
-    root = req.root
-    found = [root / c for c in _OPENIMAGES_CLASSES if (root / c).is_file()]
-    class_file = Path(classes) if classes else (found[0] if found else None)
-    if class_file is None:
-        raise UserError(
-            f"OpenImages needs its class list: --classes FILE (none of {', '.join(_OPENIMAGES_CLASSES)} in {root})"
-        )
-    require_file(class_file, "OpenImages class list", "pass it with --classes")
-    path = req.labels or root / "data.csv"
-    require_file(path, "OpenImages labels file", f"pass data.csv or an official labels CSV with {req.flag('labels')}")
-    if _is_human_layout(path):  # official files: one per split, images in the split's folder
-        folders = [root / req.split] + ([root / "validation"] if req.split == "val" else [])
-        images = next((f for f in folders if f.is_dir()), None)
-        if images is None:
-            raise UserError(f"OpenImages image folder {folders[0]} does not exist; set {req.flag('split')}")
-        return SplitSource(req.format, req.split, str(path), str(images), str(class_file), None, str(root))
-    return SplitSource(req.format, req.split, str(path), str(root), str(class_file), req.split, str(root))
+    # data.csv (the CSL / ASL list this paper trained on) first, else the release's official per-split files
+    found = openimages_split_files(req, classes, prefer="csl")
+    return SplitSource(
+        req.format, req.split, str(found.labels), str(found.images), str(found.classes), found.row_split, str(req.root)
+    )
 
 
 def _csv(req: SplitRequest) -> SplitSource:

@@ -10,6 +10,7 @@ can list the defaults.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,19 @@ from typing import TypeVar
 
 from .errors import UserError
 
-__all__ = ["SplitRequest", "coco_split_files", "csv_split_files", "require_file", "resolve_split"]
+__all__ = [
+    "OPENIMAGES_CLASS_FILES",
+    "OPENIMAGES_HUMAN_HEADER",
+    "OpenImagesSplit",
+    "SplitRequest",
+    "coco_split_files",
+    "csv_split_files",
+    "is_openimages_human_file",
+    "openimages_human_labels",
+    "openimages_split_files",
+    "require_file",
+    "resolve_split",
+]
 
 T = TypeVar("T")
 
@@ -138,3 +151,112 @@ def csv_split_files(request: SplitRequest) -> tuple[Path, Path]:
     path = request.labels or request.root / f"{request.split}.csv"  # type: ignore[operator]
     require_file(path, f"{request.format} labels file", f"pass it with {request.flag('labels')}")
     return path, request.root if request.root is not None else path.parent
+
+
+# ------------------------------------------------------------------------------------------------- OpenImages V6
+
+#: Header of the official ``*-annotations-human-imagelabels.csv`` files (one row per human-verified image label).
+OPENIMAGES_HUMAN_HEADER = ["ImageID", "Source", "LabelName", "Confidence"]
+#: Class lists looked for in the data root, in this order: the CSL / ASL reference's file, then the release's.
+OPENIMAGES_CLASS_FILES = ("mid_to_classes.pth", "oidv6-classes-trainable.txt")
+_OPENIMAGES_HUMAN_FILES = {
+    "train": "oidv6-train-annotations-human-imagelabels.csv",
+    "val": "validation-annotations-human-imagelabels.csv",
+    "validation": "validation-annotations-human-imagelabels.csv",
+    "test": "test-annotations-human-imagelabels.csv",
+}
+_OPENIMAGES_LAYOUT = (
+    "the OpenImages V6 release layout is ROOT/oidv6-train-annotations-human-imagelabels.csv with ROOT/train/, "
+    "ROOT/validation-annotations-human-imagelabels.csv with ROOT/validation/ and ROOT/oidv6-classes-trainable.txt "
+    "(or the CSL / ASL ROOT/data.csv and ROOT/mid_to_classes.pth, image paths relative to ROOT)"
+)
+
+
+def is_openimages_human_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts with the header of an official human-verified image-labels CSV."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        first = next(csv.reader(f), [])
+    return [h.strip() for h in first] == OPENIMAGES_HUMAN_HEADER
+
+
+def openimages_human_labels(split: str) -> str:
+    """File name of a split's official human-verified labels (``val`` and ``validation`` name the same split)."""
+    return _OPENIMAGES_HUMAN_FILES.get(split, f"{split}-annotations-human-imagelabels.csv")
+
+
+@dataclass(frozen=True)
+class OpenImagesSplit:
+    """The files of one OpenImages V6 split.
+
+    Args:
+        labels: An official ``*-human-imagelabels.csv`` or the CSL / ASL ``data.csv``.
+        images: The folder the image paths are relative to (the split's folder for an official file).
+        classes: The class list (its order is the target order).
+        row_split: ``data.csv``: keep the rows of this split; None for an official file (one file per split).
+    """
+
+    labels: Path
+    images: Path
+    classes: Path
+    row_split: str | None
+
+
+def openimages_split_files(
+    request: SplitRequest,
+    classes: str | os.PathLike | None = None,
+    *,
+    prefer: str = "human",
+    classes_hint: str = "pass it with --classes",
+) -> OpenImagesSplit:
+    """The files of a split of OpenImages V6 under ``--data-root`` (used by miil-csl and miil-mldecoder).
+
+    Without ``--<which>-labels`` the labels are the split's official file (``oidv6-train-annotations-human-
+    imagelabels.csv``, ``validation-...``; images in ``train/``, ``validation/``) or ``data.csv`` (the CSL / ASL list,
+    its rows of the split; image paths relative to the root), whichever exists, ``prefer`` ("human" or "csl") first.
+    A file named by ``--<which>-labels`` is read in the layout its header shows.
+
+    Args:
+        request: The split's data flags.
+        classes: The class list file; None: the first of :data:`OPENIMAGES_CLASS_FILES` in the root.
+        prefer: Which default labels file wins when both exist: ``"human"`` (the release) or ``"csl"`` (``data.csv``).
+        classes_hint: How the user names a class list (the package's flag) in error messages.
+
+    Raises:
+        UserError: A file or folder is missing; the message names it, the expected layout and the flag to use.
+    """
+    if prefer not in ("human", "csl"):
+        raise ValueError(f"prefer is 'human' or 'csl', got {prefer!r}")
+    root = request.root
+    if root is None:
+        raise UserError(f"--data-format {request.format} needs --data-root (the OpenImages V6 release folder)")
+    if classes is not None:
+        class_file = require_file(classes, "OpenImages class list", classes_hint)
+    else:
+        class_file = next((root / c for c in OPENIMAGES_CLASS_FILES if (root / c).is_file()), None)
+        if class_file is None:
+            raise UserError(
+                f"OpenImages class list not found: none of {', '.join(OPENIMAGES_CLASS_FILES)} in {root}; "
+                f"{_OPENIMAGES_LAYOUT}; {classes_hint}"
+            )
+    if request.labels is not None:
+        labels = require_file(request.labels, "OpenImages labels file", _OPENIMAGES_LAYOUT)
+    else:
+        official, listing = root / openimages_human_labels(request.split), root / "data.csv"
+        candidates = (official, listing) if prefer == "human" else (listing, official)
+        labels = next((c for c in candidates if c.is_file()), None)
+        if labels is None:
+            raise UserError(
+                f"OpenImages labels of split {request.split!r} not found: neither {candidates[0]} nor {candidates[1]} "
+                f"exists; {_OPENIMAGES_LAYOUT}; set --data-root, {request.flag('split')} or {request.flag('labels')}"
+            )
+    if not is_openimages_human_file(labels):
+        return OpenImagesSplit(labels, root, class_file, request.split)
+    # an official file covers one split; its images are <ImageID>.jpg in the split's folder
+    folders = [root / request.split] + ([root / "validation"] if request.split == "val" else [])
+    images = next((f for f in folders if f.is_dir()), None)
+    if images is None:
+        raise UserError(
+            f"OpenImages image folder {folders[-1]} does not exist (the images of {labels.name}); "
+            f"{_OPENIMAGES_LAYOUT}; set {request.flag('split')}"
+        )
+    return OpenImagesSplit(labels, images, class_file, None)

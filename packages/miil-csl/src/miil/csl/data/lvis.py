@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
-from .base import MultiLabelImageDataset
+from miil.core.data import MultiLabelImageDataset
 
 __all__ = ["LVISFederatedDataset", "read_lvis_labels"]
 

@@ -1,4 +1,5 @@
-"""Data: image datasets (folders, CSV, COCO), MIIL transforms, unreadable-file handling, embedded real data."""
+"""Data: image datasets (folders, CSV, COCO, OpenImages V6 with partial labels), MIIL transforms, unreadable-file
+handling, embedded real data."""
 
 from .coco import CocoLabels, CocoMultiLabelDataset, read_coco_labels
 from .datasets import (
@@ -12,6 +13,13 @@ from .datasets import (
 )
 from .embedded import DigitsDataset, digits_pil_images, load_digits_split
 from .mosaic import DigitMosaicDataset, MosaicDigit, make_digit_mosaics, plan_digit_mosaics
+from .openimages import (
+    OPENIMAGES_V6_TRAINABLE_CLASSES,
+    OpenImagesDataset,
+    read_openimages_classes,
+    read_openimages_labels,
+)
+from .partial import MultiLabelImageDataset, SparseLabels
 from .transforms import (
     CutoutPIL,
     SquishResize,
@@ -35,6 +43,7 @@ from .unreadable import (
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "OPENIMAGES_V6_TRAINABLE_CLASSES",
     "CocoLabels",
     "CocoMultiLabelDataset",
     "CutoutPIL",
@@ -44,10 +53,13 @@ __all__ = [
     "ImageTargetsDataset",
     "MosaicDigit",
     "MultiLabelCSVDataset",
+    "MultiLabelImageDataset",
+    "OpenImagesDataset",
     "PartlyRead",
     "PathEscapeError",
     "Skipped",
     "SkippingCollate",
+    "SparseLabels",
     "SquishResize",
     "TruncatedFileError",
     "UnreadableFileError",
@@ -64,6 +76,8 @@ __all__ = [
     "plan_digit_mosaics",
     "rand_augment",
     "read_coco_labels",
+    "read_openimages_classes",
+    "read_openimages_labels",
     "resolve_under_root",
     "skip_unreadable_collate",
     "timm_augment_ops",

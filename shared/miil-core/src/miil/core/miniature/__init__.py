@@ -4,9 +4,9 @@ Each generator ``make_<format>(root, *, seed=0, ...) -> Path`` writes one datase
 (folder layout, file names, label files with all their fields and known quirks), with real images, sounds or videos
 whose labels are learnable, small enough to build in seconds. They are the ground truth of the formats for the
 loaders' tests and the input of the reproduction scripts' ``--smoke`` runs. Formats read by several packages live
-here (COCO-2014, ImageNet folders); the others live in the package that owns them (``miil.<pkg>.miniature``).
-Outputs are deterministic for a seed, written atomically and reused when the settings match (:func:`cached_miniature`
-puts them in the user cache).
+here (COCO-2014, OpenImages V6, ImageNet folders); the others live in the package that owns them
+(``miil.<pkg>.miniature``). Outputs are deterministic for a seed, written atomically and reused when the settings
+match (:func:`cached_miniature` puts them in the user cache).
 """
 
 from .build import (
@@ -21,6 +21,7 @@ from .build import (
 )
 from .coco import COCO_DIGIT_CATEGORIES, make_coco2014
 from .imagenet import make_imagenet
+from .openimages import OPENIMAGES_DIGIT_CLASSES, make_openimages
 from .render import (
     PALETTE,
     Box,
@@ -36,6 +37,7 @@ __all__ = [
     "COCO_DIGIT_CATEGORIES",
     "MANIFEST",
     "MINIATURE_VERSION",
+    "OPENIMAGES_DIGIT_CLASSES",
     "PALETTE",
     "Box",
     "build_miniature",
@@ -45,6 +47,7 @@ __all__ = [
     "generator_settings",
     "make_coco2014",
     "make_imagenet",
+    "make_openimages",
     "miniature_cache_dir",
     "miniature_digest",
     "paste_digit",

@@ -2,7 +2,7 @@
 
 Paper: "Multi-label Classification with Partial Annotations using Class-aware Selective Loss" (arXiv 2110.10955),
 Section 5.2: OpenImages V6, 9,605 trainable classes; every image has human-verified positive and negative labels
-and the rest are not annotated. Two label layouts are read:
+and the rest are not annotated. ML-Decoder (arXiv 2111.12933) trains on the same labels. Two label layouts are read:
 
 * ``csl``: the CSL / ASL ``data.csv``, one row per image: image path, the list of positive class ids (MIDs), the list
   of negative MIDs and (optionally) the split name; the lists may be Python-style (``['/m/01g317', '/m/09j2d']``) or
@@ -27,16 +27,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from miil.core.io import load_file
-
-from .base import MultiLabelImageDataset, SparseLabels
+from ..io import load_file
+from ..splits import OPENIMAGES_HUMAN_HEADER, is_openimages_human_file
+from .partial import MultiLabelImageDataset, SparseLabels
 
 __all__ = ["OPENIMAGES_V6_TRAINABLE_CLASSES", "OpenImagesDataset", "read_openimages_classes", "read_openimages_labels"]
 
 OPENIMAGES_V6_TRAINABLE_CLASSES = 9605
 
 _MID_SPLIT = re.compile(r"[\s,;|]+")
-_HUMAN_HEADER = ["ImageID", "Source", "LabelName", "Confidence"]
 
 
 def read_openimages_classes(path: str | os.PathLike) -> tuple[list[str], dict[str, str]]:
@@ -130,8 +129,8 @@ def _read_human_layout(path: Path, image_ext: str) -> tuple[list[str], list[list
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
-        if header is None or [h.strip() for h in header] != _HUMAN_HEADER:
-            raise ValueError(f"{path}: expected the header {','.join(_HUMAN_HEADER)}, got {header}")
+        if header is None or [h.strip() for h in header] != OPENIMAGES_HUMAN_HEADER:
+            raise ValueError(f"{path}: expected the header {','.join(OPENIMAGES_HUMAN_HEADER)}, got {header}")
         for row in reader:
             if not row:
                 continue
@@ -174,9 +173,7 @@ def read_openimages_labels(
     if not path.is_file():
         raise FileNotFoundError(f"OpenImages labels file {path} does not exist")
     if layout == "auto":
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            first = next(csv.reader(f), [])
-        layout = "human" if [h.strip() for h in first] == _HUMAN_HEADER else "csl"
+        layout = "human" if is_openimages_human_file(path) else "csl"
     if layout == "csl":
         images, pos_mids, neg_mids = _read_csl_layout(path, split)
     elif layout == "human":
@@ -201,7 +198,7 @@ def read_openimages_labels(
     labels = SparseLabels(len(classes), positives, negatives)
     if verbose and (dropped or conflicts):
         print(
-            f"[miil-csl] {path}: {dropped} labels of classes outside the {len(classes)}-class list dropped; "
+            f"[miil] {path}: {dropped} labels of classes outside the {len(classes)}-class list dropped; "
             f"{conflicts} labels listed as both positive and negative kept as positive",
             file=sys.stderr,
         )

@@ -1,8 +1,9 @@
-"""Image files with multi-label targets 1 / 0 / -1, stored densely or as per-image positive / negative lists.
+"""Image files with partial multi-label targets 1 / 0 / -1, stored densely or as per-image positive / negative lists.
 
-Used by the COCO, OpenImages and LVIS loaders of miil-csl ("Multi-label Classification with Partial Annotations
-using Class-aware Selective Loss", arXiv 2110.10955, Section 5). OpenImages has 9,605 classes and millions of
-images, so its labels are kept as sparse lists and expanded to a dense row per sample.
+Used by the OpenImages V6 loader (:mod:`miil.core.data.openimages`, read by miil-csl and miil-mldecoder) and
+miil-csl's LVIS loader ("Multi-label Classification with Partial Annotations using Class-aware Selective Loss",
+arXiv 2110.10955, Section 5). OpenImages has 9,605 classes and millions of images, so its labels are kept as sparse
+lists and expanded to a dense row per sample.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from miil.core.data import Skipped, UnreadablePolicy, resolve_under_root
+from .datasets import PathEscapeError, resolve_under_root
+from .unreadable import Skipped, UnreadablePolicy
 
 __all__ = ["MultiLabelImageDataset", "SparseLabels"]
 
@@ -130,8 +132,8 @@ class MultiLabelImageDataset(Dataset):
     def path(self, index: int) -> str:
         try:
             return str(resolve_under_root(self.root, self.images[index]))
-        except ValueError as err:
-            raise ValueError(f"{self.source or type(self).__name__}: {err}") from None
+        except PathEscapeError as err:  # keeps its type: a user error (exit status 2), and a ValueError
+            raise PathEscapeError(f"{self.source or type(self).__name__}: {err}") from None
 
     def __getitem__(self, index: int) -> tuple[Any, torch.Tensor] | Skipped:
         path = self.path(index)
