@@ -1,5 +1,6 @@
 """Fixtures: run timm's ML-Decoder on current PyTorch, write our weights in the original repo's layout, and the
-miniature COCO-2014, VOC2007 and NUS-WIDE copies (``miil.core.miniature``, ``miil.mldecoder.miniature``)."""
+miniature COCO-2014, OpenImages V6, VOC2007 and NUS-WIDE copies (``miil.core.miniature``,
+``miil.mldecoder.miniature``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from timm.layers.ml_decoder import MLDecoder as TimmMLDecoder
 
-from miil.core.miniature import make_coco2014
+from miil.core.miniature import make_coco2014, make_openimages
 from miil.mldecoder.miniature import make_nus_wide, make_voc2007
 
 
@@ -84,6 +85,12 @@ def _single_thread():
 def coco_root(tmp_path_factory) -> Path:
     """Miniature COCO-2014: ``train2014/``, ``val2014/``, ``annotations/instances_*2014.json``."""
     return make_coco2014(tmp_path_factory.mktemp("miniature") / "coco")
+
+
+@pytest.fixture(scope="session")
+def openimages_root(tmp_path_factory) -> Path:
+    """Miniature OpenImages V6 release (8 train, 4 validation images: one training step of the tiny recipe)."""
+    return make_openimages(tmp_path_factory.mktemp("miniature") / "openimages", train_images=8, val_images=4)
 
 
 @pytest.fixture(scope="session")

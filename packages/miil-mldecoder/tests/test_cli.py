@@ -181,6 +181,45 @@ def test_official_layouts_need_only_the_data_root(fmt, coco_root, voc_root, tmp_
         assert json.loads(report.read_text())["data"]["split"] == "train2014"
 
 
+@pytest.mark.filterwarnings("ignore:the OpenImages class list has 10 classes:UserWarning")  # 9,605 in the paper
+def test_openimages_release_trains_and_validates(openimages_root, tmp_path, capsys):
+    root = openimages_root
+    run = tmp_path / "run"
+    args = ["mldecoder", "train", "--recipe", "openimages-tresnet-m-224", "--data-format", "openimages"]
+    assert main(args + ["--data-root", str(root), *TINY, "--out-dir", str(run)]) == 0  # 8 images: one step
+    info = _best(run)["run_info"]
+    assert info["classes"] == [f"/m/0dgt{d}x" for d in range(10)]  # the class file's MIDs, in its order
+    assert info["model"]["head_kwargs"]["num_groups"] == 200
+    train, val = info["data"]["train"], info["data"]["val"]
+    assert train["labels"] == str(root / "oidv6-train-annotations-human-imagelabels.csv")
+    assert train["root"] == str(root / "train") and train["split"] is None
+    assert val["labels"] == str(root / "validation-annotations-human-imagelabels.csv")
+    assert val["root"] == str(root / "validation") and val["classes"] == str(root / "mid_to_classes.pth")
+    assert "labels of classes outside the 10-class list dropped" in capsys.readouterr().err  # the non-trainable MID
+    # validate with the run's data, then with the data flags: the number best.json recorded
+    for data in ([], ["--data-format", "openimages", "--data-root", str(root)]):
+        report = tmp_path / "metrics.json"
+        cmd = ["mldecoder", "validate", "--weights", str(run), *data, "--json", str(report), "--progress", "false"]
+        assert main(cmd) == 0
+        got = json.loads(report.read_text())
+        assert got["samples"] == 4 and got["metrics"]["mAP"] == pytest.approx(_best(run)["metrics"]["mAP"], abs=1e-9)
+    assert "/m/0dgt9x" in capsys.readouterr().out  # the per-class report names the MIDs
+    # a folder that is not the release: the missing file is named, with the layout
+    empty = tmp_path / "not_openimages"
+    (empty / "train").mkdir(parents=True)
+    (empty / "oidv6-classes-trainable.txt").write_text("/m/0dgt0x\n")
+    assert main(args + ["--data-root", str(empty), *TINY, "--out-dir", str(tmp_path / "never")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "oidv6-train-annotations-human-imagelabels.csv" in err and "release layout" in err and "--train-labels" in err
+    )
+    (empty / "oidv6-classes-trainable.txt").unlink()
+    assert main(args + ["--data-root", str(empty), *TINY, "--out-dir", str(tmp_path / "never")]) == 2
+    err = capsys.readouterr().err
+    assert "oidv6-classes-trainable.txt" in err and "put oidv6-classes-trainable.txt" in err
+    assert not (tmp_path / "never").exists()
+
+
 def _bad_csv(root):
     """A CSV whose rows mix good images with each kind of bad input (truncated, empty, wrong type, missing, folder)."""
     bad = write_bad_inputs(root / "bad", good=write_real_image(root / "bad" / "good.jpg"))

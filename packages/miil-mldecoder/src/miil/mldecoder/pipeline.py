@@ -22,6 +22,7 @@ from miil.core.data import (
     CocoMultiLabelDataset,
     ImageFolderDataset,
     MultiLabelCSVDataset,
+    OpenImagesDataset,
     floor_posterize_bits,
     multilabel_eval_transform,
     multilabel_train_transform,
@@ -173,6 +174,12 @@ def build_dataset(
         ds = VOCDataset(source.root, source.split or "trainval", transform=transform, strict=strict)
     elif fmt == "folder":
         ds = ImageFolderDataset(source.root, transform=transform, classes=classes, strict=strict)
+    elif fmt == "openimages":
+        if source.classes is None:
+            raise UserError(f"{source.describe()} records no class list: pass --data-format openimages --data-root")
+        ds = OpenImagesDataset(
+            source.labels, source.root, classes=source.classes, split=source.split, transform=transform, strict=strict
+        )
     else:
         ds = NusWideDataset(
             source.root,
