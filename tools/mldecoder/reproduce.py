@@ -12,9 +12,7 @@ See ``tools/reproduce_driver.py`` for ``--rows``, ``--dry-run``, resume and the 
 
 from __future__ import annotations
 
-import csv
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -56,7 +54,7 @@ def rows(ctx: Context) -> list[Row]:
     coco = ("--data-format", "coco", "--data-root", ctx.data("coco"))
     voc = ("--data-format", "voc", "--data-root", ctx.data("voc", "VOCdevkit", "VOC2007"))
     nus = ("--data-format", "nuswide", "--data-root", ctx.data("nus_wide"))
-    openimages = ("--data-format", "csv", "--data-root", ctx.data("openimages"))
+    openimages = ("--data-format", "openimages", "--data-root", ctx.data("openimages"))
     imagenet = ("--data-format", "folder", "--data-root", ctx.data("imagenet"))
     # Classes from the data where a smoke copy has fewer than the real release (0: from the data).
     from_data = ("--num-classes", "0") if ctx.smoke else ()
@@ -129,9 +127,15 @@ def rows(ctx: Context) -> list[Row]:
             86.8,
             "paper, OpenImages table (appendix); original MODEL_ZOO",
             "openimages",
-            "openimages/{train,val}.csv in the miil multi-label CSV form (image,positive,negative; MIDs joined by "
-            "';'), converted from the official human-verified label CSVs, image paths relative to openimages/",
-            ("train.csv", "val.csv"),
+            "openimages/ as released: oidv6-train-annotations-human-imagelabels.csv with train/<ImageID>.jpg, "
+            "validation-annotations-human-imagelabels.csv with validation/<ImageID>.jpg, oidv6-classes-trainable.txt",
+            (
+                "oidv6-train-annotations-human-imagelabels.csv",
+                "validation-annotations-human-imagelabels.csv",
+                "oidv6-classes-trainable.txt",
+                "train",
+                "validation",
+            ),
             chain("openimages-tresnet-m-224", "openimages-tresnet-m-224", openimages, from_data),
             metric("openimages-tresnet-m-224", "mAP"),
         ),
@@ -150,38 +154,15 @@ def rows(ctx: Context) -> list[Row]:
     ]
 
 
-def _openimages_csv(root: Path) -> None:
-    """``train.csv`` / ``val.csv`` (miil's sparse multi-label CSV) from OpenImages' human-verified label files.
-
-    The layout the OpenImages row reads: a row per image, its verified-present MIDs and verified-absent MIDs.
-    """
-    for name, labels, folder in (
-        ("train.csv", "oidv6-train-annotations-human-imagelabels.csv", "train"),
-        ("val.csv", "validation-annotations-human-imagelabels.csv", "validation"),
-    ):
-        positive: dict[str, list[str]] = defaultdict(list)
-        negative: dict[str, list[str]] = defaultdict(list)
-        with open(root / labels, newline="") as f:
-            for rec in csv.DictReader(f):
-                (positive if rec["Confidence"].strip() == "1" else negative)[rec["ImageID"]].append(rec["LabelName"])
-        with open(root / name, "w", newline="") as f:
-            out = csv.writer(f)
-            out.writerow(["image", "positive", "negative"])
-            for image in sorted(set(positive) | set(negative)):
-                out.writerow([f"{folder}/{image}.jpg", ";".join(positive[image]), ";".join(negative[image])])
-
-
 def make_smoke_data(root: Path) -> None:
     """Miniature COCO-2014, VOC 2007, NUS-WIDE, OpenImages V6 and ImageNet in their released layouts."""
-    from miil.core.miniature import make_coco2014, make_imagenet
-    from miil.csl.miniature import make_openimages
+    from miil.core.miniature import make_coco2014, make_imagenet, make_openimages
     from miil.mldecoder.miniature import make_nus_wide, make_voc2007
 
     make_coco2014(root / "coco", train_images=16, val_images=8)
     make_voc2007(root / "voc", train_images=8, val_images=8, test_images=8)
     make_nus_wide(root / "nus_wide", train_images=16, val_images=8)
     make_openimages(root / "openimages", train_images=16, val_images=8)
-    _openimages_csv(root / "openimages")
     make_imagenet(root / "imagenet", num_classes=4, train_per_class=4, val_per_class=2)
 
 
