@@ -198,10 +198,8 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return (run_dir / "last.json").is_file() or any(run_dir.glob("*/last.json"))
 
 
-def _run_step(step: Step, ctx: Context, log: Path, in_process: bool) -> int:
-    argv = list(step.argv)
-    if step.trains and _has_checkpoint(Path(step.run_dir)):
-        argv += ["--resume"]
+def _run_step(step: Step, resume: bool, ctx: Context, log: Path, in_process: bool) -> int:
+    argv = [*step.argv, *(["--resume"] if resume else [])]
     log.parent.mkdir(parents=True, exist_ok=True)
     if in_process:
         from miil.core.cli import main as miil_main
@@ -344,11 +342,11 @@ def main(paper: Paper, argv: Sequence[str] | None = None) -> int:
             if marker.is_file():
                 print(f"reproduce: {row.name}/{step.name}: done earlier, skipped", flush=True)
                 continue
-            resuming = step.trains and _has_checkpoint(Path(step.run_dir))  # _run_step adds --resume
-            shown = shlex.join([*_command(step, ctx.gpus), *(["--resume"] if resuming else [])])
+            resume = step.trains and _has_checkpoint(Path(step.run_dir))  # an interrupted training: --resume
+            shown = shlex.join([*_command(step, ctx.gpus), *(["--resume"] if resume else [])])
             print(f"reproduce: {row.name}/{step.name}: {shown}", flush=True)
             s0 = time.perf_counter()
-            code = _run_step(step, ctx, out_dir / "logs" / f"{step.name}.log", in_process=args.smoke)
+            code = _run_step(step, resume, ctx, out_dir / "logs" / f"{step.name}.log", in_process=args.smoke)
             if code not in step.ok_codes:
                 failed = f"failed: step {step.name} exited with status {code}"
                 break
