@@ -35,17 +35,6 @@ __all__ = ["add_model_source", "infer_command", "register", "validate_command"]
 _PROG = "miil usi"
 
 
-def _precision(amp: bool | None, amp_dtype: str, stored: str, device) -> str:
-    """``--amp`` unset: the precision the run validated in; set: fp32, or the asked / the device's autocast dtype."""
-    if amp is None:
-        return stored
-    if not amp:
-        return "fp32"
-    if amp_dtype in ("bfloat16", "float16"):
-        return "bf16" if amp_dtype == "bfloat16" else "fp16"
-    return "fp16" if device.type == "cuda" else "bf16"
-
-
 def _read_classes(path: str | None) -> list[str] | None:
     if path is None:
         return None
@@ -116,7 +105,7 @@ def validate_command(args: argparse.Namespace, prog: str = _PROG) -> int:
     """
     from miil.core import distributed as du
     from miil.core.data import ImageFolderDataset
-    from miil.core.evaluate import exit_status, print_skipped_summary, write_json
+    from miil.core.evaluate import choose_precision, exit_status, print_skipped_summary, write_json
 
     from .inference import evaluate_classifier, prepare_for_inference
 
@@ -132,7 +121,7 @@ def validate_command(args: argparse.Namespace, prog: str = _PROG) -> int:
     dataset = ImageFolderDataset(val_dir, transform=loaded.transform(), classes=classes, strict=args.strict)
     device = du.init_distributed(args.device)
     net = prepare_for_inference(loaded, device=device, fuse_bn=args.fuse_bn, channels_last=args.channels_last)
-    precision = _precision(args.amp, args.amp_dtype, loaded.precision, device)
+    precision = choose_precision(loaded.precision, amp=args.amp, amp_dtype=args.amp_dtype, device=device)
     report = evaluate_classifier(
         net,
         dataset,
@@ -173,7 +162,7 @@ def infer_command(args: argparse.Namespace, prog: str = _PROG) -> int:
         prog: The command's name in messages.
     """
     from miil.core import distributed as du
-    from miil.core.evaluate import exit_status, print_skipped_summary, write_json
+    from miil.core.evaluate import choose_precision, exit_status, print_skipped_summary, write_json
 
     from .inference import collect_images, predict, prepare_for_inference
 
@@ -181,7 +170,7 @@ def infer_command(args: argparse.Namespace, prog: str = _PROG) -> int:
     loaded = _load(args, _read_classes(args.classes))
     device = du.init_distributed(args.device)
     net = prepare_for_inference(loaded, device=device, fuse_bn=args.fuse_bn)
-    precision = _precision(args.amp, args.amp_dtype, loaded.precision, device)
+    precision = choose_precision(loaded.precision, amp=args.amp, amp_dtype=args.amp_dtype, device=device)
     rows, report = predict(
         net,
         files,
